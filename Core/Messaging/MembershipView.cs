@@ -1,0 +1,81 @@
+namespace Multicast.Messaging;
+
+/// <summary>A numbered membership view: who is in the group, oldest first (the oldest coordinates).</summary>
+public sealed class MembershipView
+{
+    /// <summary>Creates a view.</summary>
+    public MembershipView(long id, IReadOnlyList<Member> members)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        Id = id;
+        Members = members;
+    }
+
+    /// <summary>The view number; each new view has a larger one.</summary>
+    public long Id { get; }
+
+    /// <summary>The members, oldest first.</summary>
+    public IReadOnlyList<Member> Members { get; }
+
+    /// <summary>The oldest member, which coordinates view changes.</summary>
+    public Member Coordinator => Members[0];
+
+    /// <summary>The member with this node id, or <see langword="null"/>.</summary>
+    public Member? Find(string nodeId)
+    {
+        foreach (var m in Members)
+        {
+            if (m.NodeId == nodeId)
+                return m;
+        }
+        return null;
+    }
+
+    /// <summary>Whether a node with this id is in the view.</summary>
+    public bool Contains(string nodeId) => Find(nodeId) is not null;
+
+    /// <summary>The members in ring order (by ring index, then node id).</summary>
+    public IReadOnlyList<Member> RingOrder => _ring ??= Members.OrderBy(m => m.RingIndex).ThenBy(m => m.NodeId, StringComparer.Ordinal).ToArray();
+
+    private Member[]? _ring;
+
+    /// <summary>
+    /// The member acting for ring index <paramref name="ringIndex"/>: the member with that index if it is
+    /// in the view, else the next live member in ring order (wrapping).
+    /// </summary>
+    public Member? ActingOwner(int ringIndex)
+    {
+        var ring = RingOrder;
+        if (ring.Count == 0)
+            return null;
+        foreach (var m in ring)
+        {
+            if (m.RingIndex >= ringIndex)
+                return m;
+        }
+        return ring[0];
+    }
+
+    /// <summary>The <paramref name="count"/> members after <paramref name="member"/> in ring order.</summary>
+    public IEnumerable<Member> Successors(Member member, int count)
+    {
+        ArgumentNullException.ThrowIfNull(member);
+        var ring = RingOrder;
+        var at = -1;
+        for (var i = 0; i < ring.Count; i++)
+        {
+            if (ring[i].NodeId == member.NodeId)
+            {
+                at = i;
+                break;
+            }
+        }
+        if (at < 0)
+            yield break;
+        for (var k = 1; k <= count && k < ring.Count; k++)
+            yield return ring[(at + k) % ring.Count];
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"view {Id} [{string.Join(", ", Members)}]";
+}

@@ -1,0 +1,12 @@
+namespace Multicast.Stores;
+
+/// <summary>Whether exclusive requests lock their session.</summary>
+public enum LockingMode
+{
+    /// <summary>Exclusive requests take the session lock, arbitrated by the session's owner. The default.</summary>
+    Pessimistic = 0,
+
+    /// <summary>No lock (browsers rarely send concurrent requests): concurrent writes merge per attribute, the last
+    /// writer by hybrid logical clock winning each attribute.</summary>
+    None = 1,
+}

@@ -1,0 +1,36 @@
+namespace Multicast.Transport;
+
+/// <summary>
+/// Unreliable datagrams to the group and to one member: the layer the reliable group channel runs on.
+/// </summary>
+/// <remarks>
+/// <para>Nothing is guaranteed: a datagram may be lost, duplicated, reordered or delayed. The
+/// reliable group channel (<see cref="Messaging.IGroupChannel"/>) repairs all of that.</para>
+/// <para>Received datagrams are handed to <see cref="IDatagramHandler.OnDatagram"/> on one dedicated,
+/// named receive thread owned by the transport, one at a time, in arrival order. The span is valid
+/// only during the call.</para>
+/// <para><see cref="SendToGroup"/> and <see cref="SendTo"/> are thread-safe, never block the receive
+/// thread and never throw for a lost datagram: a send that the network or the transport cannot carry
+/// is dropped and counted.</para>
+/// </remarks>
+public interface ITransport : IAsyncDisposable
+{
+    /// <summary>This node's unicast address in the transport's own notation; valid after <see cref="StartAsync"/>.
+    /// Members announce it so that others can call <see cref="SendTo"/>.</summary>
+    string LocalAddress { get; }
+
+    /// <summary>The largest datagram <see cref="SendToGroup"/> and <see cref="SendTo"/> accept, in bytes.</summary>
+    int MaxDatagramSize { get; }
+
+    /// <summary>Binds, joins the group and starts the receive thread. Fails (with a message naming the
+    /// setting or the missing native library) when the transport cannot start.</summary>
+    ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends one datagram to every member of the group (possibly including this node).</summary>
+    /// <exception cref="ArgumentException">The datagram is larger than <see cref="MaxDatagramSize"/>.</exception>
+    void SendToGroup(ReadOnlySpan<byte> datagram);
+
+    /// <summary>Sends one datagram to the member at <paramref name="address"/> (an address a member announced).</summary>
+    /// <exception cref="ArgumentException">The datagram is larger than <see cref="MaxDatagramSize"/>.</exception>
+    void SendTo(string address, ReadOnlySpan<byte> datagram);
+}

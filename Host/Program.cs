@@ -1,0 +1,2 @@
+// The node host: filled in by the host issue.
+return 0;
