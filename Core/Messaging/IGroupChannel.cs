@@ -24,7 +24,7 @@ public interface IGroupChannel : IAsyncDisposable
     /// <summary>Starts the transport and joins the group; completes when the first view holding this member is installed.</summary>
     ValueTask StartAsync(GroupHandler handler, CancellationToken cancellationToken = default);
 
-    /// <summary>Sends a message of any size (fragmented as needed) to every member, this one included.</summary>
+    /// <summary>Sends a message of any size (fragmented as needed) to every other member of the view.</summary>
     /// <returns>The message's sequence number in this member's broadcast stream.</returns>
     ValueTask<long> BroadcastAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default);
 
