@@ -71,8 +71,9 @@ public sealed partial class ZeroMqTransport
             // of 100 kbit/s throttles a cluster to a crawl).
             Interop.SetOption(_pub, Interop.ZMQ_RATE, _options.Rate);
             Interop.SetOption(_sub, Interop.ZMQ_RATE, _options.Rate);
-            Interop.Connect(_pub, group);
-            Interop.Connect(_sub, group);
+            var joined = WithNormNodeId(group);
+            Interop.Connect(_pub, joined);
+            Interop.Connect(_sub, joined);
             _publishAddress = group;
         }
         else
@@ -91,6 +92,20 @@ public sealed partial class ZeroMqTransport
         _localAddress = Announced(Interop.GetStringOption(_pull, Interop.ZMQ_LAST_ENDPOINT));
 
         ZeroMqLog.Started(_logger, version, _publishAddress, _localAddress, _connectedPeers.Count);
+    }
+
+    // NORM identifies senders by a 32-bit node id that libzmq derives from the host address when the endpoint gives
+    // none, so nodes sharing a host (or NAT) collide and receive almost nothing: give this node a random one.
+    internal static string WithNormNodeId(string group)
+    {
+        const string Norm = "norm://";
+        if (!group.StartsWith(Norm, StringComparison.OrdinalIgnoreCase))
+            return group;
+        var rest = group[Norm.Length..];
+        var comma = rest.IndexOf(',', StringComparison.Ordinal);
+        if (comma > 0 && uint.TryParse(rest.AsSpan(0, comma), out _))
+            return group;
+        return $"{Norm}{Random.Shared.Next(1, int.MaxValue)},{rest}";
     }
 
     // The bound endpoint as peers should connect to it: a wildcard host becomes AdvertisedHost.
