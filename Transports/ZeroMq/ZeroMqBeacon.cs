@@ -40,9 +40,10 @@ internal sealed class ZeroMqBeacon : IAsyncDisposable
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
         {
-            // Several nodes on one host share the beacon port.
+            // Several nodes on one host share the beacon port; bound to the group address (Linux), the socket gets
+            // only that group's datagrams, not every group's on the same port.
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(new IPEndPoint(IPAddress.Any, _options.BeaconPort));
+            socket.Bind(new IPEndPoint(group, _options.BeaconPort));
             socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.AddMembership, new MulticastOption(group, nic));
             socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastInterface, nic.GetAddressBytes());
             socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastLoopback, true);
