@@ -14,7 +14,7 @@ public static class ClusteredSessionApplicationBuilderExtensions
     public static IApplicationBuilder UseClusteredSession(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        if (app.ApplicationServices.GetService<ClusterNode>() is null)
+        if (app.ApplicationServices.GetService<IServiceProviderIsService>()?.IsService(typeof(ClusterNode)) != true)
             throw new InvalidOperationException("Call services.AddClusteredSession() before app.UseClusteredSession().");
         return app.UseMiddleware<ClusteredSessionMiddleware>();
     }
