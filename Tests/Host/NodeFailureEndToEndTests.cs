@@ -42,7 +42,7 @@ public sealed class NodeFailureEndToEndTests
                             violations.Add("empty answer");
                     }
                 }
-                catch (HttpRequestException)
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
                 {
                     lock (gate)
                         unknown++;
