@@ -68,6 +68,11 @@ internal static class NodeHost
             await Console.Error.WriteLineAsync($"multicast: {string.Join("; ", ex.Failures)}");
             return ConfigurationError;
         }
+        catch (OperationCanceledException) when (app.Services.GetRequiredService<ClusterNode>().Started.IsFaulted)
+        {
+            // The node failed to join while the server was still starting: the failure is logged by the node service.
+            return StartError;
+        }
         catch (IOException ex)
         {
             // Kestrel could not bind (address in use, no permission).
@@ -75,6 +80,7 @@ internal static class NodeHost
             await Console.Error.WriteLineAsync($"multicast: {ex.Message}");
             return StartError;
         }
-        return Environment.ExitCode;
+        var node = app.Services.GetRequiredService<ClusterNode>();
+        return node.Started.IsFaulted ? StartError : 0;
     }
 }

@@ -3,8 +3,8 @@ using Microsoft.Extensions.Logging;
 
 namespace Multicast.AspNetCore;
 
-/// <summary>Runs the node with the host: joins in the background at start (a failed join stops the host with
-/// exit code 1), leaves gracefully at stop (after the server has drained its requests).</summary>
+/// <summary>Runs the node with the host: joins in the background at start (a failed join stops the host; the node's
+/// <see cref="ClusterNode.Started"/> task then holds the error), leaves gracefully at stop (after the server has drained its requests).</summary>
 internal sealed class ClusterNodeService(ClusterNode node, IHostApplicationLifetime lifetime, ILogger<ClusterNodeService> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -15,7 +15,6 @@ internal sealed class ClusterNodeService(ClusterNode node, IHostApplicationLifet
                 if (t.IsFaulted && !lifetime.ApplicationStopping.IsCancellationRequested)
                 {
                     Log.StartFailed(logger, node.NodeId, t.Exception!.GetBaseException());
-                    Environment.ExitCode = 1;
                     lifetime.StopApplication();
                 }
             },

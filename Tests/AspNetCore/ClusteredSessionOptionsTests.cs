@@ -81,6 +81,29 @@ public sealed class ClusteredSessionOptionsTests
     }
 
     [Test]
+    public async Task NodeCannotJoin_HostStopsAndTheNodeHoldsTheError()
+    {
+        var store = new FakeClusterStore { StartFailure = new InvalidOperationException("cannot bind") };
+        await using var sut = TestApp.Build(b => b.UseStore(_ => store), MapCounter);
+        var lifetime = sut.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>();
+        var node = sut.Services.GetRequiredService<ClusterNode>();
+
+        try
+        {
+            await sut.StartAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // the failed join stopped the host while it was still starting the server
+        }
+        await TestApp.Eventually(() => lifetime.ApplicationStopping.IsCancellationRequested, TimeSpan.FromSeconds(10), "the host did not stop");
+
+        Assert.That(node.Started.IsFaulted, Is.True);
+        Assert.That(node.Started.Exception!.GetBaseException().Message, Is.EqualTo("cannot bind"));
+        Assert.That(node.IsReady, Is.False);
+    }
+
+    [Test]
     public void Start_InvalidOptions_FailsNamingTheKey()
     {
         var store = new FakeClusterStore();

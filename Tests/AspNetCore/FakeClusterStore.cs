@@ -41,9 +41,14 @@ internal sealed class FakeClusterStore : IClusterStore
     /// <summary>Keeps the node joining until <see cref="Joined"/> is completed.</summary>
     public bool HoldJoin { get; set; }
 
+    /// <summary>Thrown by <see cref="StartAsync"/> (a node that cannot join).</summary>
+    public Exception? StartFailure { get; set; }
+
     public async Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default)
     {
         Manager = manager;
+        if (StartFailure is not null)
+            throw StartFailure;
         if (!HoldJoin)
             Joined.TrySetResult();
         await Joined.Task.WaitAsync(cancellationToken);

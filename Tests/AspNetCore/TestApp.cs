@@ -28,6 +28,21 @@ internal sealed class TestApp : IAsyncDisposable
         Action<ClusteredSessionOptions>? configure = null,
         bool waitReady = true)
     {
+        var app = Build(useStore, map, configure);
+        await app.StartAsync();
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var result = new TestApp(app, address);
+        if (waitReady)
+        {
+            var node = app.Services.GetRequiredService<ClusterNode>();
+            await Eventually(() => node.IsReady, TimeSpan.FromSeconds(20), "the node did not become ready");
+        }
+        return result;
+    }
+
+    /// <summary>The application, not started.</summary>
+    public static WebApplication Build(Action<ClusteredSessionBuilder> useStore, Action<WebApplication> map, Action<ClusteredSessionOptions>? configure = null)
+    {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
@@ -39,15 +54,7 @@ internal sealed class TestApp : IAsyncDisposable
         var app = builder.Build();
         app.UseClusteredSession();
         map(app);
-        await app.StartAsync();
-        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        var result = new TestApp(app, address);
-        if (waitReady)
-        {
-            var node = app.Services.GetRequiredService<ClusterNode>();
-            await Eventually(() => node.IsReady, TimeSpan.FromSeconds(20), "the node did not become ready");
-        }
-        return result;
+        return app;
     }
 
     /// <summary>A client with its own cookie jar.</summary>
