@@ -175,13 +175,13 @@ public abstract class ClusterStoreContractTests
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
         await Wait.UntilAsync(() => nodes.All(n => Holds(n, id, 1)), "session everywhere");
 
-        var stale = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        var stale = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
         time.Advance(TimeSpan.FromSeconds(31));
-        var fresh = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
-        fresh!.SetInt32("count", 20);
+        var fresh = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        fresh.SetInt32("count", 20);
         await nodes[2].Manager.EndRequestAsync(fresh);
 
-        stale!.SetInt32("count", 10);
+        stale.SetInt32("count", 10);
         var refused = Assert.ThrowsAsync<LockLostException>(() => nodes[1].Manager.EndRequestAsync(stale));
         Assert.That(refused!.SessionId, Is.EqualTo(id));
         await Wait.UntilAsync(() => nodes.All(n => Holds(n, id, 2)), "fresh commit everywhere");
@@ -251,8 +251,8 @@ public abstract class ClusterStoreContractTests
         var id = await CreateWithAsync(nodes[0], s => s.SetString("keep", "me"));
         await Wait.UntilAsync(() => Holds(nodes[1], id, 1), "session on node2");
 
-        var session = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
-        session!.Set("big", new byte[8192]);
+        var session = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        session.Set("big", new byte[8192]);
         var refused = Assert.ThrowsAsync<SessionTooLargeException>(() => nodes[1].Manager.EndRequestAsync(session));
         Assert.That(refused!.Limit, Is.EqualTo(4096));
 
@@ -318,7 +318,7 @@ public abstract class ClusterStoreContractTests
         var waiting = IncrementAsync(nodes[1], id);
         Assert.That(waiting.IsCompleted, Is.False);
         held!.SetInt32("count", 5);
-        await nodes[0].Manager.EndRequestAsync(held);
+        await nodes[0].Manager.EndRequestAsync(held!);
 
         Assert.That(await waiting, Is.EqualTo(6));
     }

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Multicast.Sessions;
 using Multicast.Wire;
+using Attribute = Multicast.Wire.Attribute;
 
 namespace Multicast.Tests.Wire;
 
