@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+
+namespace Multicast.Messaging;
+
+public sealed partial class ReliableGroupChannel
+{
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Cluster '{ClusterId}' has no Cluster:ClusterKey: datagrams are not authenticated; anyone who can reach the group can inject or read them")]
+        public static partial void NoClusterKey(ILogger logger, string clusterId);
+
+        [LoggerMessage(2, LogLevel.Information, "{Member} joining the group (unicast address {Address})")]
+        public static partial void Joining(ILogger logger, string member, string address);
+
+        [LoggerMessage(3, LogLevel.Information, "{Member} installed {View}")]
+        public static partial void ViewInstalled(ILogger logger, string member, string view);
+
+        [LoggerMessage(4, LogLevel.Debug, "Proposing {View}")]
+        public static partial void Proposing(ILogger logger, string view);
+
+        [LoggerMessage(5, LogLevel.Warning, "{Member} suspected: not heard from for {Timeout}")]
+        public static partial void Suspected(ILogger logger, string member, TimeSpan timeout);
+
+        [LoggerMessage(6, LogLevel.Error, "{Member} was removed from the group (view {ViewId}); restart the node to rejoin it")]
+        public static partial void Excluded(ILogger logger, string member, long viewId);
+
+        [LoggerMessage(7, LogLevel.Information, "{Member} left the group")]
+        public static partial void Left(ILogger logger, string member);
+
+        [LoggerMessage(8, LogLevel.Warning, "Leaving with broadcasts up to {Sequence} not acknowledged by every member")]
+        public static partial void LeaveUnacknowledged(ILogger logger, long sequence);
+
+        [LoggerMessage(9, LogLevel.Warning, "Sending a datagram to {Destination} failed")]
+        public static partial void SendFailed(ILogger logger, string destination, Exception exception);
+
+        [LoggerMessage(10, LogLevel.Error, "Unexpected error while handling a datagram; the datagram was dropped")]
+        public static partial void ReceiveFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(11, LogLevel.Error, "The group handler threw; the receive thread continues")]
+        public static partial void HandlerFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(12, LogLevel.Error, "Unexpected error in the channel timer")]
+        public static partial void TimerFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(13, LogLevel.Error, "A view of {Count} members needs {Size} bytes, more than a datagram's {Capacity}: raise Cluster:DatagramSize")]
+        public static partial void ViewTooLarge(ILogger logger, int count, int size, int capacity);
+    }
+}

@@ -1,0 +1,43 @@
+namespace Multicast.Messaging.Internal;
+
+/// <summary>Everything this node keeps about another member of its view.</summary>
+internal sealed class PeerState
+{
+    public PeerState(Member member, long now)
+    {
+        Member = member;
+        Key = MemberKey.Of(member);
+        LastHeard = now;
+        Broadcast = new ReceiveStream(this, unicast: false);
+    }
+
+    public Member Member { get; }
+
+    public MemberKey Key { get; }
+
+    public long LastHeard { get; set; }
+
+    public long LastViewId { get; set; }
+
+    /// <summary>Its broadcast stream, as received here.</summary>
+    public ReceiveStream Broadcast { get; }
+
+    /// <summary>Its unicast stream to this node, created on the first packet.</summary>
+    public ReceiveStream? Unicast { get; set; }
+
+    /// <summary>This node's unicast stream to it, created on the first send.</summary>
+    public SendStream? UnicastSend { get; set; }
+
+    // What it acknowledged of this node's broadcast stream. It joined after packet BaselinePacket and
+    // message BaselineMessage: it never receives those, and must not be counted as having them.
+    public long BaselinePacket { get; set; }
+
+    public long BaselineMessage { get; set; }
+
+    public long AckedPacket { get; set; }
+
+    public long AckedMessage { get; set; }
+
+    /// <summary>Whether it acknowledged anything yet (until then, heartbeats repeat where its stream starts).</summary>
+    public bool StartConfirmed { get; set; }
+}

@@ -1,0 +1,62 @@
+using System.Buffers;
+
+namespace Multicast.Messaging.Internal;
+
+/// <summary>One stream this node receives: a peer's broadcast stream or its unicast stream to this node.</summary>
+internal sealed class ReceiveStream(PeerState sender, bool unicast)
+{
+    public PeerState Sender { get; } = sender;
+
+    public bool Unicast { get; } = unicast;
+
+    /// <summary>Broadcast streams start where the sender says (a StreamStart); unicast streams at 1.</summary>
+    public bool StartKnown { get; set; } = unicast;
+
+    /// <summary>The next packet sequence to process; everything before it was processed.</summary>
+    public long Next { get; set; } = 1;
+
+    public long Highest { get; set; }
+
+    public long DeliveredMessage { get; set; }
+
+    /// <summary>Packets after a gap (or before the start is known), copied into pooled buffers.</summary>
+    public SortedDictionary<long, BufferedPacket> Buffered { get; } = [];
+
+    public long GapSince { get; set; }
+
+    public long LastNak { get; set; }
+
+    public long LastAckSent { get; set; }
+
+    public long AckedSentPacket { get; set; }
+
+    public long AckDue { get; set; }
+
+    // A fragmented message being reassembled (fragments arrive in packet order).
+    public byte[]? Reassembly { get; set; }
+
+    public int ReassemblyLength { get; set; }
+
+    public int ReassemblyFilled { get; set; }
+
+    public long ReassemblyMessage { get; set; }
+
+    public uint ReassemblyNextFragment { get; set; }
+
+    public bool HasGap => StartKnown && Next <= Highest;
+
+    public void Release()
+    {
+        foreach (var packet in Buffered.Values)
+            ArrayPool<byte>.Shared.Return(packet.Buffer);
+        Buffered.Clear();
+        if (Reassembly is not null)
+        {
+            ArrayPool<byte>.Shared.Return(Reassembly);
+            Reassembly = null;
+        }
+    }
+}
+
+/// <summary>A received data packet held until the packets before it arrive.</summary>
+internal readonly record struct BufferedPacket(byte[] Buffer, int Length, long MessageSequence, uint FragmentIndex, uint FragmentCount);

@@ -1,0 +1,31 @@
+namespace Multicast.Messaging.Internal;
+
+/// <summary>One stream this node sends: its broadcast stream, or its unicast stream to one peer.</summary>
+internal sealed class SendStream(PeerState? target)
+{
+    /// <summary>The addressee of a unicast stream; null for the broadcast stream.</summary>
+    public PeerState? Target { get; } = target;
+
+    public bool IsBroadcast => Target is null;
+
+    public long NextPacket { get; set; } = 1;
+
+    /// <summary>Message sequences are assigned when a send is called, before the message has room in the window.</summary>
+    public long NextMessage { get; set; } = 1;
+
+    public long LastPacketizedMessage { get; set; }
+
+    public long HighestTransmitted { get; set; }
+
+    public PacketRing Unacked { get; } = new();
+
+    /// <summary>The last packet while it is still queued: small messages sent meanwhile join it (batching).</summary>
+    public OutPacket? OpenBatch { get; set; }
+
+    /// <summary>Unicast streams: what the target acknowledged.</summary>
+    public long AckedPacket { get; set; }
+
+    public long TailDue { get; set; }
+
+    public long TailBackoff { get; set; }
+}

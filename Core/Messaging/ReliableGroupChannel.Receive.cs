@@ -1,0 +1,443 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Multicast.Messaging.Internal;
+
+namespace Multicast.Messaging;
+
+// Receiving: validation, the replay window, per-stream ordering, reassembly, delivery, acks and NAKs.
+public sealed partial class ReliableGroupChannel
+{
+    private const int MaxBufferedPackets = 65_536;
+
+    private readonly byte[] _rxScratch;
+    private readonly Dictionary<MemberKey, ReplayWindow> _replay = [];
+    private readonly List<Delivery> _deliveries = [];
+    private readonly List<byte[]> _returnAfterDelivery = [];
+    private MembershipView? _viewToAnnounce;
+
+    /// <summary>One datagram, on the transport's receive thread. Never throws.</summary>
+    private void OnDatagram(ReadOnlySpan<byte> datagram)
+    {
+        _receiveThreadId = Environment.CurrentManagedThreadId;
+        Interlocked.Increment(ref _counters.datagramsReceived);
+        try
+        {
+            if (_local is null || _disposed)
+                return;
+            if (datagram.Length > _options.DatagramSize)
+            {
+                Interlocked.Increment(ref _counters.rejectedOversize);
+                return;
+            }
+            if (!PacketHeader.TryRead(datagram, out var header))
+            {
+                Interlocked.Increment(ref _counters.rejectedMalformed);
+                return;
+            }
+            if (header.ClusterHash != _clusterHash)
+            {
+                Interlocked.Increment(ref _counters.rejectedForeignCluster);
+                return;
+            }
+            switch (_protector.TryOpen(datagram, header, _rxScratch, out var payload))
+            {
+                case OpenResult.Ok:
+                    break;
+                case OpenResult.Forged:
+                    Interlocked.Increment(ref _counters.rejectedForged);
+                    return;
+                default:
+                    Interlocked.Increment(ref _counters.rejectedMalformed);
+                    return;
+            }
+            var sender = new MemberKey(header.SenderHash, header.Incarnation);
+            if (!AcceptCounter(sender, header.Counter))
+            {
+                Interlocked.Increment(ref _counters.rejectedReplayed);
+                return;
+            }
+            lock (_gate)
+            {
+                if (_disposed)
+                    return;
+                Dispatch(sender, header, payload);
+            }
+            Deliver(payload);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ReceiveFailed(_log, ex);
+            _deliveries.Clear();
+            _viewToAnnounce = null;
+        }
+    }
+
+    private bool AcceptCounter(MemberKey sender, long counter)
+    {
+        if (!_replay.TryGetValue(sender, out var window))
+        {
+            if (_replay.Count >= 4096)
+            {
+                // Forged senders could grow this without bound. Forget the ones outside the view.
+                lock (_gate)
+                {
+                    foreach (var key in _replay.Keys.ToArray())
+                    {
+                        if (key != _localKey && !_peers.ContainsKey(key))
+                            _replay.Remove(key);
+                    }
+                }
+            }
+            window = new ReplayWindow();
+            _replay[sender] = window;
+        }
+        return window.TryAccept(counter);
+    }
+
+    private void Dispatch(MemberKey sender, in PacketHeader header, ReadOnlySpan<byte> payload)
+    {
+        if (sender == _localKey)
+        {
+            // Our own multicast looped back, or a view sent to ourselves so it is installed on this thread.
+            if (header.Kind == PacketKind.View)
+                OnView(payload);
+            return;
+        }
+        var now = Now;
+        _peers.TryGetValue(sender, out var peer);
+        if (peer is not null)
+            peer.LastHeard = now;
+        switch (header.Kind)
+        {
+            case PacketKind.Join:
+                OnJoin(sender, payload);
+                return;
+            case PacketKind.View:
+                OnView(payload);
+                return;
+            case PacketKind.Heartbeat:
+                OnHeartbeat(sender, peer, header, payload);
+                return;
+            case PacketKind.Leave:
+                OnLeave(sender);
+                return;
+        }
+        if (peer is null)
+        {
+            Interlocked.Increment(ref _counters.unknownSender);
+            return;
+        }
+        var unicastStream = header.FragmentIndex == 1;
+        switch (header.Kind)
+        {
+            case PacketKind.Data:
+                OnData(peer.Broadcast, header, payload, now);
+                break;
+            case PacketKind.UnicastData:
+                if (header.TargetIncarnation != _localKey.Incarnation)
+                    return; // for an earlier incarnation of this node
+                peer.Unicast ??= new ReceiveStream(peer, unicast: true);
+                OnData(peer.Unicast, header, payload, now);
+                break;
+            case PacketKind.Tail:
+                if (unicastStream && header.TargetIncarnation != _localKey.Incarnation)
+                    return;
+                OnTail(unicastStream ? peer.Unicast ??= new ReceiveStream(peer, unicast: true) : peer.Broadcast, header.Sequence, now);
+                break;
+            case PacketKind.Ack:
+                if (header.TargetIncarnation == _localKey.Incarnation)
+                    OnAck(peer, header);
+                break;
+            case PacketKind.Nak:
+                if (header.TargetIncarnation == _localKey.Incarnation)
+                    OnNak(peer, header, payload);
+                break;
+            case PacketKind.StreamStart:
+                if (header.TargetIncarnation == _localKey.Incarnation && payload.Length >= 8)
+                    OnStreamStart(peer.Broadcast, header.Sequence, header.MessageSequence, BinaryPrimitives.ReadInt64LittleEndian(payload), now);
+                break;
+        }
+    }
+
+    private void OnData(ReceiveStream stream, in PacketHeader header, ReadOnlySpan<byte> payload, long now)
+    {
+        var seq = header.Sequence;
+        if (seq > stream.Highest)
+            stream.Highest = seq;
+        if (seq < stream.Next || stream.Buffered.ContainsKey(seq))
+        {
+            Interlocked.Increment(ref _counters.duplicates);
+            if (stream.StartKnown && seq < stream.Next)
+                MaybeAck(stream, now); // the sender repeats what we have: our ack may have been lost
+            return;
+        }
+        if (stream.StartKnown && seq == stream.Next)
+        {
+            Process(stream, header.MessageSequence, header.FragmentIndex, header.FragmentCount, payload, null);
+            stream.Next++;
+            Drain(stream);
+        }
+        else
+        {
+            Hold(stream, header, payload);
+        }
+        AfterProgress(stream, now);
+    }
+
+    private void Hold(ReceiveStream stream, in PacketHeader header, ReadOnlySpan<byte> payload)
+    {
+        if (stream.Buffered.Count >= MaxBufferedPackets)
+            return; // repaired later
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, 1));
+        payload.CopyTo(buffer);
+        stream.Buffered[header.Sequence] = new BufferedPacket(buffer, payload.Length, header.MessageSequence, header.FragmentIndex, header.FragmentCount);
+    }
+
+    private void Drain(ReceiveStream stream)
+    {
+        while (stream.Buffered.Count > 0)
+        {
+            var (seq, packet) = stream.Buffered.First();
+            if (seq > stream.Next)
+                return;
+            stream.Buffered.Remove(seq);
+            if (seq == stream.Next)
+            {
+                Process(stream, packet.MessageSequence, packet.FragmentIndex, packet.FragmentCount, packet.Buffer.AsSpan(0, packet.Length), packet.Buffer);
+                stream.Next++;
+            }
+            else
+            {
+                ArrayPool<byte>.Shared.Return(packet.Buffer); // before the stream's start
+            }
+        }
+    }
+
+    /// <summary>Processes the next packet of a stream, in order. <paramref name="owner"/> holds the payload when
+    /// it was buffered (returned to the pool after delivery); null when it is the current datagram.</summary>
+    private void Process(ReceiveStream stream, long messageSequence, uint fragmentIndex, uint fragmentCount, ReadOnlySpan<byte> payload, byte[]? owner)
+    {
+        if (owner is not null)
+            _returnAfterDelivery.Add(owner);
+        if (fragmentCount == 0)
+        {
+            var position = 0;
+            var sequence = messageSequence;
+            while (position + 2 <= payload.Length)
+            {
+                var length = BinaryPrimitives.ReadUInt16LittleEndian(payload[position..]);
+                if (position + 2 + length > payload.Length)
+                {
+                    Interlocked.Increment(ref _counters.rejectedMalformed);
+                    break;
+                }
+                _deliveries.Add(new Delivery(stream.Sender.Member, sequence, stream.Unicast, owner, position + 2, length));
+                stream.DeliveredMessage = sequence;
+                position += 2 + length;
+                sequence++;
+            }
+            return;
+        }
+        if (fragmentIndex == 0)
+        {
+            ResetReassembly(stream);
+            if (payload.Length < 4)
+                return;
+            var total = BinaryPrimitives.ReadInt32LittleEndian(payload);
+            if (total <= 0 || total > _options.MaxMessageBytes)
+            {
+                Interlocked.Increment(ref _counters.rejectedMalformed);
+                return;
+            }
+            stream.Reassembly = ArrayPool<byte>.Shared.Rent(total);
+            stream.ReassemblyLength = total;
+            stream.ReassemblyFilled = 0;
+            stream.ReassemblyMessage = messageSequence;
+            stream.ReassemblyNextFragment = 0;
+            payload = payload[4..];
+        }
+        if (stream.Reassembly is null || fragmentIndex != stream.ReassemblyNextFragment || messageSequence != stream.ReassemblyMessage
+            || stream.ReassemblyFilled + payload.Length > stream.ReassemblyLength)
+        {
+            ResetReassembly(stream);
+            return;
+        }
+        payload.CopyTo(stream.Reassembly.AsSpan(stream.ReassemblyFilled));
+        stream.ReassemblyFilled += payload.Length;
+        stream.ReassemblyNextFragment++;
+        if (fragmentIndex == fragmentCount - 1)
+        {
+            if (stream.ReassemblyFilled == stream.ReassemblyLength)
+            {
+                _deliveries.Add(new Delivery(stream.Sender.Member, messageSequence, stream.Unicast, stream.Reassembly, 0, stream.ReassemblyLength));
+                _returnAfterDelivery.Add(stream.Reassembly);
+                stream.DeliveredMessage = messageSequence;
+                stream.Reassembly = null;
+            }
+            else
+            {
+                ResetReassembly(stream);
+            }
+        }
+    }
+
+    private static void ResetReassembly(ReceiveStream stream)
+    {
+        if (stream.Reassembly is not null)
+            ArrayPool<byte>.Shared.Return(stream.Reassembly);
+        stream.Reassembly = null;
+    }
+
+    private void AfterProgress(ReceiveStream stream, long now)
+    {
+        if (stream.HasGap)
+        {
+            if (stream.GapSince == 0)
+            {
+                stream.GapSince = now;
+                Schedule(now + _reorderGuard);
+            }
+        }
+        else
+        {
+            stream.GapSince = 0;
+            stream.LastNak = 0;
+        }
+        if (stream.StartKnown && stream.Next - 1 > stream.AckedSentPacket)
+            MaybeAck(stream, now);
+    }
+
+    /// <summary>Acks at once when the last ack is older than the ack interval, else at the end of it.</summary>
+    private void MaybeAck(ReceiveStream stream, long now)
+    {
+        if (now - stream.LastAckSent >= _ackInterval)
+        {
+            SendAck(stream, now);
+        }
+        else if (stream.AckDue == 0)
+        {
+            stream.AckDue = stream.LastAckSent + _ackInterval;
+            Schedule(stream.AckDue);
+        }
+    }
+
+    private void SendAck(ReceiveStream stream, long now)
+    {
+        stream.LastAckSent = now;
+        stream.AckDue = 0;
+        stream.AckedSentPacket = stream.Next - 1;
+        var sender = stream.Sender.Member;
+        SendControl(PacketKind.Ack, stream.Next - 1, stream.DeliveredMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
+    }
+
+    private void SendNak(ReceiveStream stream, long now)
+    {
+        stream.LastNak = now;
+        var payload = ControlPayload;
+        var maxRanges = Math.Min(64, (payload.Length - 2) / 16);
+        var count = 0;
+        var position = 2;
+        var cursor = stream.Next;
+        foreach (var seq in stream.Buffered.Keys)
+        {
+            if (count == maxRanges)
+                break;
+            if (seq > cursor)
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(payload[position..], cursor);
+                BinaryPrimitives.WriteInt64LittleEndian(payload[(position + 8)..], seq - 1);
+                position += 16;
+                count++;
+            }
+            cursor = seq + 1;
+        }
+        if (count < maxRanges && cursor <= stream.Highest)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(payload[position..], cursor);
+            BinaryPrimitives.WriteInt64LittleEndian(payload[(position + 8)..], stream.Highest);
+            position += 16;
+            count++;
+        }
+        if (count == 0)
+            return;
+        BinaryPrimitives.WriteUInt16LittleEndian(payload, (ushort)count);
+        Interlocked.Increment(ref _counters.naksSent);
+        var sender = stream.Sender.Member;
+        SendControl(PacketKind.Nak, 0, 0, stream.Unicast ? 1u : 0u, sender.Incarnation, position, [], sender.Address);
+    }
+
+    private void OnTail(ReceiveStream stream, long highest, long now)
+    {
+        if (highest > stream.Highest)
+            stream.Highest = highest;
+        if (!stream.StartKnown)
+            return;
+        if (stream.HasGap)
+            AfterProgress(stream, now);
+        else
+            MaybeAck(stream, now); // the sender is waiting for our ack
+    }
+
+    private void OnStreamStart(ReceiveStream stream, long start, long baselineMessage, long highest, long now)
+    {
+        if (stream.StartKnown)
+        {
+            if (highest > stream.Highest)
+                OnTail(stream, highest, now);
+            return;
+        }
+        stream.StartKnown = true;
+        stream.Next = start;
+        stream.DeliveredMessage = baselineMessage;
+        stream.AckedSentPacket = start - 2; // forces the confirming ack below
+        if (highest > stream.Highest)
+            stream.Highest = highest;
+        Drain(stream);
+        AfterProgress(stream, now);
+        if (stream.AckDue != 0 || stream.LastAckSent == 0)
+            SendAck(stream, now);
+    }
+
+    /// <summary>Hands what <see cref="Dispatch"/> produced to the handler, outside the lock, on this thread.</summary>
+    private void Deliver(ReadOnlySpan<byte> payload)
+    {
+        var handler = _handler!;
+        if (_viewToAnnounce is { } view)
+        {
+            _viewToAnnounce = null;
+            try
+            {
+                handler.OnViewChanged(view);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Interlocked.Increment(ref _counters.handlerErrors);
+                Log.HandlerFailed(_log, ex);
+            }
+        }
+        if (_deliveries.Count > 0)
+        {
+            foreach (var d in _deliveries)
+            {
+                var span = d.Owner is null ? payload.Slice(d.Offset, d.Length) : d.Owner.AsSpan(d.Offset, d.Length);
+                try
+                {
+                    handler.OnMessage(d.Sender, d.Sequence, span, d.Unicast);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Interlocked.Increment(ref _counters.handlerErrors);
+                    Log.HandlerFailed(_log, ex);
+                }
+            }
+            Interlocked.Add(ref _counters.delivered, _deliveries.Count);
+            _deliveries.Clear();
+        }
+        foreach (var buffer in _returnAfterDelivery)
+            ArrayPool<byte>.Shared.Return(buffer);
+        _returnAfterDelivery.Clear();
+    }
+
+    /// <summary>A message ready for the handler: a slice of the current payload, or of a pooled buffer.</summary>
+    private readonly record struct Delivery(Member Sender, long Sequence, bool Unicast, byte[]? Owner, int Offset, int Length);
+}

@@ -1,0 +1,446 @@
+using System.Buffers.Binary;
+using Multicast.Messaging.Internal;
+
+namespace Multicast.Messaging;
+
+// Sending: sequence numbers, the send window, packetizing (batching and fragmentation), transmission,
+// acknowledgements and repairs.
+public sealed partial class ReliableGroupChannel
+{
+    private readonly object _txLock = new();
+    private readonly byte[] _txScratch;
+    private readonly byte[] _controlBuffer;
+    private long _txCounter;
+
+    private readonly SendStream _bcast;
+    private readonly LinkedList<PendingSend> _pending = new();
+    private readonly Queue<(OutPacket Packet, SendStream Stream)> _txQueue = new();
+    private readonly List<AckWaiter> _ackWaiters = [];
+    private readonly List<(OutPacket Packet, string? Address)> _flushBatch = [];
+    private long _windowUsed;
+    private bool _flushing;
+    private int _receiveThreadId = -1;
+
+    /// <summary>Assigns the sequence number now; packetizes at once when the window has room, else queues.</summary>
+    private long Submit(SendStream stream, ReadOnlySpan<byte> message, CancellationToken cancellationToken, out PendingSend? pending)
+    {
+        var sequence = stream.NextMessage++;
+        Interlocked.Increment(ref _counters.messagesSent);
+        if (_pending.Count == 0 && _windowUsed + message.Length <= _options.SendWindowBytes)
+        {
+            Packetize(stream, message, sequence);
+            pending = null;
+            return sequence;
+        }
+        pending = new PendingSend(stream, message.ToArray(), sequence, Now + _sendTimeout);
+        var node = _pending.AddLast(pending);
+        Schedule(pending.Deadline);
+        if (cancellationToken.CanBeCanceled)
+        {
+            pending.Registration = cancellationToken.UnsafeRegister(static (state, token) =>
+            {
+                var (channel, n) = ((ReliableGroupChannel, LinkedListNode<PendingSend>))state!;
+                lock (channel._gate)
+                {
+                    if (n.List is null)
+                        return;
+                    channel._pending.Remove(n);
+                }
+                n.Value.Completion.TrySetCanceled(token);
+            }, (this, node));
+        }
+        return sequence;
+    }
+
+    /// <summary>Moves waiting messages into the window, in call order, while they fit; faults expired ones.</summary>
+    private void AdmitPending()
+    {
+        var now = Now;
+        var admitted = false;
+        while (_pending.First is { } node)
+        {
+            var p = node.Value;
+            if (p.Stream.Target is { } target && !_peers.ContainsKey(target.Key))
+            {
+                _pending.RemoveFirst();
+                p.Registration.Unregister();
+                p.Completion.TrySetException(new InvalidOperationException($"{target.Member} left the view before the message could be sent."));
+                continue;
+            }
+            if (_windowUsed + p.Message.Length <= _options.SendWindowBytes)
+            {
+                _pending.RemoveFirst();
+                Packetize(p.Stream, p.Message, p.Sequence);
+                p.Registration.Unregister();
+                p.Completion.TrySetResult(p.Sequence);
+                admitted = true;
+                continue;
+            }
+            if (now >= p.Deadline)
+            {
+                _pending.RemoveFirst();
+                p.Registration.Unregister();
+                Interlocked.Increment(ref _counters.sendWindowTimeouts);
+                p.Completion.TrySetException(new SendWindowFullException(
+                    $"The send window ({_options.SendWindowBytes} bytes) stayed full for {_options.SendTimeout}; members not acknowledging: {Laggards()}."));
+                continue;
+            }
+            Schedule(p.Deadline);
+            break;
+        }
+        if (admitted)
+            RequestFlush();
+    }
+
+    private string Laggards()
+    {
+        var names = new List<string>();
+        var first = _bcast.Unacked.Count > 0 ? _bcast.Unacked.FirstSequence : long.MaxValue;
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.AckedPacket < first || peer.UnicastSend is { Unacked.Count: > 0 })
+                names.Add(peer.Member.ToString());
+        }
+        return names.Count == 0 ? "none" : string.Join(", ", names);
+    }
+
+    private void Packetize(SendStream stream, ReadOnlySpan<byte> message, long sequence)
+    {
+        var capacity = _payloadCapacity;
+        if (message.Length + 2 <= capacity)
+        {
+            var packet = stream.OpenBatch;
+            if (packet is null || packet.Length + 2 + message.Length > PacketHeader.Size + capacity)
+            {
+                packet = NewPacket(stream, sequence, 0, 0, PacketHeader.Size + capacity);
+                stream.OpenBatch = packet;
+            }
+            var buffer = packet.Buffer.AsSpan();
+            BinaryPrimitives.WriteUInt16LittleEndian(buffer[packet.Length..], (ushort)message.Length);
+            message.CopyTo(buffer[(packet.Length + 2)..]);
+            packet.Length += 2 + message.Length;
+            packet.LastMessage = sequence;
+            PacketHeader.WritePayloadLength(buffer, packet.Length - PacketHeader.Size);
+            _windowUsed += 2 + message.Length;
+        }
+        else
+        {
+            stream.OpenBatch = null;
+            var total = message.Length;
+            var count = (total + 4 + capacity - 1) / capacity;
+            var offset = 0;
+            for (var i = 0; i < count; i++)
+            {
+                var room = i == 0 ? capacity - 4 : capacity;
+                var take = Math.Min(room, total - offset);
+                var size = PacketHeader.Size + (i == 0 ? 4 : 0) + take;
+                var packet = NewPacket(stream, sequence, (uint)i, (uint)count, size);
+                var buffer = packet.Buffer.AsSpan();
+                if (i == 0)
+                {
+                    BinaryPrimitives.WriteInt32LittleEndian(buffer[PacketHeader.Size..], total);
+                    packet.Length += 4;
+                }
+                message.Slice(offset, take).CopyTo(buffer[packet.Length..]);
+                packet.Length += take;
+                offset += take;
+                packet.Closed = true;
+                PacketHeader.WritePayloadLength(buffer, packet.Length - PacketHeader.Size);
+                _windowUsed += packet.Length - PacketHeader.Size;
+            }
+        }
+        stream.LastPacketizedMessage = sequence;
+    }
+
+    private OutPacket NewPacket(SendStream stream, long firstMessage, uint fragmentIndex, uint fragmentCount, int size)
+    {
+        var packet = new OutPacket(new byte[size], stream.NextPacket++, firstMessage);
+        var header = new PacketHeader
+        {
+            Kind = stream.IsBroadcast ? PacketKind.Data : PacketKind.UnicastData,
+            ClusterHash = _clusterHash,
+            SenderHash = _localKey.Hash,
+            Incarnation = _localKey.Incarnation,
+            Sequence = packet.Sequence,
+            MessageSequence = firstMessage,
+            FragmentIndex = fragmentIndex,
+            FragmentCount = fragmentCount,
+            TargetIncarnation = stream.Target?.Member.Incarnation ?? 0,
+        };
+        header.Write(packet.Buffer);
+        stream.Unacked.Add(packet);
+        _windowUsed += PacketHeader.Size;
+        _txQueue.Enqueue((packet, stream));
+        return packet;
+    }
+
+    /// <summary>
+    /// Transmits queued packets. The first caller becomes the flusher; later callers only queue (so their
+    /// small messages are batched). The receive thread never flushes itself: it hands off to the thread pool.
+    /// </summary>
+    private void RequestFlush()
+    {
+        lock (_gate)
+        {
+            if (_flushing || _txQueue.Count == 0)
+                return;
+            _flushing = true;
+        }
+        if (Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId))
+            ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(), this, preferLocal: false);
+        else
+            FlushLoop();
+    }
+
+    private void FlushLoop()
+    {
+        while (true)
+        {
+            lock (_gate)
+            {
+                _flushBatch.Clear();
+                if (_txQueue.Count == 0 || _disposed)
+                {
+                    _flushing = false;
+                    ScheduleTails();
+                    return;
+                }
+                while (_flushBatch.Count < 32 && _txQueue.TryDequeue(out var item))
+                {
+                    var (packet, stream) = item;
+                    if (stream.OpenBatch == packet)
+                        stream.OpenBatch = null;
+                    packet.Closed = true;
+                    packet.Transmitted = true;
+                    stream.HighestTransmitted = packet.Sequence;
+                    _flushBatch.Add((packet, stream.Target?.Member.Address));
+                }
+            }
+            // The packets are closed: nothing mutates them, so they are sent outside the channel lock.
+            foreach (var (packet, address) in _flushBatch)
+                Transmit(packet.Span, address);
+            lock (_gate)
+            {
+                if (_peers.Count == 0)
+                    FreeBroadcast();
+            }
+        }
+    }
+
+    private void ScheduleTails()
+    {
+        var now = Now;
+        ArmTail(_bcast, now);
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.UnicastSend is { } stream)
+                ArmTail(stream, now);
+        }
+    }
+
+    private void ArmTail(SendStream stream, long now)
+    {
+        if (stream.Unacked.Count == 0)
+            return;
+        stream.TailBackoff = _tailDelay;
+        stream.TailDue = now + _tailDelay;
+        Schedule(stream.TailDue);
+    }
+
+    /// <summary>Seals and sends one datagram. Thread-safe; the counter makes every transmission unique.</summary>
+    private void Transmit(ReadOnlySpan<byte> packet, string? address)
+    {
+        lock (_txLock)
+        {
+            if (_disposed)
+                return;
+            var length = _protector.Seal(packet, ++_txCounter, _txScratch);
+            try
+            {
+                if (address is null)
+                    _transport.SendToGroup(_txScratch.AsSpan(0, length));
+                else
+                    _transport.SendTo(address, _txScratch.AsSpan(0, length));
+                Interlocked.Increment(ref _counters.datagramsSent);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Interlocked.Increment(ref _counters.sendErrors);
+                Log.SendFailed(_log, address ?? "group", ex);
+            }
+        }
+    }
+
+    /// <summary>Builds and transmits a control datagram. Under <see cref="_gate"/> (it uses a shared buffer).</summary>
+    private void SendControl(PacketKind kind, long sequence, long messageSequence, uint fragmentIndex, long targetIncarnation,
+        int payloadLength, ReadOnlySpan<byte> payload, string? address)
+    {
+        var header = new PacketHeader
+        {
+            Kind = kind,
+            ClusterHash = _clusterHash,
+            SenderHash = _localKey.Hash,
+            Incarnation = _localKey.Incarnation,
+            Sequence = sequence,
+            MessageSequence = messageSequence,
+            FragmentIndex = fragmentIndex,
+            TargetIncarnation = targetIncarnation,
+            PayloadLength = (ushort)(payload.IsEmpty ? payloadLength : payload.Length),
+        };
+        var buffer = _controlBuffer.AsSpan();
+        header.Write(buffer);
+        if (!payload.IsEmpty)
+            payload.CopyTo(buffer[PacketHeader.Size..]);
+        Transmit(buffer[..(PacketHeader.Size + header.PayloadLength)], address);
+    }
+
+    /// <summary>The payload area of the control buffer, for payloads written in place before <see cref="SendControl"/>.</summary>
+    private Span<byte> ControlPayload => _controlBuffer.AsSpan(PacketHeader.Size, _payloadCapacity);
+
+    private void OnAck(PeerState peer, in PacketHeader header)
+    {
+        if (header.FragmentIndex == 0)
+        {
+            peer.StartConfirmed = true;
+            if (header.Sequence > peer.AckedPacket)
+                peer.AckedPacket = header.Sequence;
+            if (header.MessageSequence > peer.AckedMessage)
+                peer.AckedMessage = header.MessageSequence;
+            FreeBroadcast();
+            CheckAckWaiters();
+        }
+        else if (peer.UnicastSend is { } stream)
+        {
+            if (header.Sequence > stream.AckedPacket)
+                stream.AckedPacket = header.Sequence;
+            while (stream.Unacked.Count > 0 && stream.Unacked.FirstSequence <= stream.AckedPacket)
+                _windowUsed -= stream.Unacked.RemoveFirst().Length;
+            if (stream.Unacked.Count == 0)
+                stream.TailDue = 0;
+        }
+        if (_pending.Count > 0)
+            AdmitPending();
+    }
+
+    /// <summary>Frees the broadcast packets every member of the view acknowledged.</summary>
+    private void FreeBroadcast()
+    {
+        var ring = _bcast.Unacked;
+        var freed = false;
+        while (ring.Count > 0)
+        {
+            var first = ring.Peek();
+            if (!first.Transmitted)
+                break;
+            var all = true;
+            foreach (var peer in _peers.Values)
+            {
+                if (peer.AckedPacket < first.Sequence)
+                {
+                    all = false;
+                    break;
+                }
+            }
+            if (!all)
+                break;
+            _windowUsed -= ring.RemoveFirst().Length;
+            freed = true;
+        }
+        if (ring.Count == 0)
+            _bcast.TailDue = 0;
+        if (freed && _pending.Count > 0)
+            AdmitPending();
+    }
+
+    private bool IsSatisfied(AckWaiter waiter)
+    {
+        if (waiter.Members <= 0)
+            return true;
+        int eligible = 0, acked = 0;
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.BaselineMessage >= waiter.Sequence)
+                continue; // it joined after the message was sent: it never gets it
+            eligible++;
+            if (peer.AckedMessage >= waiter.Sequence)
+                acked++;
+        }
+        return acked >= Math.Min(waiter.Members, eligible);
+    }
+
+    private void CheckAckWaiters()
+    {
+        for (var i = _ackWaiters.Count - 1; i >= 0; i--)
+        {
+            var waiter = _ackWaiters[i];
+            if (IsSatisfied(waiter))
+            {
+                _ackWaiters.RemoveAt(i);
+                waiter.Registration.Unregister();
+                waiter.Completion.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>A receiver asks for ranges of one of this node's streams: repair by unicast, or by multicast
+    /// when another receiver asked for the same packet moments ago.</summary>
+    private void OnNak(PeerState peer, in PacketHeader header, ReadOnlySpan<byte> payload)
+    {
+        Interlocked.Increment(ref _counters.naksReceived);
+        var stream = header.FragmentIndex == 0 ? _bcast : peer.UnicastSend;
+        if (stream is null)
+            return;
+        var reader = new PayloadReader(payload);
+        if (!reader.TryReadUInt16(out var count))
+        {
+            Interlocked.Increment(ref _counters.rejectedMalformed);
+            return;
+        }
+        var now = Now;
+        var budget = 256;
+        for (var r = 0; r < count && budget > 0; r++)
+        {
+            if (!reader.TryReadInt64(out var from) || !reader.TryReadInt64(out var to))
+            {
+                Interlocked.Increment(ref _counters.rejectedMalformed);
+                return;
+            }
+            from = Math.Max(from, stream.Unacked.FirstSequence);
+            for (var seq = from; seq <= to && budget > 0; seq++)
+            {
+                var packet = stream.Unacked.Find(seq);
+                if (packet is null)
+                    break;
+                if (!packet.Transmitted)
+                    break;
+                budget--;
+                Repair(stream, packet, peer, now);
+            }
+        }
+    }
+
+    private void Repair(SendStream stream, OutPacket packet, PeerState asker, long now)
+    {
+        if (packet.LastMulticastRepair != 0 && now - packet.LastMulticastRepair < _repairWindow)
+            return;
+        if (stream.IsBroadcast && packet.LastUnicastRepair != 0 && now - packet.LastUnicastRepair < _repairWindow
+            && packet.LastRepairTo != asker.Key)
+        {
+            packet.LastMulticastRepair = now;
+            Interlocked.Increment(ref _counters.multicastRepairs);
+            Interlocked.Increment(ref _counters.retransmissions);
+            Transmit(packet.Span, null);
+            return;
+        }
+        packet.LastUnicastRepair = now;
+        packet.LastRepairTo = asker.Key;
+        Interlocked.Increment(ref _counters.retransmissions);
+        Transmit(packet.Span, asker.Member.Address);
+    }
+
+    private void SendTail(SendStream stream)
+    {
+        SendControl(PacketKind.Tail, stream.HighestTransmitted, stream.LastPacketizedMessage, stream.IsBroadcast ? 0u : 1u,
+            stream.Target?.Member.Incarnation ?? 0, 0, [], stream.Target?.Member.Address);
+    }
+}

@@ -1,0 +1,126 @@
+namespace Multicast.Messaging;
+
+// The one timer: join retries, heartbeats, suspicion, NAKs, delayed acks, tails and send deadlines.
+// It runs on a timer thread under the channel lock and never calls the handler.
+public sealed partial class ReliableGroupChannel
+{
+    private long _armedDue = long.MaxValue;
+
+    /// <summary>Makes the timer fire no later than <paramref name="due"/>. Under <see cref="_gate"/>.</summary>
+    private void Schedule(long due)
+    {
+        if (_timer is null || due >= _armedDue || _disposed)
+            return;
+        _armedDue = due;
+        var delay = due - Now;
+        _timer.Change(delay <= 0 ? TimeSpan.Zero : TimeSpan.FromSeconds((double)delay / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+    }
+
+    private void OnTimer()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                return;
+            _armedDue = long.MaxValue;
+            var now = Now;
+            var next = now + _heartbeatInterval;
+            try
+            {
+                if (_joining)
+                    JoinTick(now, ref next);
+                else if (!_left && _view.Id != 0)
+                    HeartbeatTick(now, ref next);
+                foreach (var peer in _peers.Values)
+                {
+                    StreamTick(peer.Broadcast, now, ref next);
+                    if (peer.Unicast is { } unicast)
+                        StreamTick(unicast, now, ref next);
+                    if (peer.UnicastSend is { } send)
+                        TailTick(send, now, ref next);
+                }
+                if (_peers.Count > 0)
+                    TailTick(_bcast, now, ref next);
+                if (_pending.Count > 0)
+                {
+                    AdmitPending();
+                    if (_pending.First is { } first)
+                        next = Math.Min(next, first.Value.Deadline);
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.TimerFailed(_log, ex);
+            }
+            Schedule(next);
+        }
+    }
+
+    private void JoinTick(long now, ref long next)
+    {
+        if (now - _lastJoinSent >= _joinRetry)
+        {
+            _lastJoinSent = now;
+            if (_proposed is { } own)
+                SendView(own, _local!.Address); // our own first view did not reach our receive thread yet
+            else
+                SendJoin();
+        }
+        next = Math.Min(next, _lastJoinSent + _joinRetry);
+        if (_proposed is null && now - _joinStarted >= _joinTimeout && (_heardGroupAt == 0 || now - _heardGroupAt > _joinTimeout))
+        {
+            // Nobody answered: this node is the first. Others join it (or merge with it) later.
+            Propose(new MembershipView(_highestViewIdSeen + 1, [_local!]));
+        }
+    }
+
+    private void HeartbeatTick(long now, ref long next)
+    {
+        if (now - _lastHeartbeat >= _heartbeatInterval)
+        {
+            _lastHeartbeat = now;
+            SendHeartbeat();
+            if (IsActingCoordinator())
+                Reconcile();
+        }
+        next = Math.Min(next, _lastHeartbeat + _heartbeatInterval);
+    }
+
+    private void StreamTick(Internal.ReceiveStream stream, long now, ref long next)
+    {
+        if (!stream.StartKnown)
+            return;
+        if (stream.AckDue != 0)
+        {
+            if (now >= stream.AckDue)
+                SendAck(stream, now);
+            else
+                next = Math.Min(next, stream.AckDue);
+        }
+        if (stream.HasGap)
+        {
+            if (stream.GapSince == 0)
+                stream.GapSince = now;
+            var due = stream.LastNak == 0 ? stream.GapSince + _reorderGuard : stream.LastNak + _nakRetry;
+            if (now >= due)
+            {
+                SendNak(stream, now);
+                due = now + _nakRetry;
+            }
+            next = Math.Min(next, due);
+        }
+    }
+
+    private void TailTick(Internal.SendStream stream, long now, ref long next)
+    {
+        if (stream.Unacked.Count == 0 || stream.TailDue == 0 || stream.HighestTransmitted == 0)
+            return;
+        if (now >= stream.TailDue)
+        {
+            SendTail(stream);
+            stream.TailBackoff = Math.Min(stream.TailBackoff * 2, _heartbeatInterval);
+            stream.TailDue = now + stream.TailBackoff;
+        }
+        next = Math.Min(next, stream.TailDue);
+    }
+}

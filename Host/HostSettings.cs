@@ -1,0 +1,109 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Multicast.AspNetCore;
+using Multicast.Sessions;
+using Multicast.Stores;
+
+namespace Multicast.Host;
+
+/// <summary>
+/// The node's configuration (sections <c>Cluster</c>, <c>Session</c>, <c>Host</c>), bound and checked before
+/// anything starts: an unknown key, an unconvertible value or an invalid one throws a message naming the key.
+/// </summary>
+internal sealed class HostSettings
+{
+    private static readonly string[] HostOwnClusterKeys = ["Transport", "Store", "ClusterKey", "EncryptPayloads", "Udp", "ZeroMq", "Channel"];
+    private static readonly string[] HostOwnSessionKeys = ["DefaultAccess", "RetryAfter", "Cookie"];
+
+    public TransportKind Transport { get; set; }
+
+    public StoreKind Store { get; set; }
+
+    /// <summary>The shared secret that authenticates datagrams; empty: none (the node warns).</summary>
+    public string ClusterKey { get; set; } = string.Empty;
+
+    /// <summary>Also encrypt payloads (AES-GCM) with the cluster key.</summary>
+    public bool EncryptPayloads { get; set; }
+
+    /// <summary>Maps the endpoints the end-to-end tests drive (<c>/test/*</c>).</summary>
+    public bool EnableTestEndpoints { get; set; }
+
+    public ClusteredSessionOptions Session { get; } = new();
+
+    /// <summary>The URLs Kestrel listens on.</summary>
+    public string Urls { get; set; } = string.Empty;
+
+    public static HostSettings Load(IConfiguration configuration)
+    {
+        var settings = new HostSettings { Urls = configuration["Urls"] ?? string.Empty };
+        var cluster = configuration.GetSection("Cluster");
+        var session = configuration.GetSection("Session");
+        var host = configuration.GetSection("Host");
+
+        CheckKeys(cluster, PropertyNames<ClusterStoreOptions>().Concat(HostOwnClusterKeys));
+        CheckKeys(session, PropertyNames<Multicast.Sessions.SessionOptions>().Concat(HostOwnSessionKeys));
+        CheckKeys(session.GetSection("Cookie"), PropertyNames<CookieBuilder>());
+        CheckKeys(host, ["EnableTestEndpoints"]);
+
+        settings.Transport = Get(cluster, "Transport", TransportKind.Udp);
+        settings.Store = Get(cluster, "Store", StoreKind.Replicated);
+        settings.ClusterKey = cluster["ClusterKey"] ?? string.Empty;
+        settings.EncryptPayloads = Get(cluster, "EncryptPayloads", false);
+        settings.EnableTestEndpoints = Get(host, "EnableTestEndpoints", false);
+        cluster.Bind(settings.Session.Cluster);
+        session.Bind(settings.Session.Session);
+        session.GetSection("Cookie").Bind(settings.Session.Cookie);
+        settings.Session.DefaultAccess = Get(session, "DefaultAccess", SessionAccess.Exclusive);
+        settings.Session.RetryAfter = Get(session, "RetryAfter", ClusteredSessionOptions.DefaultRetryAfter);
+
+        var firstUrl = FirstUrl(settings.Urls);
+        if (string.IsNullOrWhiteSpace(cluster["NodeId"]))
+        {
+            // Stable across restarts on the same port, distinct between the nodes of one machine.
+            settings.Session.Cluster.NodeId = firstUrl is null ? Environment.MachineName : $"{Environment.MachineName}-{firstUrl.Port}";
+        }
+        if (string.IsNullOrWhiteSpace(settings.Session.Cluster.PublicAddress) && firstUrl is not null && firstUrl.Port != 0)
+            settings.Session.Cluster.PublicAddress = firstUrl.GetLeftPart(UriPartial.Authority);
+
+        if (!Enum.IsDefined(settings.Transport))
+            throw new OptionsValidationError("Cluster:Transport", "must be Udp or ZeroMq");
+        if (!Enum.IsDefined(settings.Store))
+            throw new OptionsValidationError("Cluster:Store", "must be Replicated or Ring");
+        if (settings.EncryptPayloads && settings.ClusterKey.Length == 0)
+            throw new OptionsValidationError("Cluster:EncryptPayloads", "needs Cluster:ClusterKey");
+        settings.Session.Validate();
+        return settings;
+    }
+
+    private static Uri? FirstUrl(string urls)
+    {
+        var first = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+        if (first is null)
+            return null;
+        // Kestrel accepts wildcard hosts (http://*:5000, http://+:5000) that Uri does not.
+        first = first.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal);
+        if (!Uri.TryCreate(first, UriKind.Absolute, out var uri))
+            throw new OptionsValidationError("Urls", $"'{first}' is not an absolute URL such as http://127.0.0.1:5000");
+        return uri;
+    }
+
+    private static T Get<T>(IConfigurationSection section, string key, T fallback)
+    {
+        var value = section.GetSection(key);
+        return value.Value is null ? fallback : section.GetValue(key, fallback)!;
+    }
+
+    private static IEnumerable<string> PropertyNames<T>() =>
+        typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).Select(p => p.Name);
+
+    private static void CheckKeys(IConfigurationSection section, IEnumerable<string> known)
+    {
+        var set = new HashSet<string>(known, StringComparer.OrdinalIgnoreCase);
+        foreach (var child in section.GetChildren())
+        {
+            if (!set.Contains(child.Key))
+                throw new OptionsValidationError(child.Path, $"is not a known setting (known in '{section.Path}': {string.Join(", ", set.Order(StringComparer.Ordinal))})");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+
+namespace Multicast.Transports.InMemory;
+
+/// <summary>
+/// A network in one process for <see cref="InMemoryTransport"/>s, with fault injection: loss, duplication,
+/// reordering, delay and partitions, driven by a seeded random generator so a failing run can be repeated.
+/// </summary>
+/// <remarks>Faults apply to each copy separately (a group send is one copy per receiver). A transport's
+/// datagrams to itself are never faulted. Settings may change while traffic flows.</remarks>
+public sealed class InMemoryHub
+{
+    private readonly ConcurrentDictionary<string, InMemoryTransport> _transports = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _partitions = new(StringComparer.Ordinal);
+    private readonly Random _random;
+    private readonly object _randomLock = new();
+    private int _nextAddress;
+    private int _nextPartition;
+
+    /// <summary>Creates a hub.</summary>
+    /// <param name="seed">Seeds the fault decisions.</param>
+    public InMemoryHub(int seed = 1) => _random = new Random(seed);
+
+    /// <summary>The probability that a datagram copy is lost.</summary>
+    /// <value>The default value is 0.</value>
+    public double DropProbability { get; set; }
+
+    /// <summary>The probability that a datagram copy is delivered twice.</summary>
+    /// <value>The default value is 0.</value>
+    public double DuplicateProbability { get; set; }
+
+    /// <summary>The probability that a datagram copy is held back and delivered after the receiver's next one
+    /// (or after <see cref="ReorderHoldTime"/> when nothing follows).</summary>
+    /// <value>The default value is 0.</value>
+    public double ReorderProbability { get; set; }
+
+    /// <summary>How long a held-back datagram waits at most.</summary>
+    /// <value>The default value is 1 ms.</value>
+    public TimeSpan ReorderHoldTime { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>A fixed delivery delay for every copy (order is kept).</summary>
+    /// <value>The default value is zero.</value>
+    public TimeSpan Delay { get; set; }
+
+    /// <summary>The largest datagram the transports accept.</summary>
+    /// <value>The default value is 65507, like UDP.</value>
+    public int MaxDatagramSize { get; init; } = 65507;
+
+    /// <summary>Called with a copy of every datagram sent (sender address, destination address or
+    /// <see langword="null"/> for the group, bytes), before faults apply. For tests that inspect the wire.</summary>
+    public Action<string, string?, byte[]>? Tap { get; set; }
+
+    /// <summary>Datagrams lost by fault injection or partitions.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    private long _dropped;
+
+    /// <summary>Creates a transport on this hub with a fresh address (<c>mem://N</c>).</summary>
+    public InMemoryTransport CreateTransport() => new(this, $"mem://{Interlocked.Increment(ref _nextAddress)}");
+
+    /// <summary>Cuts <paramref name="addresses"/> off from everyone else (they still reach each other).</summary>
+    public void Partition(params string[] addresses)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var id = Interlocked.Increment(ref _nextPartition);
+        foreach (var address in addresses)
+            _partitions[address] = id;
+    }
+
+    /// <summary>Removes every partition.</summary>
+    public void Heal() => _partitions.Clear();
+
+    /// <summary>Delivers <paramref name="datagram"/> to the transport at <paramref name="address"/> as if it came
+    /// from the network, bypassing faults.</summary>
+    public void Inject(string address, ReadOnlySpan<byte> datagram)
+    {
+        if (_transports.TryGetValue(address, out var target))
+            target.Enqueue(datagram, 0, false);
+    }
+
+    /// <summary>Delivers <paramref name="datagram"/> to every started transport, bypassing faults.</summary>
+    public void InjectToGroup(ReadOnlySpan<byte> datagram)
+    {
+        foreach (var target in _transports.Values)
+            target.Enqueue(datagram, 0, false);
+    }
+
+    internal void Register(InMemoryTransport transport) => _transports[transport.LocalAddress] = transport;
+
+    internal void Unregister(InMemoryTransport transport) => _transports.TryRemove(transport.LocalAddress, out _);
+
+    internal void Route(InMemoryTransport from, string? to, ReadOnlySpan<byte> datagram)
+    {
+        if (Tap is { } tap)
+            tap(from.LocalAddress, to, datagram.ToArray());
+        if (to is not null)
+        {
+            if (_transports.TryGetValue(to, out var target))
+                Deliver(from, target, datagram);
+            return;
+        }
+        foreach (var target in _transports.Values)
+        {
+            if (target != from)
+                Deliver(from, target, datagram);
+        }
+    }
+
+    private void Deliver(InMemoryTransport from, InMemoryTransport target, ReadOnlySpan<byte> datagram)
+    {
+        var delay = Delay > TimeSpan.Zero ? (long)(Delay.TotalSeconds * TimeProvider.System.TimestampFrequency) : 0;
+        if (target == from)
+        {
+            target.Enqueue(datagram, delay, false);
+            return;
+        }
+        if (_partitions.GetValueOrDefault(from.LocalAddress) != _partitions.GetValueOrDefault(target.LocalAddress))
+        {
+            Interlocked.Increment(ref _dropped);
+            return;
+        }
+        bool drop, duplicate, reorder;
+        lock (_randomLock)
+        {
+            drop = DropProbability > 0 && _random.NextDouble() < DropProbability;
+            duplicate = DuplicateProbability > 0 && _random.NextDouble() < DuplicateProbability;
+            reorder = ReorderProbability > 0 && _random.NextDouble() < ReorderProbability;
+        }
+        if (drop)
+        {
+            Interlocked.Increment(ref _dropped);
+            return;
+        }
+        target.Enqueue(datagram, delay, reorder);
+        if (duplicate)
+            target.Enqueue(datagram, delay, false);
+    }
+
+    internal static byte[] Copy(ReadOnlySpan<byte> datagram)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, datagram.Length));
+        datagram.CopyTo(buffer);
+        return buffer;
+    }
+}
