@@ -49,6 +49,7 @@ internal static class NodeHost
         {
             o.Cluster = settings.Session.Cluster;
             o.Session = settings.Session.Session;
+            o.Channel = settings.Session.Channel;
             o.Cookie = settings.Session.Cookie;
             o.DefaultAccess = settings.Session.DefaultAccess;
             o.RetryAfter = settings.Session.RetryAfter;
