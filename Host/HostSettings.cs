@@ -5,6 +5,8 @@ using Multicast.AspNetCore;
 using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
+using Multicast.Transports.Udp;
+using Multicast.Transports.ZeroMq;
 
 namespace Multicast.Host;
 
@@ -26,6 +28,12 @@ internal sealed class HostSettings
 
     public ClusteredSessionOptions Session { get; } = new();
 
+    /// <summary>Section <c>Cluster:Udp</c>.</summary>
+    public UdpTransportOptions Udp { get; } = new();
+
+    /// <summary>Section <c>Cluster:ZeroMq</c>.</summary>
+    public ZeroMqTransportOptions ZeroMq { get; } = new();
+
     /// <summary>The URLs Kestrel listens on.</summary>
     public string Urls { get; set; } = string.Empty;
 
@@ -41,6 +49,8 @@ internal sealed class HostSettings
         CheckKeys(session, PropertyNames<Multicast.Sessions.SessionOptions>().Concat(HostOwnSessionKeys));
         CheckKeys(session.GetSection("Cookie"), PropertyNames<CookieBuilder>());
         CheckKeys(host, ["EnableTestEndpoints"]);
+        CheckKeys(cluster.GetSection("Udp"), PropertyNames<UdpTransportOptions>());
+        CheckKeys(cluster.GetSection("ZeroMq"), PropertyNames<ZeroMqTransportOptions>().Append(nameof(ZeroMqTransportOptions.Peers)));
 
         settings.Transport = Get(cluster, "Transport", TransportKind.Udp);
         settings.Store = Get(cluster, "Store", StoreKind.Replicated);
@@ -51,6 +61,8 @@ internal sealed class HostSettings
             settings.Session.Channel.ClusterKey = null; // an empty key in a file means none
         session.Bind(settings.Session.Session);
         session.GetSection("Cookie").Bind(settings.Session.Cookie);
+        cluster.GetSection("Udp").Bind(settings.Udp);
+        cluster.GetSection("ZeroMq").Bind(settings.ZeroMq);
         settings.Session.DefaultAccess = Get(session, "DefaultAccess", SessionAccess.Exclusive);
         settings.Session.RetryAfter = Get(session, "RetryAfter", ClusteredSessionOptions.DefaultRetryAfter);
 
@@ -72,6 +84,10 @@ internal sealed class HostSettings
         settings.Session.Channel.NodeId = settings.Session.Cluster.NodeId;
         settings.Session.Channel.PublicAddress = settings.Session.Cluster.PublicAddress;
         settings.Session.Validate();
+        if (settings.Transport == TransportKind.ZeroMq)
+            settings.ZeroMq.Validate();
+        else
+            settings.Udp.Validate();
         return settings;
     }
 

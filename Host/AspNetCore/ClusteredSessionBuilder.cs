@@ -5,6 +5,8 @@ using Multicast.Messaging;
 using Multicast.Stores;
 using Multicast.Transport;
 using Multicast.Transports.InMemory;
+using Multicast.Transports.Udp;
+using Multicast.Transports.ZeroMq;
 
 namespace Multicast.AspNetCore;
 
@@ -21,6 +23,46 @@ public sealed class ClusteredSessionBuilder
 
     /// <summary>The application's services.</summary>
     public IServiceCollection Services { get; }
+
+    /// <summary>
+    /// Uses UDP multicast (the default group and port on loopback unless <paramref name="configure"/> changes them).
+    /// The options are validated when the node is built.
+    /// </summary>
+    public ClusteredSessionBuilder UseUdpMulticast(Action<UdpTransportOptions>? configure = null)
+    {
+        var options = new UdpTransportOptions();
+        configure?.Invoke(options);
+        return UseUdpMulticast(options);
+    }
+
+    /// <summary>Uses UDP multicast with <paramref name="options"/> (e.g. bound from configuration section
+    /// <c>Cluster:Udp</c>), validated now.</summary>
+    public ClusteredSessionBuilder UseUdpMulticast(UdpTransportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return UseTransport(services => new UdpMulticastTransport(options, services.GetRequiredService<ILogger<UdpMulticastTransport>>()));
+    }
+
+    /// <summary>
+    /// Uses ZeroMQ PUB/SUB (libzmq5) to a static list of peers (<see cref="ZeroMqTransportOptions.Peers"/>) or
+    /// peers found by the beacon. The options are validated when the node is built.
+    /// </summary>
+    public ClusteredSessionBuilder UseZeroMq(Action<ZeroMqTransportOptions>? configure = null)
+    {
+        var options = new ZeroMqTransportOptions();
+        configure?.Invoke(options);
+        return UseZeroMq(options);
+    }
+
+    /// <summary>Uses ZeroMQ with <paramref name="options"/> (e.g. bound from configuration section
+    /// <c>Cluster:ZeroMq</c>), validated now.</summary>
+    public ClusteredSessionBuilder UseZeroMq(ZeroMqTransportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return UseTransport(services => new ZeroMqTransport(options, services.GetRequiredService<ILogger<ZeroMqTransport>>()));
+    }
 
     /// <summary>
     /// Uses the in-memory transport: every node of the process that shares <paramref name="hub"/> is in one
