@@ -5,7 +5,7 @@ namespace Multicast.AspNetCore;
 
 /// <summary>
 /// The node's instruments on the <c>Multicast</c> meter (read them with
-/// <c>dotnet-counters monitor -n Multicast.Host --counters Multicast</c>), and a summary of every instrument
+/// <c>dotnet-counters monitor -p PID --counters Multicast</c>), and a summary of every instrument
 /// on that meter — the messaging layer's and the transports' included — for <c>GET /cluster</c>.
 /// </summary>
 internal sealed class ClusterMetrics : IDisposable
