@@ -1,2 +1,3 @@
-// The node host: filled in by the host issue.
-return 0;
+using Multicast.Host;
+
+return await NodeHost.RunAsync(args);

@@ -149,7 +149,7 @@ public class SessionManager : IAsyncDisposable
     protected internal virtual void OnExpired(SessionEventArgs e) => Expired?.Invoke(this, e);
 
     /// <summary>Raises <see cref="Invalidated"/>.</summary>
-    protected virtual void OnInvalidated(SessionEventArgs e) => Invalidated?.Invoke(this, e);
+    protected internal virtual void OnInvalidated(SessionEventArgs e) => Invalidated?.Invoke(this, e);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

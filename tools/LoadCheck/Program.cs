@@ -1,2 +1,3 @@
-// Load checker: filled in by the host issue.
-return 0;
+using Multicast.LoadCheck;
+
+return await LoadCheckRun.MainAsync(args);

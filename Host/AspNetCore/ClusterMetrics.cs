@@ -1,0 +1,154 @@
+using System.Diagnostics.Metrics;
+using Multicast.Stores;
+
+namespace Multicast.AspNetCore;
+
+/// <summary>
+/// The node's instruments on the <c>Multicast</c> meter (read them with
+/// <c>dotnet-counters monitor -p PID --counters Multicast</c>), and a summary of every instrument
+/// on that meter — the messaging layer's and the transports' included — for <c>GET /cluster</c>.
+/// </summary>
+internal sealed class ClusterMetrics : IDisposable
+{
+    public const string MeterName = "Multicast";
+
+    private readonly Meter _meter;
+    private readonly MeterListener _listener = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Aggregate> _aggregates = new(StringComparer.Ordinal);
+    private readonly Counter<long> _lockConflicts;
+    private readonly Histogram<double> _lockWaits;
+    private readonly Counter<long> _commits;
+    private readonly Counter<long> _commitFailures;
+    private readonly Histogram<double> _commitDuration;
+    private readonly string _nodeId;
+
+    public ClusterMetrics(IMeterFactory meterFactory, ClusterNode node)
+    {
+        _meter = meterFactory.Create(MeterName);
+        _meter.CreateObservableGauge("multicast.members", () => node.Store.View.Members.Count, "{member}", "Members in this node's view");
+        _meter.CreateObservableGauge("multicast.sessions", () => node.Manager.Count, "{session}", "Sessions this node holds");
+        _meter.CreateObservableGauge("multicast.view", () => node.Store.View.Id, null, "This node's view number");
+        _lockConflicts = _meter.CreateCounter<long>("multicast.lock.conflicts", "{conflict}", "Exclusive requests refused because another node holds the lock (redirect, fail or wait timeout)");
+        _lockWaits = _meter.CreateHistogram<double>("multicast.lock.wait", "ms", "Time an exclusive request spent getting its session and lock");
+        _commits = _meter.CreateCounter<long>("multicast.commits", "{commit}", "Session commits at the end of exclusive requests");
+        _commitFailures = _meter.CreateCounter<long>("multicast.commit.failures", "{commit}", "Commits that failed (write concern not met, lock lost, too large)");
+        _commitDuration = _meter.CreateHistogram<double>("multicast.commit.duration", "ms", "Commit time, including the wait for ReplicationAcks members: the replication lag a request sees");
+
+        if (node.Store is ReplicatedClusterStore { Counters: var c })
+        {
+            void Add(string name, Func<long> read, string description) =>
+                _meter.CreateObservableCounter(name, read, null, description);
+            Add("multicast.store.lock_waits", () => Volatile.Read(ref c.LockWaits), "Lock requests that waited for a release");
+            Add("multicast.store.lock_conflicts", () => Volatile.Read(ref c.LockConflicts), "Lock requests refused because the lock was held");
+            Add("multicast.store.applied", () => Volatile.Read(ref c.Applied), "Peer updates applied");
+            Add("multicast.store.buffered", () => Volatile.Read(ref c.Buffered), "Deltas that arrived before their base version (replication lag seen by this node)");
+            Add("multicast.store.syncs", () => Volatile.Read(ref c.Syncs), "Whole-session fetches made to fill a gap");
+            Add("multicast.store.recoveries", () => Volatile.Read(ref c.Recoveries), "Sessions recovered by a new arbiter");
+            Add("multicast.store.ack_timeouts", () => Volatile.Read(ref c.AckTimeouts), "Commits whose write concern was not met in time");
+            Add("multicast.store.refused_stale", () => Volatile.Read(ref c.RefusedStale), "Commits refused for a stale fencing token");
+            Add("multicast.store.malformed", () => Volatile.Read(ref c.Malformed), "Store messages dropped as malformed");
+            Add("multicast.store.transferred_sessions", () => Volatile.Read(ref c.TransferredSessions), "Sessions received by state transfer");
+        }
+
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (ReferenceEquals(instrument.Meter, _meter) || (instrument.Meter.Name == MeterName && instrument.Meter.Scope is null))
+                listener.EnableMeasurementEvents(instrument);
+        };
+        _nodeId = node.Options.Cluster.NodeId;
+        _listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
+        _listener.SetMeasurementEventCallback<int>((i, v, t, _) => Record(i, v, t));
+        _listener.SetMeasurementEventCallback<double>((i, v, t, _) => Record(i, v, t));
+        _listener.Start();
+    }
+
+    public void LockConflict(string policy) => _lockConflicts.Add(1, new KeyValuePair<string, object?>("policy", policy));
+
+    public void LockWait(TimeSpan elapsed) => _lockWaits.Record(elapsed.TotalMilliseconds);
+
+    public void Commit(TimeSpan elapsed)
+    {
+        _commits.Add(1);
+        _commitDuration.Record(elapsed.TotalMilliseconds);
+    }
+
+    public void CommitFailure(string reason) => _commitFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>Every instrument seen so far: counters as totals, gauges as the last value, histograms as count/mean/max.</summary>
+    public IReadOnlyDictionary<string, object> Snapshot()
+    {
+        _listener.RecordObservableInstruments();
+        var result = new SortedDictionary<string, object>(StringComparer.Ordinal);
+        lock (_gate)
+        {
+            foreach (var (name, a) in _aggregates)
+            {
+                result[name] = a.Kind switch
+                {
+                    Kind.Histogram => new Dictionary<string, double>
+                    {
+                        ["count"] = a.Count,
+                        ["mean"] = a.Count == 0 ? 0 : Math.Round(a.Sum / a.Count, 3),
+                        ["max"] = Math.Round(a.Max, 3),
+                    },
+                    _ => a.Sum,
+                };
+            }
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _meter.Dispose();
+    }
+
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        // Shared "Multicast" meters tag each measurement with its node: several nodes may run in one process.
+        foreach (var tag in tags)
+        {
+            if (tag.Key == "node.id" && !Equals(tag.Value, _nodeId))
+                return;
+        }
+        var kind = instrument switch
+        {
+            Histogram<double> or Histogram<long> or Histogram<int> => Kind.Histogram,
+            ObservableGauge<int> or ObservableGauge<long> or ObservableGauge<double> or Gauge<int> or Gauge<long> or Gauge<double> => Kind.Gauge,
+            ObservableCounter<long> or ObservableCounter<int> or ObservableCounter<double> => Kind.Gauge, // observed as a running total
+            ObservableUpDownCounter<long> or ObservableUpDownCounter<int> or ObservableUpDownCounter<double> => Kind.Gauge,
+            _ => Kind.Counter,
+        };
+        lock (_gate)
+        {
+            if (!_aggregates.TryGetValue(instrument.Name, out var a))
+                _aggregates[instrument.Name] = a = new Aggregate { Kind = kind };
+            switch (kind)
+            {
+                case Kind.Gauge:
+                    a.Sum = value;
+                    break;
+                case Kind.Histogram:
+                    a.Count++;
+                    a.Sum += value;
+                    a.Max = Math.Max(a.Max, value);
+                    break;
+                default:
+                    a.Sum += value;
+                    break;
+            }
+        }
+    }
+
+    private enum Kind { Counter, Gauge, Histogram }
+
+    private sealed class Aggregate
+    {
+        public Kind Kind;
+        public long Count;
+        public double Sum;
+        public double Max;
+    }
+}

@@ -1,0 +1,178 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Multicast.Messaging;
+using Multicast.Sessions;
+using Multicast.Stores;
+
+namespace Multicast.AspNetCore;
+
+/// <summary>
+/// The request lifecycle of the distributed manager: find (and, for exclusive access, lock) the session
+/// before the endpoint runs; commit its changes and release the lock after it, before the response leaves,
+/// so that a failed commit is answered as an error rather than a success whose change was lost.
+/// </summary>
+internal sealed class ClusteredSessionMiddleware(
+    RequestDelegate next, ClusterNode node, ClusterMetrics metrics, TimeProvider time, ILogger<ClusteredSessionMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var access = context.GetEndpoint()?.Metadata.GetMetadata<SessionAccessAttribute>()?.Access ?? node.Options.DefaultAccess;
+        if (access == SessionAccess.None)
+        {
+            context.Features.Set<ISessionFeature>(new ClusteredSessionFeature(new ClusteredHttpSession(node.Manager, access, null)));
+            await next(context);
+            return;
+        }
+
+        if (!node.IsReady)
+        {
+            await RespondAsync(context, StatusCodes.Status503ServiceUnavailable, "This node is not ready: it is joining the cluster or leaving it.", retry: true);
+            return;
+        }
+
+        context.Request.Cookies.TryGetValue(node.Options.Cookie.Name!, out var id);
+        Session? session;
+        var started = time.GetTimestamp();
+        try
+        {
+            session = await node.Manager.BeginRequestAsync(id, access, context.RequestAborted);
+        }
+        catch (SessionLockedException ex)
+        {
+            metrics.LockConflict(ex.Policy.ToString());
+            Log.Locked(logger, ex.SessionId, ex.Holder, ex.Policy.ToString());
+            await RespondLockedAsync(context, ex);
+            return;
+        }
+        if (access == SessionAccess.Exclusive)
+            metrics.LockWait(time.GetElapsedTime(started));
+
+        var http = new ClusteredHttpSession(node.Manager, access, session);
+        context.Features.Set<ISessionFeature>(new ClusteredSessionFeature(http));
+        if (access == SessionAccess.ReadOnly)
+        {
+            await next(context);
+            return;
+        }
+
+        var original = context.Features.Get<IHttpResponseBodyFeature>()
+            ?? throw new InvalidOperationException("The server provides no response body feature.");
+        await using var buffer = new BufferedResponseBody(original);
+        context.Features.Set<IHttpResponseBodyFeature>(buffer);
+        try
+        {
+            await next(context);
+        }
+        catch (Exception ex)
+        {
+            context.Features.Set(original);
+            await AbortAsync(http, ex);
+            throw;
+        }
+        context.Features.Set(original);
+
+        if (await CommitAsync(context, http))
+        {
+            SetCookie(context, http);
+            await buffer.CopyToInnerAsync(context.Response, context.RequestAborted);
+        }
+    }
+
+    /// <summary>Commits; on failure answers 503 (retry: the write concern was not met in time) or 500 and returns false.</summary>
+    private async Task<bool> CommitAsync(HttpContext context, ClusteredHttpSession http)
+    {
+        if (http.Invalidated || !http.HasWork)
+            return true;
+        var started = time.GetTimestamp();
+        try
+        {
+            // Not the request's token: the endpoint ran, so its changes are published even if the client went away.
+            await http.CommitCoreAsync(CancellationToken.None);
+            metrics.Commit(time.GetElapsedTime(started));
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            var transient = ex is TimeoutException or SendWindowFullException;
+            var status = transient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError;
+            metrics.CommitFailure(ex.GetType().Name);
+            Log.CommitFailed(logger, http.Current?.Id ?? "(new)", status, ex);
+            await ReleaseAfterFailureAsync(http);
+            context.Response.Clear();
+            await RespondAsync(context, status, $"The session change could not be stored: {ex.Message}", retry: transient);
+            return false;
+        }
+    }
+
+    private async Task AbortAsync(ClusteredHttpSession http, Exception cause)
+    {
+        Log.Aborted(logger, http.Current?.Id ?? "(none)", cause);
+        try
+        {
+            await http.AbortAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            Log.ReleaseFailed(logger, http.Current?.Id ?? "(none)", ex);
+        }
+    }
+
+    private async Task ReleaseAfterFailureAsync(ClusteredHttpSession http)
+    {
+        // The store releases the lock on a refused commit; a timed-out one may still hold it until its lease ends.
+        if (http.Current is null)
+            return;
+        try
+        {
+            await node.Manager.AbortRequestAsync(http.Current, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            Log.ReleaseFailed(logger, http.Current.Id, ex);
+        }
+    }
+
+    private void SetCookie(HttpContext context, ClusteredHttpSession http)
+    {
+        var cookie = node.Options.Cookie;
+        if (http.Invalidated)
+        {
+            context.Response.Cookies.Delete(cookie.Name!, cookie.Build(context));
+        }
+        else if (http.Created && http.Current is not null)
+        {
+            context.Response.Cookies.Append(cookie.Name!, http.Current.Id, cookie.Build(context));
+            // A new session's cookie must not be cached by a shared proxy and handed to another client.
+            context.Response.Headers.CacheControl = "no-cache,no-store";
+            context.Response.Headers.Pragma = "no-cache";
+        }
+    }
+
+    private Task RespondLockedAsync(HttpContext context, SessionLockedException ex)
+    {
+        if (ex.Policy == LockConflictPolicy.Redirect && ex.HolderAddress.Length > 0)
+        {
+            var request = context.Request;
+            context.Response.StatusCode = StatusCodes.Status307TemporaryRedirect;
+            context.Response.Headers.Location = ex.HolderAddress.TrimEnd('/') + request.PathBase + request.Path + request.QueryString;
+            return Task.CompletedTask;
+        }
+        return ex.Policy == LockConflictPolicy.Wait
+            ? RespondAsync(context, StatusCodes.Status503ServiceUnavailable, ex.Message, retry: true)
+            : RespondAsync(context, StatusCodes.Status409Conflict, ex.Message, retry: false);
+    }
+
+    private Task RespondAsync(HttpContext context, int status, string message, bool retry)
+    {
+        context.Response.StatusCode = status;
+        if (retry)
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling(node.Options.RetryAfter.TotalSeconds));
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        }
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(message + "\n");
+    }
+}

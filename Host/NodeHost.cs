@@ -1,0 +1,87 @@
+using System.Reflection;
+using Microsoft.Extensions.Options;
+using Multicast.AspNetCore;
+using Serilog;
+
+namespace Multicast.Host;
+
+/// <summary>The node host: configuration (embedded defaults, appsettings.json, environment, command line), Serilog,
+/// the clustered session and the node's endpoints.</summary>
+internal static class NodeHost
+{
+    /// <summary>Invalid configuration.</summary>
+    public const int ConfigurationError = 2;
+
+    /// <summary>The node could not start (address in use, transport failed, could not join).</summary>
+    public const int StartError = 1;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        // Embedded defaults first, so every other source (appsettings.json, environment, command line) overrides them.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonStreamConfigurationSource
+        {
+            Stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Multicast.Host.appsettings.json")
+                ?? throw new InvalidOperationException("The embedded appsettings.json is missing from the build."),
+        });
+
+        HostSettings settings;
+        try
+        {
+            settings = HostSettings.Load(builder.Configuration);
+        }
+        catch (Exception ex) when (ex is OptionsValidationError or InvalidOperationException or FormatException)
+        {
+            await Console.Error.WriteLineAsync($"multicast: {ex.Message}");
+            return ConfigurationError;
+        }
+
+        var serilog = new LoggerConfiguration()
+            .ReadFrom.Configuration(builder.Configuration)
+            .Enrich.WithProperty("NodeId", settings.Session.Cluster.NodeId)
+            .CreateLogger();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Trace); // Serilog's MinimumLevel decides
+        builder.Logging.AddSerilog(serilog, dispose: true);
+        builder.WebHost.UseUrls(settings.Urls);
+
+        var clustered = builder.Services.AddClusteredSession(o =>
+        {
+            o.Cluster = settings.Session.Cluster;
+            o.Session = settings.Session.Session;
+            o.Channel = settings.Session.Channel;
+            o.Cookie = settings.Session.Cookie;
+            o.DefaultAccess = settings.Session.DefaultAccess;
+            o.RetryAfter = settings.Session.RetryAfter;
+        });
+        NodeComposition.Configure(clustered, settings);
+
+        var app = builder.Build();
+        app.UseClusteredSession();
+        app.MapNodeEndpoints(settings);
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Multicast.Host");
+        var node = app.Services.GetRequiredService<ClusterNode>();
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync($"multicast: {string.Join("; ", ex.Failures)}");
+            return ConfigurationError;
+        }
+        catch (OperationCanceledException) when (node.Started.IsFaulted)
+        {
+            // The node failed to join while the server was still starting: the failure is logged by the node service.
+            return StartError;
+        }
+        catch (IOException ex)
+        {
+            // Kestrel could not bind (address in use, no permission).
+            logger.LogCritical(ex, "The node could not start");
+            await Console.Error.WriteLineAsync($"multicast: {ex.Message}");
+            return StartError;
+        }
+        return node.Started.IsFaulted ? StartError : 0;
+    }
+}

@@ -1,0 +1,188 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Multicast.Tests.Host;
+
+/// <summary>A node host running as its own process (<c>dotnet Multicast.Host.dll</c> from the Host project's build output).</summary>
+internal sealed partial class NodeProcess : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<string> _output = new();
+    private readonly string[] _args;
+    private Process _process;
+
+    private NodeProcess(string nodeId, Uri url, string[] args)
+    {
+        NodeId = nodeId;
+        Url = url;
+        _args = args;
+        _process = Launch();
+    }
+
+    public string NodeId { get; }
+
+    public Uri Url { get; }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>The process's console output so far (for failure messages).</summary>
+    public string Output => string.Join('\n', _output.TakeLast(60));
+
+    /// <summary>The Host's build output next to this test build (same configuration).</summary>
+    public static string HostDll
+    {
+        get
+        {
+            var testDir = AppContext.BaseDirectory; // .../Tests/bin/<Configuration>/net10.0/
+            var framework = new DirectoryInfo(testDir.TrimEnd(Path.DirectorySeparatorChar));
+            var configuration = framework.Parent!.Name;
+            var root = framework.Parent!.Parent!.Parent!.Parent!.FullName;
+            var dll = Path.Combine(root, "Host", "bin", configuration, framework.Name, "Multicast.Host.dll");
+            if (!File.Exists(dll))
+                Assert.Fail($"The node host is not built at {dll}; build the solution (the test project references Host).");
+            return dll;
+        }
+    }
+
+    /// <summary>Starts a node on a free loopback port.</summary>
+    public static NodeProcess Start(string nodeId, IEnumerable<string> args)
+    {
+        var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}");
+        return new NodeProcess(nodeId, url, [$"--Urls={url.GetLeftPart(UriPartial.Authority)}", $"--Cluster:NodeId={nodeId}", .. args]);
+    }
+
+    /// <summary>Runs the host with <paramref name="args"/> until it exits by itself; returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(TimeSpan timeout, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(HostDll);
+        foreach (var a in args)
+            info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"The host did not exit within {timeout.TotalSeconds} s:\n{await stdout}\n{await stderr}");
+        }
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    public async Task WaitHealthyAsync(HttpClient http, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            if (_process.HasExited)
+                Assert.Fail($"{NodeId} exited with code {_process.ExitCode} before it was healthy:\n{Output}");
+            try
+            {
+                using var response = await http.GetAsync(new Uri(Url, "/health"));
+                if (response.StatusCode == HttpStatusCode.OK)
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            if (clock.Elapsed > timeout)
+                Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s:\n{Output}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>SIGKILL: no leave, no flush.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+            _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    /// <summary>SIGTERM (what Ctrl+C or a service manager sends): the node leaves gracefully. Returns the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        if (!_process.HasExited && SysKill(_process.Id, 15) != 0)
+            Assert.Fail($"kill(SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            Assert.Fail($"{NodeId} did not stop within {timeout.TotalSeconds} s of SIGTERM:\n{Output}");
+        }
+        return _process.ExitCode;
+    }
+
+    /// <summary>Starts the node again with the same arguments (same id, same port): a new incarnation.</summary>
+    public void Restart()
+    {
+        if (!_process.HasExited)
+            throw new InvalidOperationException($"{NodeId} is still running");
+        _process.Dispose();
+        _output.Enqueue("---- restarted ----");
+        _process = Launch();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            Kill();
+        }
+        catch (InvalidOperationException)
+        {
+            // never started
+        }
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private Process Launch()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(HostDll);
+        foreach (var a in _args)
+            info.ArgumentList.Add(a);
+        info.Environment["DOTNET_gcServer"] = "0"; // several nodes share two cores
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+            return;
+        _output.Enqueue(line);
+        while (_output.Count > 500)
+            _output.TryDequeue(out _);
+    }
+
+    public static int FreeTcpPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SysKill(int pid, int signal);
+}

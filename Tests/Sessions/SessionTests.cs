@@ -1,0 +1,122 @@
+using Multicast.Sessions;
+
+namespace Multicast.Tests.Sessions;
+
+public sealed class SessionTests
+{
+    private static SessionRecord Record(params (string Key, string Value)[] attributes) => new()
+    {
+        Id = SessionIds.New(1),
+        Version = 3,
+        Attributes = attributes.ToDictionary(a => a.Key, a => System.Text.Encoding.UTF8.GetBytes(a.Value), StringComparer.Ordinal),
+        IdleTimeout = TimeSpan.FromMinutes(20),
+    };
+
+    [Test]
+    public void Set_TracksOnlyTheChangedKeys()
+    {
+        var sut = new Session(Record(("a", "1"), ("b", "2")), SessionAccess.Exclusive, null, isNew: false);
+
+        sut.SetString("b", "3");
+        sut.SetString("c", "4");
+
+        Assert.That(sut.IsChanged, Is.True);
+        Assert.That(sut.SetKeys.Keys, Is.EquivalentTo(new[] { "b", "c" }));
+        Assert.That(sut.RemovedKeys, Is.Empty);
+        Assert.That(sut.GetString("a"), Is.EqualTo("1"));
+        Assert.That(sut.GetString("b"), Is.EqualTo("3"));
+    }
+
+    [Test]
+    public void Remove_OfAStoredKey_IsTrackedAndHidesIt()
+    {
+        var sut = new Session(Record(("a", "1")), SessionAccess.Exclusive, null, isNew: false);
+
+        sut.Remove("a");
+        sut.Remove("never-there");
+
+        Assert.That(sut.RemovedKeys, Is.EquivalentTo(new[] { "a" }));
+        Assert.That(sut.TryGetValue("a", out _), Is.False);
+        Assert.That(sut.Keys, Is.Empty);
+    }
+
+    [Test]
+    public void SetAfterRemove_IsASetNotARemoval()
+    {
+        var sut = new Session(Record(("a", "1")), SessionAccess.Exclusive, null, isNew: false);
+
+        sut.Remove("a");
+        sut.SetString("a", "2");
+
+        Assert.That(sut.RemovedKeys, Is.Empty);
+        Assert.That(sut.GetString("a"), Is.EqualTo("2"));
+    }
+
+    [Test]
+    public void Clear_RemovesEveryStoredKey()
+    {
+        var sut = new Session(Record(("a", "1"), ("b", "2")), SessionAccess.Exclusive, null, isNew: false);
+
+        sut.Clear();
+
+        Assert.That(sut.Keys, Is.Empty);
+        Assert.That(sut.RemovedKeys, Is.EquivalentTo(new[] { "a", "b" }));
+    }
+
+    [Test]
+    public void Reads_AreNotChanges()
+    {
+        var sut = new Session(Record(("a", "1")), SessionAccess.Exclusive, null, isNew: false);
+
+        _ = sut.GetString("a");
+        _ = sut.Keys.ToList();
+
+        Assert.That(sut.IsChanged, Is.False);
+    }
+
+    [TestCase(SessionAccess.ReadOnly)]
+    [TestCase(SessionAccess.None)]
+    public void Changes_WithoutExclusiveAccess_AreRefused(SessionAccess access)
+    {
+        var sut = new Session(Record(("a", "1")), access, null, isNew: false);
+
+        Assert.Throws<InvalidOperationException>(() => sut.SetString("a", "2"));
+        Assert.Throws<InvalidOperationException>(() => sut.Remove("a"));
+    }
+
+    [Test]
+    public void TypedHelpers_RoundTrip()
+    {
+        var sut = new Session(Record(), SessionAccess.Exclusive, null, isNew: true);
+
+        sut.SetInt32("n", -42);
+        sut.SetString("s", "héllo");
+        sut.SetJson("j", new[] { 1, 2, 3 });
+
+        Assert.That(sut.GetInt32("n"), Is.EqualTo(-42));
+        Assert.That(sut.GetString("s"), Is.EqualTo("héllo"));
+        Assert.That(sut.GetJson<int[]>("j"), Is.EqualTo(new[] { 1, 2, 3 }));
+        Assert.That(sut.GetInt32("missing"), Is.Null);
+    }
+
+    [Test]
+    public void IdleTimeout_Change_TravelsAsAChange()
+    {
+        var sut = new Session(Record(), SessionAccess.Exclusive, null, isNew: false);
+
+        sut.IdleTimeout = TimeSpan.FromMinutes(5);
+
+        Assert.That(sut.IsChanged, Is.True);
+        Assert.That(sut.ChangedIdleTimeout, Is.EqualTo(TimeSpan.FromMinutes(5)));
+    }
+
+    [Test]
+    public void Expiry_FollowsTheInjectedClock()
+    {
+        var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var sut = new SessionRecord { Id = "x", LastAccessedAt = start, IdleTimeout = TimeSpan.FromMinutes(20) };
+
+        Assert.That(sut.IsExpired(start + TimeSpan.FromMinutes(19)), Is.False);
+        Assert.That(sut.IsExpired(start + TimeSpan.FromMinutes(20)), Is.True);
+    }
+}

@@ -1,0 +1,334 @@
+using Multicast.Messaging;
+using Multicast.Sessions;
+using Multicast.Stores;
+using Multicast.Tests.TestSupport;
+using Multicast.Transport;
+
+namespace Multicast.Tests.Stores;
+
+/// <summary>
+/// The guarantees every <see cref="IClusterStore"/> gives, over any transport. Subclasses say how a node's
+/// transport (and, for other stores, the store) is made; the cases stay the same.
+/// </summary>
+public abstract class ClusterStoreContractTests
+{
+    private readonly List<TestNode> _nodes = [];
+
+    /// <summary>A fresh cluster id per test keeps tests that share a transport group apart.</summary>
+    protected string ClusterId { get; private set; } = string.Empty;
+
+    /// <summary>A transport for the node with this index in the current test.</summary>
+    protected abstract ITransport CreateTransport(int index);
+
+    /// <summary>The store under test; the replicated store by default.</summary>
+    protected virtual IClusterStore CreateStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider time) =>
+        new ReplicatedClusterStore(channel, options, time);
+
+    /// <summary>Channel timings short enough for tests.</summary>
+    protected virtual GroupChannelOptions ChannelOptions(string nodeId) => new()
+    {
+        ClusterId = ClusterId,
+        NodeId = nodeId,
+        HeartbeatInterval = TimeSpan.FromMilliseconds(100),
+        SuspectTimeout = TimeSpan.FromSeconds(1),
+        JoinTimeout = TimeSpan.FromMilliseconds(300),
+    };
+
+    /// <summary>Releases anything a subclass holds for the test (a hub, a group).</summary>
+    protected virtual ValueTask CleanUpAsync() => ValueTask.CompletedTask;
+
+    [SetUp]
+    public void NewCluster() => ClusterId = $"test-{Guid.NewGuid():N}";
+
+    [TearDown]
+    public async Task StopNodes()
+    {
+        foreach (var node in _nodes)
+        {
+            try
+            {
+                await node.Manager.DisposeAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+        _nodes.Clear();
+        await CleanUpAsync();
+    }
+
+    protected sealed record TestNode(string Id, SessionManager Manager, IClusterStore Store, TimeProvider Time);
+
+    protected async Task<TestNode> StartNodeAsync(string id, Action<ClusterStoreOptions>? configure = null, TimeProvider? time = null, Action<SessionOptions>? session = null)
+    {
+        var clock = time ?? TimeProvider.System;
+        var options = new ClusterStoreOptions { NodeId = id, LockWaitTimeout = TimeSpan.FromSeconds(15) };
+        configure?.Invoke(options);
+        var sessionOptions = new SessionOptions();
+        session?.Invoke(sessionOptions);
+        var channel = new ReliableGroupChannel(CreateTransport(_nodes.Count), ChannelOptions(id));
+        var store = CreateStore(channel, options, clock);
+        var manager = new SessionManager(store, sessionOptions, clock);
+        await manager.StartAsync();
+        var node = new TestNode(id, manager, store, clock);
+        _nodes.Add(node);
+        return node;
+    }
+
+    protected async Task<TestNode[]> StartClusterAsync(int count, Action<ClusterStoreOptions>? configure = null, TimeProvider? time = null, Action<SessionOptions>? session = null)
+    {
+        var nodes = new TestNode[count];
+        for (var i = 0; i < count; i++)
+            nodes[i] = await StartNodeAsync($"node{i + 1}", configure, time, session);
+        await Wait.UntilAsync(() => nodes.All(n => n.Store.View.Members.Count == count && n.Store.IsReady), $"{count} members in every view");
+        return nodes;
+    }
+
+    protected static async Task<string> CreateWithAsync(TestNode node, Action<Session> fill)
+    {
+        var session = await node.Manager.CreateAsync();
+        fill(session);
+        await node.Manager.EndRequestAsync(session);
+        return session.Id;
+    }
+
+    protected static async Task<int> IncrementAsync(TestNode node, string id)
+    {
+        var session = await node.Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException($"session {id} not found on {node.Id}");
+        var next = (session.GetInt32("count") ?? 0) + 1;
+        session.SetInt32("count", next);
+        await node.Manager.EndRequestAsync(session);
+        return next;
+    }
+
+    protected static async Task<int?> ReadCountAsync(TestNode node, string id)
+    {
+        var session = await node.Manager.BeginRequestAsync(id, SessionAccess.ReadOnly);
+        return session?.GetInt32("count");
+    }
+
+    protected static bool Holds(TestNode node, string id, long version) =>
+        node.Manager.Table.TryGetValue(id, out var r) && r.Version >= version;
+
+    /// <summary>Whether the store places the session on this node (every node, in the replicated store).</summary>
+    protected virtual bool MustHold(TestNode node, string id) => true;
+
+    /// <summary>The nodes that must hold the session.</summary>
+    protected TestNode[] HoldersOf(IEnumerable<TestNode> nodes, string id) => [.. nodes.Where(n => MustHold(n, id))];
+
+    /// <summary>Waits until every node that must hold the session holds at least <paramref name="version"/>.</summary>
+    protected Task HeldEverywhereAsync(TestNode[] nodes, string id, long version, string what) =>
+        Wait.UntilAsync(() => HoldersOf(nodes, id) is { Length: > 0 } holders && holders.All(n => Holds(n, id, version)), what);
+
+    [Test]
+    public async Task Create_OnOneNode_IsReadOnTheOthers()
+    {
+        var nodes = await StartClusterAsync(3);
+        var id = await CreateWithAsync(nodes[0], s => s.SetString("name", "ada"));
+
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
+        foreach (var other in nodes.Skip(1))
+        {
+            var read = await other.Manager.BeginRequestAsync(id, SessionAccess.ReadOnly);
+            Assert.That(read?.GetString("name"), Is.EqualTo("ada"), other.Id);
+        }
+    }
+
+    [Test]
+    public async Task ExclusiveIncrements_FromTwoNodesConcurrently_AllSurvive()
+    {
+        var nodes = await StartClusterAsync(3);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+        const int each = 40;
+
+        async Task Hammer(TestNode node)
+        {
+            for (var i = 0; i < each; i++)
+                await IncrementAsync(node, id);
+        }
+        await Task.WhenAll(Hammer(nodes[1]), Hammer(nodes[2]), Hammer(nodes[0]));
+
+        await HeldEverywhereAsync(nodes, id, 1 + 3 * each, "all increments on every node that holds the session");
+        foreach (var node in nodes)
+            Assert.That(await ReadCountAsync(node, id), Is.EqualTo(3 * each), node.Id);
+    }
+
+    [Test]
+    public async Task Holder_LeavingTheView_FreesTheLockAtOnce()
+    {
+        // A lease far longer than the test: only the view change can free the lock.
+        var nodes = await StartClusterAsync(3, o => o.LockLease = TimeSpan.FromMinutes(10));
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
+        var held = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        Assert.That(held, Is.Not.Null);
+
+        await nodes[1].Manager.StopAsync();
+
+        var session = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        Assert.That(session?.GetInt32("count"), Is.EqualTo(1));
+        await nodes[2].Manager.EndRequestAsync(session!);
+    }
+
+    [Test]
+    public async Task Commit_UnderAStaleFencingToken_IsRefused()
+    {
+        var time = new ManualTimeProvider();
+        var nodes = await StartClusterAsync(3, o =>
+        {
+            o.LockLease = TimeSpan.FromSeconds(30);
+            o.ConflictPolicy = LockConflictPolicy.Fail;
+        }, time);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+
+        var stale = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        time.Advance(TimeSpan.FromSeconds(31));
+        var fresh = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        fresh.SetInt32("count", 20);
+        await nodes[2].Manager.EndRequestAsync(fresh);
+
+        stale.SetInt32("count", 10);
+        var refused = Assert.ThrowsAsync<LockLostException>(() => nodes[1].Manager.EndRequestAsync(stale));
+        Assert.That(refused!.SessionId, Is.EqualTo(id));
+        await HeldEverywhereAsync(nodes, id, 2, "fresh commit everywhere");
+        foreach (var node in nodes)
+            Assert.That(await ReadCountAsync(node, id), Is.EqualTo(20), node.Id);
+    }
+
+    [Test]
+    public async Task LateJoiner_ReceivesEverySession_BeforeItIsReady()
+    {
+        var nodes = await StartClusterAsync(2);
+        var ids = new List<string>();
+        for (var i = 0; i < 150; i++)
+            ids.Add(await CreateWithAsync(nodes[i % 2], s => s.SetInt32("count", ids.Count)));
+
+        var late = await StartNodeAsync("node3");
+
+        Assert.That(late.Store.IsReady, Is.True);
+        for (var i = 0; i < ids.Count; i++)
+            Assert.That(await ReadCountAsync(late, ids[i]), Is.EqualTo(i), ids[i]);
+    }
+
+    [Test]
+    public async Task Expiry_DecidedByTheOwner_ReachesEveryNode()
+    {
+        var time = new ManualTimeProvider();
+        var nodes = await StartClusterAsync(3, time: time, session: s =>
+        {
+            s.IdleTimeout = TimeSpan.FromMinutes(1);
+            s.SweepInterval = TimeSpan.FromHours(1); // the test sweeps by hand
+        });
+        var expiredOn = new System.Collections.Concurrent.ConcurrentBag<string>();
+        foreach (var n in nodes)
+            n.Manager.Expired += (_, e) => expiredOn.Add(n.Id);
+        var id = await CreateWithAsync(nodes[0], s => s.SetString("k", "v"));
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+        var holders = HoldersOf(nodes, id).Length;
+
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.That(await nodes[1].Manager.SweepAsync(), Is.Zero, "only the owner expires");
+        Assert.That(await nodes[0].Manager.SweepAsync(), Is.EqualTo(1));
+
+        await Wait.UntilAsync(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "expired everywhere");
+        Assert.That(await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), Is.Null);
+        await Wait.UntilAsync(() => expiredOn.Distinct().Count() == holders, "expired event on every node that held it");
+    }
+
+    [Test]
+    public async Task Commit_WithOneReplicationAck_IsOnAnotherNodeWhenItReturns([Values(0, 1)] int committer)
+    {
+        var nodes = await StartClusterAsync(3, o => o.ReplicationAcks = 1);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+
+        for (var i = 0; i < 20; i++)
+        {
+            await IncrementAsync(nodes[committer], id);
+            var version = 2L + i;
+            var others = nodes.Where(n => n != nodes[committer]).Count(n => Holds(n, id, version));
+            Assert.That(others, Is.GreaterThanOrEqualTo(1), $"commit {i} held by another node when it returned");
+        }
+    }
+
+    [Test]
+    public async Task Session_LargerThanTheMaximum_IsRefusedAndNothingIsLost()
+    {
+        var nodes = await StartClusterAsync(2, session: s => s.MaxSessionBytes = 4096);
+        var id = await CreateWithAsync(nodes[0], s => s.SetString("keep", "me"));
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
+
+        var session = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        session.Set("big", new byte[8192]);
+        var refused = Assert.ThrowsAsync<SessionTooLargeException>(() => nodes[1].Manager.EndRequestAsync(session));
+        Assert.That(refused!.Limit, Is.EqualTo(4096));
+
+        // The lock was released and the stored session is as it was.
+        var again = await nodes[0].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        Assert.That(again?.GetString("keep"), Is.EqualTo("me"));
+        Assert.That(again!.TryGetValue("big", out _), Is.False);
+        await nodes[0].Manager.EndRequestAsync(again);
+    }
+
+    [Test]
+    public async Task HeldLock_WithFailOrRedirect_NamesTheHolder([Values(LockConflictPolicy.Fail, LockConflictPolicy.Redirect)] LockConflictPolicy policy)
+    {
+        var nodes = await StartClusterAsync(3, o => o.ConflictPolicy = policy);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+        var held = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+
+        var conflict = Assert.ThrowsAsync<SessionLockedException>(() => nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive));
+
+        Assert.That(conflict!.Holder, Is.EqualTo("node2"));
+        Assert.That(conflict.Policy, Is.EqualTo(policy));
+        await nodes[1].Manager.EndRequestAsync(held!);
+    }
+
+    [Test]
+    public async Task ReadOnly_IsNotBlockedByAnExclusiveHolder()
+    {
+        var nodes = await StartClusterAsync(2);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 7));
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
+        var held = await nodes[0].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+
+        var read = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.ReadOnly);
+
+        Assert.That(read?.GetInt32("count"), Is.EqualTo(7));
+        Assert.Throws<InvalidOperationException>(() => read!.SetInt32("count", 8));
+        await nodes[0].Manager.EndRequestAsync(held!);
+    }
+
+    [Test]
+    public async Task Invalidate_RemovesTheSessionEverywhere()
+    {
+        var nodes = await StartClusterAsync(3);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 3));
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+
+        var session = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        await nodes[2].Manager.InvalidateAsync(session!);
+
+        await Wait.UntilAsync(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "removed everywhere");
+        Assert.That(await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), Is.Null);
+    }
+
+    [Test]
+    public async Task WaitPolicy_IsWokenByTheRelease()
+    {
+        var nodes = await StartClusterAsync(2, o => o.ConflictPolicy = LockConflictPolicy.Wait);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
+        var held = await nodes[0].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+
+        var waiting = IncrementAsync(nodes[1], id);
+        Assert.That(waiting.IsCompleted, Is.False);
+        held!.SetInt32("count", 5);
+        await nodes[0].Manager.EndRequestAsync(held!);
+
+        Assert.That(await waiting, Is.EqualTo(6));
+    }
+}

@@ -1,0 +1,245 @@
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Multicast.Transport;
+using Multicast.Transports.Udp;
+
+namespace Multicast.Tests.Transports.Udp;
+
+[TestFixture]
+[Category("Integration")]
+public sealed class UdpMulticastTransportTests
+{
+    private readonly List<UdpMulticastTransport> _transports = [];
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        foreach (var transport in _transports)
+            await transport.DisposeAsync();
+        _transports.Clear();
+    }
+
+    private async Task<(UdpMulticastTransport Transport, RecordingDatagramHandler Handler)> StartAsync(UdpTransportOptions options, RecordingDatagramHandler? handler = null, ILogger<UdpMulticastTransport>? logger = null)
+    {
+        var transport = new UdpMulticastTransport(options, logger);
+        _transports.Add(transport);
+        handler ??= new RecordingDatagramHandler();
+        await transport.StartAsync(handler);
+        return (transport, handler);
+    }
+
+    [Test]
+    public async Task SendToGroup_ThreeTransports_EveryTransportReceivesEveryDatagram()
+    {
+        var options = UdpTestNetwork.RandomGroup();
+        var nodes = new[] { await StartAsync(options), await StartAsync(options), await StartAsync(options) };
+        var (sut, _) = nodes[0];
+
+        for (var i = 0; i < 50; i++)
+            sut.SendToGroup(Encoding.UTF8.GetBytes($"group-{i}"));
+
+        foreach (var (_, handler) in nodes)
+            await UdpTestNetwork.Eventually(() => handler.Count >= 50, "50 group datagrams at every transport");
+        Assert.Multiple(() =>
+        {
+            foreach (var (_, handler) in nodes)
+                Assert.That(handler.Datagrams.Select(d => Encoding.UTF8.GetString(d)), Is.EquivalentTo(Enumerable.Range(0, 50).Select(i => $"group-{i}")));
+            Assert.That(sut.DatagramsSent, Is.EqualTo(50));
+            Assert.That(nodes[2].Transport.DatagramsReceived, Is.EqualTo(50));
+        });
+    }
+
+    [Test]
+    public async Task SendTo_OneMember_OnlyThatMemberReceives()
+    {
+        var options = UdpTestNetwork.RandomGroup();
+        var (sut, senderHandler) = await StartAsync(options);
+        var (target, targetHandler) = await StartAsync(options);
+        var (_, otherHandler) = await StartAsync(options);
+        var unicast = "only-for-target"u8.ToArray();
+        var marker = "marker"u8.ToArray();
+
+        sut.SendTo(target.LocalAddress, unicast);
+        await UdpTestNetwork.Eventually(() => targetHandler.Contains(unicast), "the unicast datagram at its target");
+        // Sent after the unicast one: once the others have it, a misrouted unicast datagram would have arrived too.
+        sut.SendToGroup(marker);
+        await UdpTestNetwork.Eventually(() => senderHandler.Contains(marker) && otherHandler.Contains(marker) && targetHandler.Contains(marker), "the group marker everywhere");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(senderHandler.Contains(unicast), Is.False);
+            Assert.That(otherHandler.Contains(unicast), Is.False);
+            Assert.That(targetHandler.Datagrams.Count(d => d.AsSpan().SequenceEqual(unicast)), Is.EqualTo(1));
+        });
+    }
+
+    [Test]
+    public async Task StartAsync_Started_LocalAddressIsTheUnicastEndpointOnTheInterface()
+    {
+        var (sut, _) = await StartAsync(UdpTestNetwork.RandomGroup());
+
+        Assert.That(sut.LocalAddress, Does.Match(@"^127\.0\.0\.1:[1-9][0-9]*$"));
+    }
+
+    [Test]
+    public async Task OnDatagram_Called_OnTheNamedReceiveThread()
+    {
+        var options = UdpTestNetwork.RandomGroup();
+        var (sut, handler) = await StartAsync(options);
+
+        sut.SendToGroup("x"u8);
+        sut.SendTo(sut.LocalAddress, "y"u8);
+
+        await UdpTestNetwork.Eventually(() => handler.Count >= 2, "both datagrams");
+        Assert.That(handler.ThreadName, Is.EqualTo("Multicast UDP receive"));
+    }
+
+    [Test]
+    public async Task SendToGroup_Oversize_ThrowsArgumentException([Values(1400, 9000)] int datagramSize)
+    {
+        var (sut, _) = await StartAsync(UdpTestNetwork.RandomGroup(datagramSize));
+        var datagram = new byte[datagramSize + 1];
+
+        Assert.That(sut.MaxDatagramSize, Is.EqualTo(datagramSize));
+        Assert.That(() => sut.SendToGroup(datagram), Throws.ArgumentException.With.Message.Contains("Cluster:Udp:DatagramSize"));
+        Assert.That(() => sut.SendTo(sut.LocalAddress, datagram), Throws.ArgumentException);
+        Assert.That(sut.DatagramsSent, Is.Zero);
+    }
+
+    [Test]
+    public async Task SendToGroup_LargestDatagram_ArrivesWhole()
+    {
+        var (sut, handler) = await StartAsync(UdpTestNetwork.RandomGroup(60000));
+        var datagram = new byte[60000];
+        Random.Shared.NextBytes(datagram);
+
+        sut.SendToGroup(datagram);
+
+        await UdpTestNetwork.Eventually(() => handler.Count >= 1, "the 60000-byte datagram");
+        Assert.That(handler.Datagrams.Single(), Is.EqualTo(datagram));
+    }
+
+    [Test]
+    public async Task SendTo_NotAnAddress_ThrowsArgumentException([Values("nonsense", "127.0.0.1", "127.0.0.1:0", "[::1]:5000")] string address)
+    {
+        var (sut, _) = await StartAsync(UdpTestNetwork.RandomGroup());
+
+        Assert.That(() => sut.SendTo(address, "x"u8), Throws.ArgumentException.With.Message.Contains(address));
+    }
+
+    [Test]
+    public async Task OnDatagram_HandlerThrows_ErrorIsCountedAndLaterDatagramsArrive()
+    {
+        var logger = new CapturingLogger<UdpMulticastTransport>();
+        var handler = new RecordingDatagramHandler { ThrowWhen = d => d[0] == (byte)'!' };
+        var (sut, _) = await StartAsync(UdpTestNetwork.RandomGroup(), handler, logger);
+
+        sut.SendTo(sut.LocalAddress, "!boom"u8);
+        await UdpTestNetwork.Eventually(() => sut.HandlerErrors == 1, "the handler failure to be counted");
+        sut.SendTo(sut.LocalAddress, "after"u8);
+
+        await UdpTestNetwork.Eventually(() => handler.Contains("after"u8.ToArray()), "a datagram after the failure");
+        Assert.That(logger.Entries.Any(e => e.Level == LogLevel.Error), Is.True);
+    }
+
+    [Test]
+    public async Task StartAsync_BufferAboveKernelLimit_WarnsNamingTheSysctl()
+    {
+        var logger = new CapturingLogger<UdpMulticastTransport>();
+        var options = UdpTestNetwork.RandomGroup();
+        // Far above any sane net.core.rmem_max / wmem_max: the kernel clamps it.
+        options.ReceiveBufferBytes = 1 << 29;
+        options.SendBufferBytes = 1 << 29;
+
+        var (sut, _) = await StartAsync(options, logger: logger);
+
+        var warnings = logger.Entries.Where(e => e.Level == LogLevel.Warning).Select(e => e.Message).ToList();
+        Assert.That(warnings, Has.Some.Contains("net.core.rmem_max"));
+        Assert.That(warnings, Has.Some.Contains("net.core.wmem_max"));
+        Assert.That(sut.ReceiveBufferBytes, Is.LessThan(1 << 29).And.GreaterThan(0));
+    }
+
+    [Test]
+    public async Task StartAsync_InterfaceNotOnThisHost_FailsNamingTheInterfaceSetting()
+    {
+        var options = UdpTestNetwork.RandomGroup();
+        options.Interface = "192.0.2.77"; // TEST-NET-1: never assigned to a host.
+        var sut = new UdpMulticastTransport(options);
+        _transports.Add(sut);
+
+        var error = Assert.ThrowsAsync<InvalidOperationException>(async () => await sut.StartAsync(new RecordingDatagramHandler()));
+
+        Assert.That(error!.Message, Does.Contain("Cluster:Udp:Interface"));
+    }
+
+    [Test]
+    public async Task StartAsync_Twice_Throws()
+    {
+        var (sut, _) = await StartAsync(UdpTestNetwork.RandomGroup());
+
+        Assert.That(async () => await sut.StartAsync(new RecordingDatagramHandler()), Throws.InvalidOperationException);
+    }
+
+    [Test]
+    public async Task DisposeAsync_Twice_StopsOnceAndLaterSendsAreDropped()
+    {
+        var (sut, handler) = await StartAsync(UdpTestNetwork.RandomGroup());
+
+        await sut.DisposeAsync();
+        await sut.DisposeAsync();
+
+        Assert.That(() => sut.SendToGroup("late"u8), Throws.Nothing);
+        Assert.That(sut.DatagramsSent, Is.Zero);
+        Assert.That(() => sut.StartAsync(handler), Throws.TypeOf<ObjectDisposedException>());
+    }
+
+    [Test]
+    public async Task HotPath_SendAndReceive_AllocateNothingPerDatagram()
+    {
+        var options = UdpTestNetwork.RandomGroup();
+        var receiver = new AllocationProbe(warmUp: 200, measured: 1000);
+        var sut = new UdpMulticastTransport(options);
+        _transports.Add(sut);
+        await sut.StartAsync(receiver);
+        var datagram = new byte[256];
+        var address = sut.LocalAddress;
+
+        for (var i = 0; i < 200; i++)
+        {
+            sut.SendTo(address, datagram);
+            sut.SendToGroup(datagram);
+        }
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 500; i++)
+        {
+            sut.SendTo(address, datagram);
+            sut.SendToGroup(datagram);
+        }
+        var sendAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        await UdpTestNetwork.Eventually(() => receiver.Done, "1200 datagrams at the receiver");
+        Assert.That(sendAllocated, Is.Zero, "bytes allocated by 1000 sends");
+        Assert.That(receiver.Allocated, Is.Zero, "bytes allocated on the receive thread for 1000 datagrams");
+    }
+
+    /// <summary>Measures what the receive thread allocates between the warm-up datagrams and the end.</summary>
+    private sealed class AllocationProbe(int warmUp, int measured) : IDatagramHandler
+    {
+        private int _count;
+        private long _start;
+        private long _allocated = -1;
+
+        public bool Done => Volatile.Read(ref _allocated) >= 0;
+
+        public long Allocated => Volatile.Read(ref _allocated);
+
+        public void OnDatagram(ReadOnlySpan<byte> datagram)
+        {
+            var count = ++_count;
+            if (count == warmUp)
+                _start = GC.GetAllocatedBytesForCurrentThread();
+            else if (count == warmUp + measured)
+                Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _start);
+        }
+    }
+}

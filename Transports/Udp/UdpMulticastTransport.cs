@@ -1,0 +1,387 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Multicast.Transport;
+
+namespace Multicast.Transports.Udp;
+
+/// <summary>
+/// <see cref="ITransport"/> over IPv4 UDP multicast: one socket joined to the group receives group datagrams, one
+/// unicast socket bound to the interface (its address is <see cref="LocalAddress"/>) sends everything and receives
+/// datagrams addressed to this member. One named receive thread serves both sockets.
+/// </summary>
+/// <remarks>
+/// <para>Runs on Linux (and macOS); it uses poll(2) and recv(2) from libc so that the receive thread waits on both
+/// sockets at once and reads without allocating.</para>
+/// <para>Sends are synchronous: a full socket send buffer makes the caller wait briefly (UDP back-pressure), a
+/// failed send is dropped and counted in <see cref="SendErrors"/>. Sends after <see cref="DisposeAsync"/> are dropped.</para>
+/// </remarks>
+public sealed class UdpMulticastTransport : ITransport
+{
+    /// <summary>The name of the receive thread.</summary>
+    public const string ReceiveThreadName = "Multicast UDP receive";
+
+    // Larger than any IPv4 UDP payload, so a read is never truncated.
+    private const int ReceiveBufferSize = 65536;
+
+    // A backstop only: DisposeAsync wakes the thread with a datagram to itself.
+    private const int PollTimeoutMilliseconds = 1000;
+
+    // Datagrams read from one socket before looking at the other, so neither starves.
+    private const int BurstPerSocket = 64;
+
+    // Unicast destinations are the members' announced addresses; the cap only guards against a caller that
+    // passes ever-new strings.
+    private const int MaxCachedAddresses = 4096;
+
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly IPAddress _group;
+    private readonly IPAddress _interface;
+    private readonly int _port;
+    private readonly int _ttl;
+    private readonly int _datagramSize;
+    private readonly int _requestedReceiveBuffer;
+    private readonly int _requestedSendBuffer;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, SocketAddress> _addresses = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _receiveStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private Socket? _multicastSocket;
+    private Socket? _unicastSocket;
+    private SocketAddress? _groupAddress;
+    private IPEndPoint? _localEndPoint;
+    private IDatagramHandler? _handler;
+    private Thread? _receiveThread;
+    private string _localAddress = "";
+    private int _started;
+    private int _disposed;
+    private volatile bool _stopping;
+
+    private long _sent;
+    private long _received;
+    private long _sendErrors;
+    private long _receiveErrors;
+    private long _handlerErrors;
+
+    /// <summary>Creates the transport; nothing is bound until <see cref="StartAsync"/>.</summary>
+    /// <param name="options">The settings; validated here.</param>
+    /// <param name="logger">Where start, buffer warnings, send failures and handler failures are logged.</param>
+    /// <exception cref="OptionsValidationError">A setting is invalid; the exception names its key.</exception>
+    public UdpMulticastTransport(UdpTransportOptions options, ILogger<UdpMulticastTransport>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _group = IPAddress.Parse(options.Group);
+        _interface = IPAddress.Parse(options.Interface);
+        _port = options.Port;
+        _ttl = options.Ttl;
+        _datagramSize = options.DatagramSize;
+        _requestedReceiveBuffer = options.ReceiveBufferBytes;
+        _requestedSendBuffer = options.SendBufferBytes;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>"ip:port" of the unicast socket, e.g. <c>127.0.0.1:41234</c>.</remarks>
+    public string LocalAddress => _localAddress;
+
+    /// <inheritdoc />
+    public int MaxDatagramSize => _datagramSize;
+
+    /// <summary>Datagrams handed to the kernel (group and unicast).</summary>
+    public long DatagramsSent => Interlocked.Read(ref _sent);
+
+    /// <summary>Datagrams received on either socket and handed to the handler.</summary>
+    public long DatagramsReceived => Interlocked.Read(ref _received);
+
+    /// <summary>Sends the kernel refused; each such datagram was dropped.</summary>
+    public long SendErrors => Interlocked.Read(ref _sendErrors);
+
+    /// <summary>Failed reads on the receive thread.</summary>
+    public long ReceiveErrors => Interlocked.Read(ref _receiveErrors);
+
+    /// <summary>Datagrams whose handler threw.</summary>
+    public long HandlerErrors => Interlocked.Read(ref _handlerErrors);
+
+    /// <summary>SO_RCVBUF of the multicast socket as the kernel reports it (Linux reports twice the usable size); 0 before start.</summary>
+    public int ReceiveBufferBytes { get; private set; }
+
+    /// <summary>SO_SNDBUF of the sending socket as the kernel reports it; 0 before start.</summary>
+    public int SendBufferBytes { get; private set; }
+
+    /// <inheritdoc />
+    /// <exception cref="PlatformNotSupportedException">Not Linux or macOS.</exception>
+    /// <exception cref="InvalidOperationException">Already started, or a socket could not be set up; the message names the setting.</exception>
+    public ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+            throw new PlatformNotSupportedException("The UDP multicast transport needs poll(2) from libc (Linux or macOS); use the ZeroMQ transport on this platform.");
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+            throw new InvalidOperationException("The transport is already started.");
+
+        try
+        {
+            _multicastSocket = OpenMulticastSocket();
+            _unicastSocket = OpenUnicastSocket();
+        }
+        catch
+        {
+            _multicastSocket?.Dispose();
+            _unicastSocket?.Dispose();
+            throw;
+        }
+
+        _localEndPoint = (IPEndPoint)_unicastSocket.LocalEndPoint!;
+        _localAddress = _localEndPoint.ToString();
+        _groupAddress = new IPEndPoint(_group, _port).Serialize();
+        _handler = handler;
+        UdpTransportLog.Started(_logger, _group.ToString(), _port, _interface.ToString(), _ttl, _localAddress, _datagramSize, ReceiveBufferBytes, SendBufferBytes);
+
+        _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = ReceiveThreadName };
+        _receiveThread.Start();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public void SendToGroup(ReadOnlySpan<byte> datagram) => Send(datagram, _groupAddress, null);
+
+    /// <inheritdoc />
+    /// <param name="address">"ip:port", as another member's <see cref="LocalAddress"/>.</param>
+    /// <param name="datagram">The datagram.</param>
+    /// <exception cref="ArgumentException"><paramref name="address"/> is not "ip:port", or the datagram is too large.</exception>
+    public void SendTo(string address, ReadOnlySpan<byte> datagram)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (!_addresses.TryGetValue(address, out var destination))
+            destination = Resolve(address);
+        Send(datagram, destination, address);
+    }
+
+    /// <summary>Stops the receive thread (waiting for a running handler call to return) and closes both sockets.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        _stopping = true;
+        if (_receiveThread is not null)
+        {
+            WakeReceiveThread();
+            try
+            {
+                await _receiveStopped.Task.WaitAsync(StopTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                UdpTransportLog.ReceiveThreadStuck(_logger, (int)StopTimeout.TotalSeconds);
+            }
+        }
+        _multicastSocket?.Dispose();
+        _unicastSocket?.Dispose();
+        if (_receiveThread is not null)
+            UdpTransportLog.Stopped(_logger, DatagramsSent, DatagramsReceived, SendErrors);
+    }
+
+    private Socket OpenMulticastSocket()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            // Several nodes on one host share the group port.
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // Bound to the group address (not 0.0.0.0) the socket receives only this group's datagrams,
+            // not those of other groups that some other socket on the host joined on the same port.
+            Bind(socket, new IPEndPoint(_group, _port), $"{UdpTransportOptions.SectionName}:Port");
+            try
+            {
+                socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.AddMembership, new MulticastOption(_group, _interface));
+            }
+            catch (SocketException ex)
+            {
+                throw new InvalidOperationException(
+                    $"Cannot join multicast group {_group} on interface {_interface} ({UdpTransportOptions.SectionName}:Group / {UdpTransportOptions.SectionName}:Interface): {ex.Message}. " +
+                    "The interface must be a local address; on loopback the host needs a multicast route or the 127.0.0.1 interface.", ex);
+            }
+            ReceiveBufferBytes = SetBuffer(socket, SocketOptionName.ReceiveBuffer, _requestedReceiveBuffer, "SO_RCVBUF", "net.core.rmem_max");
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private Socket OpenUnicastSocket()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            Bind(socket, new IPEndPoint(_interface, 0), $"{UdpTransportOptions.SectionName}:Interface");
+            // Group datagrams leave from this socket, through the configured interface, and loop back to the
+            // other nodes on this host.
+            socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastInterface, _interface.GetAddressBytes());
+            socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastTimeToLive, _ttl);
+            socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastLoopback, true);
+            SetBuffer(socket, SocketOptionName.ReceiveBuffer, _requestedReceiveBuffer, "SO_RCVBUF", "net.core.rmem_max");
+            SendBufferBytes = SetBuffer(socket, SocketOptionName.SendBuffer, _requestedSendBuffer, "SO_SNDBUF", "net.core.wmem_max");
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static void Bind(Socket socket, IPEndPoint endPoint, string key)
+    {
+        try
+        {
+            socket.Bind(endPoint);
+        }
+        catch (SocketException ex)
+        {
+            throw new InvalidOperationException($"Cannot bind UDP socket to {endPoint} ({key}): {ex.Message}.", ex);
+        }
+    }
+
+    private int SetBuffer(Socket socket, SocketOptionName option, int requested, string name, string sysctl)
+    {
+        if (requested > 0)
+            socket.SetSocketOption(SocketOptionLevel.Socket, option, requested);
+        var actual = (int)socket.GetSocketOption(SocketOptionLevel.Socket, option)!;
+        if (requested > 0 && actual < requested)
+            UdpTransportLog.BufferClamped(_logger, name, actual, requested, sysctl);
+        return actual;
+    }
+
+    private SocketAddress Resolve(string address)
+    {
+        if (!IPEndPoint.TryParse(address, out var endPoint) || endPoint.AddressFamily != AddressFamily.InterNetwork || endPoint.Port == 0)
+            throw new ArgumentException($"'{address}' is not a UDP transport address (\"ip:port\", IPv4).", nameof(address));
+        if (_addresses.Count >= MaxCachedAddresses)
+            _addresses.Clear();
+        return _addresses.GetOrAdd(address, endPoint.Serialize());
+    }
+
+    private void Send(ReadOnlySpan<byte> datagram, SocketAddress? destination, string? address)
+    {
+        if (datagram.Length > _datagramSize)
+            ThrowTooLarge(datagram.Length);
+        var socket = _unicastSocket;
+        if (socket is null || destination is null)
+            throw new InvalidOperationException("The transport is not started.");
+        if (_stopping)
+            return;
+        try
+        {
+            socket.SendTo(datagram, SocketFlags.None, destination);
+            Interlocked.Increment(ref _sent);
+        }
+        catch (SocketException ex)
+        {
+            var count = Interlocked.Increment(ref _sendErrors);
+            // The first failure, then one in 1024: a dead network must not flood the log.
+            if ((count & 1023) == 1)
+                UdpTransportLog.SendFailed(_logger, address ?? $"{_group}:{_port}", ex.SocketErrorCode.ToString(), count);
+        }
+        catch (ObjectDisposedException) when (_stopping)
+        {
+            // Disposed while sending: the datagram is dropped, like any other.
+        }
+    }
+
+    private void ThrowTooLarge(int length) =>
+        throw new ArgumentException($"The datagram has {length} bytes; this transport sends at most {_datagramSize} ({UdpTransportOptions.SectionName}:DatagramSize).", "datagram");
+
+    private void WakeReceiveThread()
+    {
+        try
+        {
+            _unicastSocket!.SendTo(ReadOnlySpan<byte>.Empty, SocketFlags.None, _localEndPoint!);
+        }
+        catch (SocketException)
+        {
+            // The poll timeout wakes the thread anyway.
+        }
+    }
+
+    private unsafe void ReceiveLoop()
+    {
+        var buffer = (byte*)NativeMemory.Alloc(ReceiveBufferSize);
+        try
+        {
+            var fds = stackalloc Interop.PollFd[2];
+            fds[0] = new Interop.PollFd { Fd = (int)_multicastSocket!.SafeHandle.DangerousGetHandle(), Events = Interop.PollIn };
+            fds[1] = new Interop.PollFd { Fd = (int)_unicastSocket!.SafeHandle.DangerousGetHandle(), Events = Interop.PollIn };
+            var handler = _handler!;
+            while (!_stopping)
+            {
+                fds[0].Revents = 0;
+                fds[1].Revents = 0;
+                var ready = Interop.Poll(fds, 2, PollTimeoutMilliseconds);
+                if (ready < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (Interop.IsInterrupted(errno))
+                        continue;
+                    throw new InvalidOperationException($"poll(2) failed with errno {errno}.");
+                }
+                for (var i = 0; i < 2 && !_stopping; i++)
+                {
+                    if (fds[i].Revents != 0)
+                        Drain(fds[i].Fd, buffer, handler);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            UdpTransportLog.ReceiveThreadFailed(_logger, ex);
+        }
+        finally
+        {
+            NativeMemory.Free(buffer);
+            _receiveStopped.TrySetResult();
+        }
+    }
+
+    private unsafe void Drain(int fd, byte* buffer, IDatagramHandler handler)
+    {
+        for (var n = 0; n < BurstPerSocket && !_stopping; n++)
+        {
+            var length = Interop.Recv(fd, buffer, ReceiveBufferSize, Interop.DontWait);
+            if (length < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (Interop.IsWouldBlock(errno))
+                    return;
+                if (Interop.IsInterrupted(errno))
+                    continue;
+                var count = Interlocked.Increment(ref _receiveErrors);
+                if ((count & 1023) == 1)
+                    UdpTransportLog.ReceiveFailed(_logger, errno, count);
+                return;
+            }
+            // Empty datagrams carry nothing (DisposeAsync uses one to wake this thread).
+            if (length == 0)
+                continue;
+            Interlocked.Increment(ref _received);
+            try
+            {
+                handler.OnDatagram(new ReadOnlySpan<byte>(buffer, (int)length));
+            }
+            catch (Exception ex)
+            {
+                Interlocked.Increment(ref _handlerErrors);
+                UdpTransportLog.HandlerFailed(_logger, ex);
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Multicast.LoadCheck;
+
+/// <summary>
+/// Drives the counter endpoint from many clients against random nodes and checks that no acknowledged
+/// increment is lost. The check per session, with A acknowledged increments and U requests of unknown outcome
+/// (sent, but answered by neither 200 nor a refusal that proves the endpoint did not run):
+/// A &lt;= final &lt;= A + U, every node reporting the same final value; and every 200 answer v after the
+/// previous one p satisfies p + 1 &lt;= v &lt;= p + 1 + (unknown outcomes in between).
+/// </summary>
+internal static class LoadCheckRun
+{
+    private static long s_acked, s_unknown, s_refused, s_rejected, s_violations;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> s_failures = new(StringComparer.Ordinal);
+
+    public static async Task<int> MainAsync(string[] args)
+    {
+        LoadCheckOptions options;
+        try
+        {
+            options = LoadCheckOptions.Parse(args);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or UriFormatException)
+        {
+            Console.Error.WriteLine($"LoadCheck: {ex.Message}");
+            Console.Error.WriteLine(LoadCheckOptions.Usage);
+            return 2;
+        }
+
+        using var http = NewClient();
+        Console.WriteLine($"LoadCheck: {options.Clients} clients, {options.Duration.TotalSeconds:0.#} s, nodes {string.Join(" ", options.Urls)}"
+            + (options.KillNode is { } k ? $", SIGKILL node{k} mid-run" : string.Empty));
+
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource(options.Duration);
+        var clients = Enumerable.Range(1, options.Clients).Select(i => new ClientState(i)).ToArray();
+        var random = new Random(options.Seed);
+        var loops = clients.Select(c => Task.Run(() => ClientLoopAsync(options, c, new Random(random.Next()), stop.Token))).ToList();
+        var events = new List<string>();
+        var chaos = options.KillNode is { } node ? KillAndRestartAsync(http, options, node, clock, events, stop.Token) : Task.CompletedTask;
+        var progress = ProgressAsync(options, clock, stop.Token);
+
+        await Task.WhenAll(loops);
+        await chaos;
+        await progress;
+        Report(clock, "load done");
+
+        Console.WriteLine("checking every session on every live node...");
+        var finals = await CheckAsync(http, options, clients);
+        var sessions = clients.Count(c => c.SessionId is not null);
+        var violations = clients.SelectMany(c => c.Violations).ToList();
+        foreach (var (what, count) in s_failures.OrderByDescending(kv => kv.Value).Take(10))
+            Console.WriteLine($"  {count,7} x {what}");
+        foreach (var v in violations.Take(20))
+            Console.WriteLine("  " + v);
+        var summary = $"{sessions} sessions, {Interlocked.Read(ref s_acked)} acknowledged increments, {Interlocked.Read(ref s_unknown)} unknown-outcome requests, "
+            + $"{Interlocked.Read(ref s_refused)} refused by a down node, {Interlocked.Read(ref s_rejected)} rejected before the endpoint ran (503/409), "
+            + $"final total {finals}" + (events.Count > 0 ? "; " + string.Join("; ", events) : string.Empty);
+        if (violations.Count == 0 && sessions > 0)
+        {
+            Console.WriteLine($"PASS: no lost update: {summary}");
+            return 0;
+        }
+        Console.WriteLine(sessions == 0 ? $"FAIL: no request was acknowledged: {summary}" : $"FAIL: {violations.Count} violations: {summary}");
+        return 1;
+    }
+
+    private static async Task ClientLoopAsync(LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
+    {
+        // Each client its own connection pool: whether a refusal may hide a request the node received depends on
+        // this client's own pooled connection to that node (see the refusal case below).
+        using var http = NewClient();
+        var answered = new HashSet<Uri>();
+        while (!stop.IsCancellationRequested)
+        {
+            var node = options.Urls[random.Next(options.Urls.Count)];
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(node, "counter"));
+            if (client.SessionId is not null)
+                request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
+            using var timeout = new CancellationTokenSource(options.Timeout);
+            try
+            {
+                using var response = await http.SendAsync(request, timeout.Token);
+                var body = await response.Content.ReadAsStringAsync(timeout.Token);
+                answered.Add(node);
+                if (response.StatusCode == HttpStatusCode.OK && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                {
+                    Acknowledged(client, options, response, value, node);
+                    continue;
+                }
+                s_failures.AddOrUpdate($"{(int)response.StatusCode} {Shorten(body)}", 1, (_, n) => n + 1);
+                if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
+                    Interlocked.Increment(ref s_rejected); // lock wait timed out or node not ready: the endpoint did not run
+                else
+                    Unknown(client);
+            }
+            catch (HttpRequestException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                // Nothing listens there. But when the node died with this request in flight on a pooled connection,
+                // SocketsHttpHandler retries it transparently on a new connection and reports only the refusal:
+                // the first refusal after an answer from that node may hide a request the node applied.
+                if (answered.Remove(node))
+                {
+                    s_failures.AddOrUpdate("refused after a live connection (maybe a retried in-flight request)", 1, (_, n) => n + 1);
+                    Unknown(client);
+                }
+                else
+                {
+                    Interlocked.Increment(ref s_refused);
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+            {
+                answered.Remove(node);
+                s_failures.AddOrUpdate($"no answer: {ex.GetType().Name}: {Shorten(ex.Message)}", 1, (_, n) => n + 1);
+                Unknown(client); // sent, no answer: it may have been applied
+            }
+        }
+    }
+
+    /// <summary>The first line of an answer or message, for the summary of failures.</summary>
+    private static string Shorten(string text)
+    {
+        var line = text.Split('\n')[0].Trim();
+        return line.Length <= 100 ? line : line[..100] + "…";
+    }
+
+    private static HttpClient NewClient() =>
+        new(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(2) })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+
+    private static void Acknowledged(ClientState client, LoadCheckOptions options, HttpResponseMessage response, long value, Uri node)
+    {
+        var cookie = response.Headers.TryGetValues("Set-Cookie", out var cookies)
+            ? cookies.Select(c => c.Split(';')[0]).FirstOrDefault(c => c.StartsWith(options.Cookie + "=", StringComparison.Ordinal))?[(options.Cookie.Length + 1)..]
+            : null;
+        if (cookie is not null && cookie != client.SessionId)
+        {
+            if (client.SessionId is not null)
+                Violate(client, $"client {client.Index}: session {client.SessionId} vanished: {node} created a new one after {client.Acked} acknowledged increments");
+            client.SessionId = cookie;
+            client.Acked = 0;
+            client.Unknown = 0;
+            client.UnknownSinceAck = 0;
+            client.LastValue = 0;
+        }
+        else if (client.SessionId is null)
+        {
+            Violate(client, $"client {client.Index}: {node} answered 200 without a session cookie");
+            return;
+        }
+        if (value < client.LastValue + 1)
+            Violate(client, $"client {client.Index}: lost update on {client.SessionId}: {node} answered {value} after an acknowledged {client.LastValue}");
+        else if (value > client.LastValue + 1 + client.UnknownSinceAck)
+            Violate(client, $"client {client.Index}: phantom update on {client.SessionId}: {node} answered {value} after {client.LastValue} with {client.UnknownSinceAck} unknown outcomes between");
+        client.LastValue = value;
+        client.Acked++;
+        client.UnknownSinceAck = 0;
+        Interlocked.Increment(ref s_acked);
+    }
+
+    private static void Unknown(ClientState client)
+    {
+        Interlocked.Increment(ref s_unknown);
+        if (client.SessionId is null)
+            return; // a session being created: if it was, the client never learns its id
+        client.Unknown++;
+        client.UnknownSinceAck++;
+    }
+
+    private static void Violate(ClientState client, string what)
+    {
+        client.Violations.Add(what);
+        Interlocked.Increment(ref s_violations);
+    }
+
+    /// <summary>Reads each session from every live node until they agree (replication settles) or 15 s pass.</summary>
+    private static async Task<long> CheckAsync(HttpClient http, LoadCheckOptions options, ClientState[] clients)
+    {
+        long total = 0;
+        foreach (var client in clients.Where(c => c.SessionId is not null))
+        {
+            var deadline = Stopwatch.StartNew();
+            Dictionary<Uri, long> values;
+            while (true)
+            {
+                values = [];
+                foreach (var node in options.Urls)
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(node, "counter"));
+                    request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
+                    try
+                    {
+                        using var cts = new CancellationTokenSource(options.Timeout);
+                        using var response = await http.SendAsync(request, cts.Token);
+                        if (response.IsSuccessStatusCode)
+                            values[node] = long.Parse(await response.Content.ReadAsStringAsync(cts.Token), CultureInfo.InvariantCulture);
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+                    {
+                        // a node that is down is not asked
+                    }
+                }
+                if ((values.Count > 0 && values.Values.Distinct().Count() == 1) || deadline.Elapsed > TimeSpan.FromSeconds(15))
+                    break;
+                await Task.Delay(200);
+            }
+            if (values.Count == 0)
+            {
+                Violate(client, $"client {client.Index}: no node answered for session {client.SessionId}");
+                continue;
+            }
+            if (values.Values.Distinct().Count() > 1)
+                Violate(client, $"client {client.Index}: nodes disagree on {client.SessionId}: {string.Join(", ", values.Select(kv => $"{kv.Key.Authority}={kv.Value}"))}");
+            var final = values.Values.Min();
+            total += final;
+            if (final < client.Acked || final < client.LastValue)
+                Violate(client, $"client {client.Index}: lost update on {client.SessionId}: {client.Acked} acknowledged increments (last answer {client.LastValue}), final {final}");
+            else if (final > client.Acked + client.Unknown)
+                Violate(client, $"client {client.Index}: phantom update on {client.SessionId}: final {final} > {client.Acked} acknowledged + {client.Unknown} unknown");
+        }
+        return total;
+    }
+
+    private static async Task KillAndRestartAsync(HttpClient http, LoadCheckOptions options, int node, Stopwatch clock, List<string> events, CancellationToken stop)
+    {
+        try
+        {
+            await Task.Delay(options.KillAfter ?? options.Duration / 3, stop);
+            var pidFile = Path.Combine(options.ClusterDir, $"node{node}.pid");
+            var pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+            using (var process = Process.GetProcessById(pid))
+                process.Kill(); // SIGKILL: no graceful leave, no flush
+            events.Add($"node{node} SIGKILLed at {clock.Elapsed.TotalSeconds:0.0}s");
+            Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} (pid {pid}) SIGKILLed");
+            await Task.Delay(options.RestartAfter, stop);
+            using (var restart = Process.Start("bash", Path.Combine(options.ClusterDir, $"node{node}.sh")))
+                await restart.WaitForExitAsync(stop);
+            Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} restarted");
+            var health = new Uri(options.Urls[node - 1], "health");
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    using var response = await http.GetAsync(health, stop);
+                    if (response.IsSuccessStatusCode)
+                    {
+                        events.Add($"node{node} healthy again at {clock.Elapsed.TotalSeconds:0.0}s");
+                        Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} healthy again");
+                        return;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // still starting
+                }
+                await Task.Delay(200, stop);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            events.Add($"node{node} kill/restart did not complete within the run");
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or FormatException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            events.Add($"node{node} kill/restart failed: {ex.Message}");
+            Console.Error.WriteLine($"LoadCheck: kill/restart of node{node} failed: {ex.Message}");
+        }
+    }
+
+    private static async Task ProgressAsync(LoadCheckOptions options, Stopwatch clock, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(options.Progress);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+                Report(clock, "running");
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static void Report(Stopwatch clock, string what)
+    {
+        var acked = Interlocked.Read(ref s_acked);
+        Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] {what}: acked {acked} ({acked / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0}/s), unknown {Interlocked.Read(ref s_unknown)}, "
+            + $"refused {Interlocked.Read(ref s_refused)}, rejected {Interlocked.Read(ref s_rejected)}, violations {Interlocked.Read(ref s_violations)}");
+    }
+}

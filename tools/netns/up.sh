@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds a private multicast LAN out of network namespaces; touches nothing in the root namespace.
+#   <prefix>sw          a "switch" namespace holding bridge br0 (IGMP snooping off: multicast floods to every port)
+#   <prefix>n0..nN-1    one namespace per node: lo + eth0 = 10.250.0.(i+1)/24, veth to the switch,
+#                       multicast route 224.0.0.0/4 via eth0
+# With a loss probability, each node namespace drops that share of incoming UDP datagrams at random
+# (iptables -m statistic), so every receiver loses independently.
+# Usage: up.sh <prefix> <nodes> [loss-probability, e.g. 0.1]      Needs root, ip (iproute2), iptables.
+# Prints one line per node: "<namespace> <address>". Undo with down.sh <prefix>.
+set -euo pipefail
+prefix=${1:?prefix}
+nodes=${2:?node count}
+loss=${3:-0}
+[ "${#prefix}" -le 10 ] || { echo "prefix too long (max 10 characters)" >&2; exit 2; }
+
+sw="${prefix}sw"
+ip netns add "$sw"
+ip -n "$sw" link set lo up
+ip -n "$sw" link add br0 type bridge mcast_snooping 0
+ip -n "$sw" link set br0 up
+
+for ((i = 0; i < nodes; i++)); do
+  ns="${prefix}n$i"
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  # Created inside the switch namespace, so the names never collide with anything on the host.
+  ip -n "$sw" link add "p$i" type veth peer name eth0 netns "$ns"
+  ip -n "$sw" link set "p$i" master br0 up
+  ip -n "$ns" addr add "10.250.0.$((i + 1))/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route add 224.0.0.0/4 dev eth0
+  if [ "$loss" != "0" ]; then
+    ip netns exec "$ns" iptables -w -A INPUT -p udp -m statistic --mode random --probability "$loss" -j DROP
+  fi
+  echo "$ns 10.250.0.$((i + 1))"
+done
