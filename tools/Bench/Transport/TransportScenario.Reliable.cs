@@ -8,6 +8,23 @@ namespace Multicast.Bench.Transport;
 
 internal sealed partial class TransportScenario
 {
+    /// <summary>Channel options from the command line (--send-window-bytes), applied to every reliable run.</summary>
+    private static Action<GroupChannelOptions>? Tuning { get; set; }
+
+    private static void ParseTuning(BenchArguments arguments, BenchReport report)
+    {
+        if (arguments.Get("send-window-bytes") is { } window)
+        {
+            var bytes = long.Parse(window, CultureInfo.InvariantCulture);
+            Tuning = o =>
+            {
+                o.SendWindowBytes = bytes;
+                o.MaxMessageBytes = (int)Math.Min(o.MaxMessageBytes, bytes);
+            };
+            report.Notes.Add($"every reliable run: Cluster:SendWindowBytes = {bytes} (Cluster:MaxMessageBytes capped to it)");
+        }
+    }
+
     /// <summary>The reliable channel over UDP: throughput, latency at the offered rate, repair latency under loss.</summary>
     private static async Task ReliableAsync(BenchReport report, int size, double rate, TimeSpan duration, BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -119,6 +136,7 @@ internal sealed partial class TransportScenario
                     NodeId = i == 0 ? "sender" : $"receiver{i}",
                     DatagramSize = datagramSize,
                 };
+                Tuning?.Invoke(options);
                 configure?.Invoke(options);
                 var channel = new ReliableGroupChannel(transport, options);
                 var node = new BenchNode();
