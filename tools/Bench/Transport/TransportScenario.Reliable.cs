@@ -31,8 +31,10 @@ internal sealed partial class TransportScenario
         var loss = arguments.GetDouble("loss", 0.01);
         var nakRetry = TimeSpan.FromMilliseconds(arguments.GetDouble("tuned-nak-retry-ms", 5));
         await ReliableLatencyAsync(report, "reliable_udp_latency", size, rate, duration, UdpTransportOptions.DefaultDatagramSize, 0, null, cancellationToken);
-        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss", size, rate, duration, UdpTransportOptions.DefaultDatagramSize, loss, null, cancellationToken);
-        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss_tuned", size, rate, duration, UdpTransportOptions.DefaultDatagramSize, loss,
+        // Longer than the other runs: at 1% loss a 2-second run yields only ~400 repairs, too few for a p99.
+        var repairDuration = TimeSpan.FromSeconds(arguments.GetDouble("repair-seconds", 5));
+        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss", size, rate, repairDuration, UdpTransportOptions.DefaultDatagramSize, loss, null, cancellationToken);
+        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss_tuned", size, rate, repairDuration, UdpTransportOptions.DefaultDatagramSize, loss,
             o => o.NakRetryInterval = nakRetry, cancellationToken);
         report.Notes.Add($"repair: each receiver's transport is wrapped to drop {loss:P0} of incoming datagrams at random (in process, seeded; NAKs and repairs are dropped too); repair_* = time from a data packet's drop to the arrival of its repair; the latency figures of those runs are publish -> delivered of all messages under that loss. '_tuned' sets Cluster:NakRetryInterval = {nakRetry.TotalMilliseconds} ms, everything else default.");
     }

@@ -15,7 +15,7 @@ internal sealed partial class TransportScenario : IBenchScenario
 
     public string Name => "transport";
 
-    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --tuned-nak-retry-ms MS --only reliable-throughput --send-window-bytes B]";
+    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput --send-window-bytes B]";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
