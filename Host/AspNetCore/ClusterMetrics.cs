@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
 using Multicast.Stores;
+using Multicast.Transports.Udp;
+using Multicast.Transports.ZeroMq;
 
 namespace Multicast.AspNetCore;
 
@@ -62,6 +64,22 @@ internal sealed class ClusterMetrics : IDisposable
                 Add("multicast.store.loaded_from_disk", () => Volatile.Read(ref c.LoadedFromDisk), "Sessions loaded from the disk copy at start");
                 Add("multicast.store.corrupt_files", () => Volatile.Read(ref c.CorruptFiles), "Disk files skipped as truncated or corrupt");
             }
+        }
+
+        switch (node.Transport)
+        {
+            case UdpMulticastTransport udp:
+                _meter.CreateObservableCounter("multicast.transport.datagrams_sent", () => udp.DatagramsSent, null, "UDP datagrams sent");
+                _meter.CreateObservableCounter("multicast.transport.datagrams_received", () => udp.DatagramsReceived, null, "UDP datagrams received");
+                _meter.CreateObservableCounter("multicast.transport.send_errors", () => udp.SendErrors, null, "UDP datagrams the socket refused (dropped)");
+                _meter.CreateObservableCounter("multicast.transport.receive_errors", () => udp.ReceiveErrors, null, "UDP receive errors");
+                break;
+            case ZeroMqTransport zmq:
+                _meter.CreateObservableCounter("multicast.transport.datagrams_sent", () => zmq.Counters.GroupSent + zmq.Counters.UnicastSent, null, "ZeroMQ messages handed to the PUB and PUSH sockets");
+                _meter.CreateObservableCounter("multicast.transport.datagrams_received", () => zmq.Counters.Received, null, "ZeroMQ messages received");
+                _meter.CreateObservableCounter("multicast.transport.send_errors", () => zmq.Counters.Dropped, null, "ZeroMQ messages not sent (queue full, high-water mark, bad address)");
+                _meter.CreateObservableCounter("multicast.transport.receive_errors", () => zmq.Counters.Invalid, null, "ZeroMQ messages received malformed");
+                break;
         }
 
         _listener.InstrumentPublished = (instrument, listener) =>
