@@ -14,6 +14,31 @@ public sealed partial class ReliableGroupChannel
     private readonly List<Delivery> _deliveries = [];
     private readonly List<byte[]> _returnAfterDelivery = [];
     private MembershipView? _viewToAnnounce;
+    private readonly List<ReceiveStream> _acksDeferred = [];
+
+    /// <summary>The receive queue is empty: acknowledge now what the last burst delivered.</summary>
+    private void OnReceiveIdle()
+    {
+        try
+        {
+            lock (_gate)
+            {
+                if (_disposed || _acksDeferred.Count == 0)
+                    return;
+                var now = Now;
+                foreach (var stream in _acksDeferred)
+                {
+                    if (stream.AckDue != 0 && (stream.Sender.Broadcast == stream || stream.Sender.Unicast == stream) && _peers.ContainsKey(stream.Sender.Key))
+                        SendAck(stream, now);
+                }
+                _acksDeferred.Clear();
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ReceiveFailed(_log, ex);
+        }
+    }
 
     /// <summary>One datagram, on the transport's receive thread. Never throws.</summary>
     private void OnDatagram(ReadOnlySpan<byte> datagram)
@@ -297,11 +322,17 @@ public sealed partial class ReliableGroupChannel
                 stream.GapSince = now;
                 Schedule(now + _reorderGuard);
             }
+            if (stream.LastNak != 0 && stream.Highest > stream.NakedUpTo && stream.NewGapSince == 0)
+            {
+                stream.NewGapSince = now;
+                Schedule(now + _reorderGuard);
+            }
         }
         else
         {
             stream.GapSince = 0;
             stream.LastNak = 0;
+            stream.NewGapSince = 0;
         }
         if (stream.StartKnown && stream.Next - 1 > stream.AckedSentPacket)
             MaybeAck(stream, now);
@@ -317,6 +348,7 @@ public sealed partial class ReliableGroupChannel
         else if (stream.AckDue == 0)
         {
             stream.AckDue = stream.LastAckSent + _ackInterval;
+            _acksDeferred.Add(stream);
             Schedule(stream.AckDue);
         }
     }
@@ -330,18 +362,21 @@ public sealed partial class ReliableGroupChannel
         SendControl(PacketKind.Ack, stream.Next - 1, stream.DeliveredMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
     }
 
-    private void SendNak(ReceiveStream stream, long now)
+    /// <summary>NAKs the missing ranges from <paramref name="from"/> on (at most what fits one datagram).</summary>
+    private void SendNak(ReceiveStream stream, long from)
     {
-        stream.LastNak = now;
         var payload = ControlPayload;
-        var maxRanges = Math.Min(64, (payload.Length - 2) / 16);
+        var maxRanges = Math.Min(80, (payload.Length - 2) / 16);
         var count = 0;
         var position = 2;
-        var cursor = stream.Next;
+        var cursor = Math.Max(stream.Next, from);
+        var covered = cursor - 1;
         foreach (var seq in stream.Buffered.Keys)
         {
             if (count == maxRanges)
                 break;
+            if (seq < cursor)
+                continue;
             if (seq > cursor)
             {
                 BinaryPrimitives.WriteInt64LittleEndian(payload[position..], cursor);
@@ -350,6 +385,7 @@ public sealed partial class ReliableGroupChannel
                 count++;
             }
             cursor = seq + 1;
+            covered = seq;
         }
         if (count < maxRanges && cursor <= stream.Highest)
         {
@@ -357,7 +393,10 @@ public sealed partial class ReliableGroupChannel
             BinaryPrimitives.WriteInt64LittleEndian(payload[(position + 8)..], stream.Highest);
             position += 16;
             count++;
+            covered = stream.Highest;
         }
+        stream.NakedUpTo = Math.Max(stream.NakedUpTo, covered);
+        stream.NewGapSince = 0;
         if (count == 0)
             return;
         BinaryPrimitives.WriteUInt16LittleEndian(payload, (ushort)count);

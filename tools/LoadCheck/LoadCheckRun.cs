@@ -15,6 +15,7 @@ namespace Multicast.LoadCheck;
 internal static class LoadCheckRun
 {
     private static long s_acked, s_unknown, s_refused, s_rejected, s_violations;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> s_failures = new(StringComparer.Ordinal);
 
     public static async Task<int> MainAsync(string[] args)
     {
@@ -30,10 +31,7 @@ internal static class LoadCheckRun
             return 2;
         }
 
-        using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(2) })
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+        using var http = NewClient();
         Console.WriteLine($"LoadCheck: {options.Clients} clients, {options.Duration.TotalSeconds:0.#} s, nodes {string.Join(" ", options.Urls)}"
             + (options.KillNode is { } k ? $", SIGKILL node{k} mid-run" : string.Empty));
 
@@ -41,7 +39,7 @@ internal static class LoadCheckRun
         using var stop = new CancellationTokenSource(options.Duration);
         var clients = Enumerable.Range(1, options.Clients).Select(i => new ClientState(i)).ToArray();
         var random = new Random(options.Seed);
-        var loops = clients.Select(c => Task.Run(() => ClientLoopAsync(http, options, c, new Random(random.Next()), stop.Token))).ToList();
+        var loops = clients.Select(c => Task.Run(() => ClientLoopAsync(options, c, new Random(random.Next()), stop.Token))).ToList();
         var events = new List<string>();
         var chaos = options.KillNode is { } node ? KillAndRestartAsync(http, options, node, clock, events, stop.Token) : Task.CompletedTask;
         var progress = ProgressAsync(options, clock, stop.Token);
@@ -55,6 +53,8 @@ internal static class LoadCheckRun
         var finals = await CheckAsync(http, options, clients);
         var sessions = clients.Count(c => c.SessionId is not null);
         var violations = clients.SelectMany(c => c.Violations).ToList();
+        foreach (var (what, count) in s_failures.OrderByDescending(kv => kv.Value).Take(10))
+            Console.WriteLine($"  {count,7} x {what}");
         foreach (var v in violations.Take(20))
             Console.WriteLine("  " + v);
         var summary = $"{sessions} sessions, {Interlocked.Read(ref s_acked)} acknowledged increments, {Interlocked.Read(ref s_unknown)} unknown-outcome requests, "
@@ -69,8 +69,12 @@ internal static class LoadCheckRun
         return 1;
     }
 
-    private static async Task ClientLoopAsync(HttpClient http, LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
+    private static async Task ClientLoopAsync(LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
     {
+        // Each client its own connection pool: whether a refusal may hide a request the node received depends on
+        // this client's own pooled connection to that node (see the refusal case below).
+        using var http = NewClient();
+        var answered = new HashSet<Uri>();
         while (!stop.IsCancellationRequested)
         {
             var node = options.Urls[random.Next(options.Urls.Count)];
@@ -82,23 +86,54 @@ internal static class LoadCheckRun
             {
                 using var response = await http.SendAsync(request, timeout.Token);
                 var body = await response.Content.ReadAsStringAsync(timeout.Token);
+                answered.Add(node);
                 if (response.StatusCode == HttpStatusCode.OK && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                {
                     Acknowledged(client, options, response, value, node);
-                else if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
+                    continue;
+                }
+                s_failures.AddOrUpdate($"{(int)response.StatusCode} {Shorten(body)}", 1, (_, n) => n + 1);
+                if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
                     Interlocked.Increment(ref s_rejected); // lock wait timed out or node not ready: the endpoint did not run
                 else
                     Unknown(client);
             }
             catch (HttpRequestException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
             {
-                Interlocked.Increment(ref s_refused); // nothing listens there: the request never reached a node
+                // Nothing listens there. But when the node died with this request in flight on a pooled connection,
+                // SocketsHttpHandler retries it transparently on a new connection and reports only the refusal:
+                // the first refusal after an answer from that node may hide a request the node applied.
+                if (answered.Remove(node))
+                {
+                    s_failures.AddOrUpdate("refused after a live connection (maybe a retried in-flight request)", 1, (_, n) => n + 1);
+                    Unknown(client);
+                }
+                else
+                {
+                    Interlocked.Increment(ref s_refused);
+                }
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
             {
+                answered.Remove(node);
+                s_failures.AddOrUpdate($"no answer: {ex.GetType().Name}: {Shorten(ex.Message)}", 1, (_, n) => n + 1);
                 Unknown(client); // sent, no answer: it may have been applied
             }
         }
     }
+
+    /// <summary>The first line of an answer or message, for the summary of failures.</summary>
+    private static string Shorten(string text)
+    {
+        var line = text.Split('\n')[0].Trim();
+        return line.Length <= 100 ? line : line[..100] + "…";
+    }
+
+    private static HttpClient NewClient() =>
+        new(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(2) })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
 
     private static void Acknowledged(ClientState client, LoadCheckOptions options, HttpResponseMessage response, long value, Uri node)
     {

@@ -26,6 +26,12 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
 
     public long LastNak { get; set; }
 
+    /// <summary>The highest sequence a NAK covered; gaps above it are new and are NAKed without waiting for the retry.</summary>
+    public long NakedUpTo { get; set; }
+
+    /// <summary>When a gap above <see cref="NakedUpTo"/> was first seen (0: none).</summary>
+    public long NewGapSince { get; set; }
+
     public long LastAckSent { get; set; }
 
     public long AckedSentPacket { get; set; }
