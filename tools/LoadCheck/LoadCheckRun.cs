@@ -14,7 +14,7 @@ namespace Multicast.LoadCheck;
 /// </summary>
 internal static class LoadCheckRun
 {
-    private static long s_acked, s_unknown, s_refused, s_rejected, s_violations;
+    private static long s_acked, s_unknown, s_refused, s_rejected, s_violations, s_reads;
 
     public static async Task<int> MainAsync(string[] args)
     {
@@ -47,6 +47,7 @@ internal static class LoadCheckRun
         var progress = ProgressAsync(options, clock, stop.Token);
 
         await Task.WhenAll(loops);
+        var loadSeconds = clock.Elapsed.TotalSeconds;
         await chaos;
         await progress;
         Report(clock, "load done");
@@ -60,7 +61,10 @@ internal static class LoadCheckRun
         var summary = $"{sessions} sessions, {Interlocked.Read(ref s_acked)} acknowledged increments, {Interlocked.Read(ref s_unknown)} unknown-outcome requests, "
             + $"{Interlocked.Read(ref s_refused)} refused by a down node, {Interlocked.Read(ref s_rejected)} rejected before the endpoint ran (503/409), "
             + $"final total {finals}" + (events.Count > 0 ? "; " + string.Join("; ", events) : string.Empty);
-        if (violations.Count == 0 && sessions > 0)
+        var pass = violations.Count == 0 && sessions > 0;
+        if (options.Json is { } json)
+            await WriteJsonAsync(json, options, clients, loadSeconds, pass, violations.Count);
+        if (pass)
         {
             Console.WriteLine($"PASS: no lost update: {summary}");
             return 0;
@@ -69,11 +73,69 @@ internal static class LoadCheckRun
         return 1;
     }
 
+    private static async Task WriteJsonAsync(string path, LoadCheckOptions options, ClientState[] clients, double seconds, bool pass, int violations)
+    {
+        var ticks = clients.SelectMany(c => c.Latencies).ToArray();
+        Array.Sort(ticks);
+        double Percentile(double p) => ticks.Length == 0 ? double.NaN
+            : ticks[Math.Clamp((int)Math.Ceiling(p / 100 * ticks.Length) - 1, 0, ticks.Length - 1)] * 1000.0 / Stopwatch.Frequency;
+        var writes = Interlocked.Read(ref s_acked);
+        var reads = Interlocked.Read(ref s_reads);
+        var figures = new SortedDictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["clients"] = options.Clients,
+            ["seconds"] = seconds,
+            ["nodes"] = options.Urls.Count,
+            ["writes_acked"] = writes,
+            ["reads_answered"] = reads,
+            ["requests_per_s"] = (writes + reads) / seconds,
+            ["writes_per_s"] = writes / seconds,
+            ["unknown"] = Interlocked.Read(ref s_unknown),
+            ["rejected"] = Interlocked.Read(ref s_rejected),
+            ["refused"] = Interlocked.Read(ref s_refused),
+            ["violations"] = violations,
+            ["pass"] = pass ? 1 : 0,
+            ["p50_ms"] = Percentile(50),
+            ["p99_ms"] = Percentile(99),
+            ["p99_9_ms"] = Percentile(99.9),
+            ["max_ms"] = Percentile(100),
+        };
+        await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(figures));
+    }
+
+    private static async Task ReadAsync(HttpClient http, LoadCheckOptions options, ClientState client, Uri node)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(node, "counter"));
+        request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
+        using var timeout = new CancellationTokenSource(options.Timeout);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var response = await http.SendAsync(request, timeout.Token);
+            await response.Content.ReadAsStringAsync(timeout.Token);
+            if (response.IsSuccessStatusCode)
+            {
+                client.Latencies.Add(Stopwatch.GetTimestamp() - started);
+                Interlocked.Increment(ref s_reads);
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            // A read changes nothing: its failure is not an unknown outcome.
+        }
+    }
+
     private static async Task ClientLoopAsync(HttpClient http, LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
         {
             var node = options.Urls[random.Next(options.Urls.Count)];
+            if (client.SessionId is not null && options.Reads > 0 && random.NextDouble() * 100 < options.Reads)
+            {
+                await ReadAsync(http, options, client, node);
+                continue;
+            }
+            var started = Stopwatch.GetTimestamp();
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(node, "counter"));
             if (client.SessionId is not null)
                 request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
@@ -83,7 +145,10 @@ internal static class LoadCheckRun
                 using var response = await http.SendAsync(request, timeout.Token);
                 var body = await response.Content.ReadAsStringAsync(timeout.Token);
                 if (response.StatusCode == HttpStatusCode.OK && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                {
+                    client.Latencies.Add(Stopwatch.GetTimestamp() - started);
                     Acknowledged(client, options, response, value, node);
+                }
                 else if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
                     Interlocked.Increment(ref s_rejected); // lock wait timed out or node not ready: the endpoint did not run
                 else

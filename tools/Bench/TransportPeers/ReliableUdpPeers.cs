@@ -17,7 +17,7 @@ internal sealed class ReliableUdpPeers : PeerGroup
 
     private ReliableGroupChannel Sender => _channels[0];
 
-    public static async Task<ReliableUdpPeers> StartAsync(int receivers, CancellationToken cancellationToken)
+    public static async Task<ReliableUdpPeers> StartAsync(int receivers, CancellationToken cancellationToken, int datagramSize = GroupChannelOptions.DefaultDatagramSize)
     {
         var peers = new ReliableUdpPeers(receivers);
         try
@@ -34,8 +34,14 @@ internal sealed class ReliableUdpPeers : PeerGroup
                     Interface = "127.0.0.1",
                     ReceiveBufferBytes = 8 * 1024 * 1024,
                     SendBufferBytes = 4 * 1024 * 1024,
+                    DatagramSize = datagramSize,
                 });
-                var channel = new ReliableGroupChannel(transport, new GroupChannelOptions { ClusterId = clusterId, NodeId = i == 0 ? "sender" : $"receiver{i}" });
+                var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
+                {
+                    ClusterId = clusterId,
+                    NodeId = i == 0 ? "sender" : $"receiver{i}",
+                    DatagramSize = datagramSize,
+                });
                 peers._channels.Add(channel);
                 await channel.StartAsync(i == 0 ? new Ignore() : new Counting(peers, i - 1), cancellationToken);
             }
