@@ -2,8 +2,11 @@ using System.Reflection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Multicast.AspNetCore;
+using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
+using Multicast.Transports.Udp;
+using Multicast.Transports.ZeroMq;
 
 namespace Multicast.Host;
 
@@ -13,23 +16,23 @@ namespace Multicast.Host;
 /// </summary>
 internal sealed class HostSettings
 {
-    private static readonly string[] HostOwnClusterKeys = ["Transport", "Store", "ClusterKey", "EncryptPayloads", "Udp", "ZeroMq", "Channel"];
+    private static readonly string[] HostOwnClusterKeys = ["Transport", "Store", "Udp", "ZeroMq"];
     private static readonly string[] HostOwnSessionKeys = ["DefaultAccess", "RetryAfter", "Cookie"];
 
     public TransportKind Transport { get; set; }
 
     public StoreKind Store { get; set; }
 
-    /// <summary>The shared secret that authenticates datagrams; empty: none (the node warns).</summary>
-    public string ClusterKey { get; set; } = string.Empty;
-
-    /// <summary>Also encrypt payloads (AES-GCM) with the cluster key.</summary>
-    public bool EncryptPayloads { get; set; }
-
     /// <summary>Maps the endpoints the end-to-end tests drive (<c>/test/*</c>).</summary>
     public bool EnableTestEndpoints { get; set; }
 
     public ClusteredSessionOptions Session { get; } = new();
+
+    /// <summary>Section <c>Cluster:Udp</c>.</summary>
+    public UdpTransportOptions Udp { get; } = new();
+
+    /// <summary>Section <c>Cluster:ZeroMq</c>.</summary>
+    public ZeroMqTransportOptions ZeroMq { get; } = new();
 
     /// <summary>The URLs Kestrel listens on.</summary>
     public string Urls { get; set; } = string.Empty;
@@ -41,19 +44,25 @@ internal sealed class HostSettings
         var session = configuration.GetSection("Session");
         var host = configuration.GetSection("Host");
 
-        CheckKeys(cluster, PropertyNames<ClusterStoreOptions>().Concat(HostOwnClusterKeys));
+        // The Cluster section holds the store's, the channel's and the host's own keys.
+        CheckKeys(cluster, PropertyNames<ClusterStoreOptions>().Concat(PropertyNames<GroupChannelOptions>()).Concat(HostOwnClusterKeys));
         CheckKeys(session, PropertyNames<Multicast.Sessions.SessionOptions>().Concat(HostOwnSessionKeys));
         CheckKeys(session.GetSection("Cookie"), PropertyNames<CookieBuilder>());
         CheckKeys(host, ["EnableTestEndpoints"]);
+        CheckKeys(cluster.GetSection("Udp"), PropertyNames<UdpTransportOptions>());
+        CheckKeys(cluster.GetSection("ZeroMq"), PropertyNames<ZeroMqTransportOptions>().Append(nameof(ZeroMqTransportOptions.Peers)));
 
         settings.Transport = Get(cluster, "Transport", TransportKind.Udp);
         settings.Store = Get(cluster, "Store", StoreKind.Replicated);
-        settings.ClusterKey = cluster["ClusterKey"] ?? string.Empty;
-        settings.EncryptPayloads = Get(cluster, "EncryptPayloads", false);
         settings.EnableTestEndpoints = Get(host, "EnableTestEndpoints", false);
         cluster.Bind(settings.Session.Cluster);
+        cluster.Bind(settings.Session.Channel);
+        if (string.IsNullOrEmpty(settings.Session.Channel.ClusterKey))
+            settings.Session.Channel.ClusterKey = null; // an empty key in a file means none
         session.Bind(settings.Session.Session);
         session.GetSection("Cookie").Bind(settings.Session.Cookie);
+        cluster.GetSection("Udp").Bind(settings.Udp);
+        cluster.GetSection("ZeroMq").Bind(settings.ZeroMq);
         settings.Session.DefaultAccess = Get(session, "DefaultAccess", SessionAccess.Exclusive);
         settings.Session.RetryAfter = Get(session, "RetryAfter", ClusteredSessionOptions.DefaultRetryAfter);
 
@@ -70,9 +79,13 @@ internal sealed class HostSettings
             throw new OptionsValidationError("Cluster:Transport", "must be Udp or ZeroMq");
         if (!Enum.IsDefined(settings.Store))
             throw new OptionsValidationError("Cluster:Store", "must be Replicated or Ring");
-        if (settings.EncryptPayloads && settings.ClusterKey.Length == 0)
-            throw new OptionsValidationError("Cluster:EncryptPayloads", "needs Cluster:ClusterKey");
+        settings.Session.Channel.NodeId = settings.Session.Cluster.NodeId;
+        settings.Session.Channel.PublicAddress = settings.Session.Cluster.PublicAddress;
         settings.Session.Validate();
+        if (settings.Transport == TransportKind.ZeroMq)
+            settings.ZeroMq.Validate();
+        else
+            settings.Udp.Validate();
         return settings;
     }
 

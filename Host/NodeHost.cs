@@ -49,16 +49,18 @@ internal static class NodeHost
         {
             o.Cluster = settings.Session.Cluster;
             o.Session = settings.Session.Session;
+            o.Channel = settings.Session.Channel;
             o.Cookie = settings.Session.Cookie;
             o.DefaultAccess = settings.Session.DefaultAccess;
             o.RetryAfter = settings.Session.RetryAfter;
         });
-        NodeComposition.Configure(clustered, settings, builder.Configuration);
+        NodeComposition.Configure(clustered, settings);
 
         var app = builder.Build();
         app.UseClusteredSession();
         app.MapNodeEndpoints(settings);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Multicast.Host");
+        var node = app.Services.GetRequiredService<ClusterNode>();
         try
         {
             await app.RunAsync();
@@ -68,7 +70,7 @@ internal static class NodeHost
             await Console.Error.WriteLineAsync($"multicast: {string.Join("; ", ex.Failures)}");
             return ConfigurationError;
         }
-        catch (OperationCanceledException) when (app.Services.GetRequiredService<ClusterNode>().Started.IsFaulted)
+        catch (OperationCanceledException) when (node.Started.IsFaulted)
         {
             // The node failed to join while the server was still starting: the failure is logged by the node service.
             return StartError;
@@ -80,7 +82,6 @@ internal static class NodeHost
             await Console.Error.WriteLineAsync($"multicast: {ex.Message}");
             return StartError;
         }
-        var node = app.Services.GetRequiredService<ClusterNode>();
         return node.Started.IsFaulted ? StartError : 0;
     }
 }

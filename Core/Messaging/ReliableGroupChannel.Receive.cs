@@ -14,6 +14,32 @@ public sealed partial class ReliableGroupChannel
     private readonly List<Delivery> _deliveries = [];
     private readonly List<byte[]> _returnAfterDelivery = [];
     private MembershipView? _viewToAnnounce;
+    private readonly List<ReceiveStream> _acksDeferred = [];
+    private readonly List<ReceiveStream> _touched = [];
+
+    /// <summary>The receive queue is empty: acknowledge now what the last burst delivered.</summary>
+    private void OnReceiveIdle()
+    {
+        try
+        {
+            lock (_gate)
+            {
+                if (_disposed || _acksDeferred.Count == 0)
+                    return;
+                var now = Now;
+                foreach (var stream in _acksDeferred)
+                {
+                    if (stream.AckDue != 0 && (stream.Sender.Broadcast == stream || stream.Sender.Unicast == stream) && _peers.ContainsKey(stream.Sender.Key))
+                        SendAck(stream, now);
+                }
+                _acksDeferred.Clear();
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ReceiveFailed(_log, ex);
+        }
+    }
 
     /// <summary>One datagram, on the transport's receive thread. Never throws.</summary>
     private void OnDatagram(ReadOnlySpan<byte> datagram)
@@ -63,12 +89,36 @@ public sealed partial class ReliableGroupChannel
                 Dispatch(sender, header, payload);
             }
             Deliver(payload);
+            if (_touched.Count > 0)
+                AcknowledgeDelivered();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             Log.ReceiveFailed(_log, ex);
             _deliveries.Clear();
             _viewToAnnounce = null;
+            _touched.Clear();
+        }
+    }
+
+    /// <summary>After the handler returned: what it was given may now be acknowledged.</summary>
+    private void AcknowledgeDelivered()
+    {
+        lock (_gate)
+        {
+            var now = Now;
+            foreach (var stream in _touched)
+            {
+                stream.Touched = false;
+                stream.AckPacket = stream.Next - 1;
+                stream.AckMessage = stream.ProcessedMessage;
+                if (stream.AckPacket > stream.AckedSentPacket && !_disposed
+                    && _peers.TryGetValue(stream.Sender.Key, out var peer) && peer == stream.Sender)
+                {
+                    MaybeAck(stream, now);
+                }
+            }
+            _touched.Clear();
         }
     }
 
@@ -100,7 +150,7 @@ public sealed partial class ReliableGroupChannel
         {
             // Our own multicast looped back, or a view sent to ourselves so it is installed on this thread.
             if (header.Kind == PacketKind.View)
-                OnView(payload);
+                OnView(sender, payload);
             return;
         }
         var now = Now;
@@ -113,7 +163,7 @@ public sealed partial class ReliableGroupChannel
                 OnJoin(sender, payload);
                 return;
             case PacketKind.View:
-                OnView(payload);
+                OnView(sender, payload);
                 return;
             case PacketKind.Heartbeat:
                 OnHeartbeat(sender, peer, header, payload);
@@ -232,7 +282,7 @@ public sealed partial class ReliableGroupChannel
                     break;
                 }
                 _deliveries.Add(new Delivery(stream.Sender.Member, sequence, stream.Unicast, owner, position + 2, length));
-                stream.DeliveredMessage = sequence;
+                stream.ProcessedMessage = sequence;
                 position += 2 + length;
                 sequence++;
             }
@@ -271,7 +321,7 @@ public sealed partial class ReliableGroupChannel
             {
                 _deliveries.Add(new Delivery(stream.Sender.Member, messageSequence, stream.Unicast, stream.Reassembly, 0, stream.ReassemblyLength));
                 _returnAfterDelivery.Add(stream.Reassembly);
-                stream.DeliveredMessage = messageSequence;
+                stream.ProcessedMessage = messageSequence;
                 stream.Reassembly = null;
             }
             else
@@ -297,14 +347,23 @@ public sealed partial class ReliableGroupChannel
                 stream.GapSince = now;
                 Schedule(now + _reorderGuard);
             }
+            if (stream.LastNak != 0 && stream.Highest > stream.NakedUpTo && stream.NewGapSince == 0)
+            {
+                stream.NewGapSince = now;
+                Schedule(now + _reorderGuard);
+            }
         }
         else
         {
             stream.GapSince = 0;
             stream.LastNak = 0;
+            stream.NewGapSince = 0;
         }
-        if (stream.StartKnown && stream.Next - 1 > stream.AckedSentPacket)
-            MaybeAck(stream, now);
+        if (stream.StartKnown && !stream.Touched)
+        {
+            stream.Touched = true;
+            _touched.Add(stream);
+        }
     }
 
     /// <summary>Acks at once when the last ack is older than the ack interval, else at the end of it.</summary>
@@ -317,6 +376,7 @@ public sealed partial class ReliableGroupChannel
         else if (stream.AckDue == 0)
         {
             stream.AckDue = stream.LastAckSent + _ackInterval;
+            _acksDeferred.Add(stream);
             Schedule(stream.AckDue);
         }
     }
@@ -325,23 +385,26 @@ public sealed partial class ReliableGroupChannel
     {
         stream.LastAckSent = now;
         stream.AckDue = 0;
-        stream.AckedSentPacket = stream.Next - 1;
+        stream.AckedSentPacket = stream.AckPacket;
         var sender = stream.Sender.Member;
-        SendControl(PacketKind.Ack, stream.Next - 1, stream.DeliveredMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
+        SendControl(PacketKind.Ack, stream.AckPacket, stream.AckMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
     }
 
-    private void SendNak(ReceiveStream stream, long now)
+    /// <summary>NAKs the missing ranges from <paramref name="from"/> on (at most what fits one datagram).</summary>
+    private void SendNak(ReceiveStream stream, long from)
     {
-        stream.LastNak = now;
         var payload = ControlPayload;
-        var maxRanges = Math.Min(64, (payload.Length - 2) / 16);
+        var maxRanges = Math.Min(80, (payload.Length - 2) / 16);
         var count = 0;
         var position = 2;
-        var cursor = stream.Next;
+        var cursor = Math.Max(stream.Next, from);
+        var covered = cursor - 1;
         foreach (var seq in stream.Buffered.Keys)
         {
             if (count == maxRanges)
                 break;
+            if (seq < cursor)
+                continue;
             if (seq > cursor)
             {
                 BinaryPrimitives.WriteInt64LittleEndian(payload[position..], cursor);
@@ -350,6 +413,7 @@ public sealed partial class ReliableGroupChannel
                 count++;
             }
             cursor = seq + 1;
+            covered = seq;
         }
         if (count < maxRanges && cursor <= stream.Highest)
         {
@@ -357,7 +421,10 @@ public sealed partial class ReliableGroupChannel
             BinaryPrimitives.WriteInt64LittleEndian(payload[(position + 8)..], stream.Highest);
             position += 16;
             count++;
+            covered = stream.Highest;
         }
+        stream.NakedUpTo = Math.Max(stream.NakedUpTo, covered);
+        stream.NewGapSince = 0;
         if (count == 0)
             return;
         BinaryPrimitives.WriteUInt16LittleEndian(payload, (ushort)count);
@@ -388,14 +455,14 @@ public sealed partial class ReliableGroupChannel
         }
         stream.StartKnown = true;
         stream.Next = start;
-        stream.DeliveredMessage = baselineMessage;
-        stream.AckedSentPacket = start - 2; // forces the confirming ack below
+        stream.ProcessedMessage = baselineMessage;
+        stream.AckPacket = start - 1;
+        stream.AckMessage = baselineMessage;
         if (highest > stream.Highest)
             stream.Highest = highest;
         Drain(stream);
         AfterProgress(stream, now);
-        if (stream.AckDue != 0 || stream.LastAckSent == 0)
-            SendAck(stream, now);
+        SendAck(stream, now); // confirms the start: the sender stops announcing it
     }
 
     /// <summary>Hands what <see cref="Dispatch"/> produced to the handler, outside the lock, on this thread.</summary>

@@ -23,6 +23,7 @@ public sealed partial class ReliableGroupChannel
             if (_disposed)
                 return;
             _armedDue = long.MaxValue;
+            _acksDeferred.RemoveAll(static s => s.AckDue == 0);
             var now = Now;
             var next = now + _heartbeatInterval;
             try
@@ -101,13 +102,20 @@ public sealed partial class ReliableGroupChannel
         {
             if (stream.GapSince == 0)
                 stream.GapSince = now;
-            var due = stream.LastNak == 0 ? stream.GapSince + _reorderGuard : stream.LastNak + _nakRetry;
-            if (now >= due)
+            var retryDue = stream.LastNak == 0 ? stream.GapSince + _reorderGuard : stream.LastNak + _nakRetry;
+            if (now >= retryDue)
             {
-                SendNak(stream, now);
-                due = now + _nakRetry;
+                stream.LastNak = now;
+                SendNak(stream, stream.Next);
+                retryDue = now + _nakRetry;
             }
-            next = Math.Min(next, due);
+            else if (stream.NewGapSince != 0 && now >= stream.NewGapSince + _reorderGuard)
+            {
+                SendNak(stream, stream.NakedUpTo + 1); // only the gaps that are new since the last NAK
+            }
+            next = Math.Min(next, retryDue);
+            if (stream.NewGapSince != 0)
+                next = Math.Min(next, stream.NewGapSince + _reorderGuard);
         }
     }
 
@@ -118,7 +126,7 @@ public sealed partial class ReliableGroupChannel
         if (now >= stream.TailDue)
         {
             SendTail(stream);
-            stream.TailBackoff = Math.Min(stream.TailBackoff * 2, _heartbeatInterval);
+            stream.TailBackoff = Math.Min(stream.TailBackoff * 2, Math.Max(_tailDelay, _nakRetry));
             stream.TailDue = now + stream.TailBackoff;
         }
         next = Math.Min(next, stream.TailDue);

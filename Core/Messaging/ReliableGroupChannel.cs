@@ -353,5 +353,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
     private sealed class Receiver(ReliableGroupChannel channel) : IDatagramHandler
     {
         public void OnDatagram(ReadOnlySpan<byte> datagram) => channel.OnDatagram(datagram);
+
+        public void OnReceiveIdle() => channel.OnReceiveIdle();
     }
 }

@@ -1,9 +1,6 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Multicast.Messaging;
 using Multicast.Sessions;
-using Multicast.Wire;
 
 namespace Multicast.Stores;
 
@@ -11,7 +8,7 @@ namespace Multicast.Stores;
 /// Every node holds every session. Each session's acting owner (its id's ring index, or the next live node
 /// in ring order) arbitrates its lock and sequences its commits: a holder elsewhere sends its change to the
 /// arbiter, which validates the fencing token, applies it and announces it to the group. So each session has
-/// one order of versions on every node, and a reader anywhere sees whole versions.
+/// one order of versions on every node, and a reader anywhere sees whole versions without any network.
 /// </summary>
 /// <remarks>
 /// <para>A node that becomes a session's arbiter after a view change first asks every member for its copy
@@ -19,308 +16,57 @@ namespace Multicast.Stores;
 /// <para>A joining node receives every session by state transfer before it reports ready; the live updates
 /// that arrive meanwhile are buffered and applied after the snapshot, in order.</para>
 /// </remarks>
-public sealed partial class ReplicatedClusterStore : IClusterStore
+public sealed class ReplicatedClusterStore : IClusterStore
 {
-    private static readonly MembershipView NoView = new(-1, []);
-
-    private readonly IGroupChannel _channel;
-    private readonly ClusterStoreOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger _log;
-    private readonly Handler _handler;
-
-    // Guards the table's writes, the lock states and the pending updates: short critical sections, no awaits.
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, LockState> _locks = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Task> _recoveries = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<ulong, PendingCall> _calls = new();
-    private readonly ConcurrentDictionary<string, long> _touched = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, long> _tombstones = new(StringComparer.Ordinal);
-    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly CancellationTokenSource _stopping = new();
-
-    private SessionManager? _manager;
-    private volatile MembershipView _view = NoView;
-    private long _nextCallId;
-    private ITimer? _timer;
-    private DateTimeOffset _lastTouchFlush;
-    private int _stopped;
+    private readonly StoreEngine _engine;
 
     /// <summary>Creates the store over a group channel (not yet started: <see cref="StartAsync"/> starts it).</summary>
     public ReplicatedClusterStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider? time = null, ILogger? logger = null)
     {
-        ArgumentNullException.ThrowIfNull(channel);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        _channel = channel;
-        _options = options;
-        _time = time ?? TimeProvider.System;
-        _log = logger ?? NullLogger.Instance;
-        _handler = new Handler(this);
+        _engine = new StoreEngine(channel, options, EveryNodePlacement.Instance, time, logger);
     }
 
     /// <inheritdoc />
-    public string InstanceId => _options.NodeId;
+    public string InstanceId => _engine.InstanceId;
 
     /// <inheritdoc />
-    public SessionManager? Manager => _manager;
+    public SessionManager? Manager => _engine.Manager;
 
     /// <inheritdoc />
-    public MembershipView View => _view;
+    public MembershipView View => _engine.View;
 
     /// <inheritdoc />
-    public bool IsReady => _ready.Task.IsCompletedSuccessfully;
+    public bool IsReady => _engine.IsReady;
 
     /// <summary>What the store refused, repaired and transferred.</summary>
-    public StoreCounters Counters { get; } = new();
+    public StoreCounters Counters => _engine.Counters;
 
-    internal IGroupChannel Channel => _channel;
-
-    private ConcurrentDictionary<string, SessionRecord> Table => _manager!.Table;
-
-    private SessionOptions SessionOptions => _manager!.Options;
+    internal IGroupChannel Channel => _engine.Channel;
 
     /// <inheritdoc />
-    public async Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(manager);
-        if (Interlocked.CompareExchange(ref _manager, manager, null) is not null)
-            throw new InvalidOperationException("The store is already started.");
-        _lastTouchFlush = _time.GetUtcNow();
-        await _channel.StartAsync(_handler, cancellationToken);
-        var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.LockLease.TotalMilliseconds / 4, 20, 250));
-        _timer = _time.CreateTimer(_ => OnTick(), null, period, period);
-        await JoinAsync(cancellationToken);
-    }
+    public Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default) => _engine.StartAsync(manager, cancellationToken);
 
     /// <inheritdoc />
-    public async Task StopAsync(CancellationToken cancellationToken = default)
-    {
-        if (Interlocked.Exchange(ref _stopped, 1) != 0)
-            return;
-        await _stopping.CancelAsync();
-        if (_timer is not null)
-            await _timer.DisposeAsync();
-        try
-        {
-            await FlushTouchesAsync();
-            await _channel.LeaveAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or SendWindowFullException or ObjectDisposedException)
-        {
-            LogLeaveFailed(ex);
-        }
-        FailCalls(_ => true);
-    }
+    public Task StopAsync(CancellationToken cancellationToken = default) => _engine.StopAsync(cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync();
-        await _channel.DisposeAsync();
-        _stopping.Dispose();
-    }
+    public Task<Session> CreateAsync(CancellationToken cancellationToken = default) => _engine.CreateAsync(cancellationToken);
 
     /// <inheritdoc />
-    public Task<Session> CreateAsync(CancellationToken cancellationToken = default)
-    {
-        EnsureStarted();
-        var now = _time.GetUtcNow();
-        var id = SessionIds.New(Member.RingIndexOf(InstanceId));
-        var record = new SessionRecord
-        {
-            Id = id,
-            CreatedAt = now,
-            LastAccessedAt = now,
-            IdleTimeout = SessionOptions.IdleTimeout,
-            LastWriter = InstanceId,
-        };
-        SessionLock? held = null;
-        if (_options.Locking == LockingMode.Pessimistic)
-        {
-            // Nobody else can know a fresh id, so the creator locks it without asking anyone.
-            lock (_gate)
-            {
-                var st = GetLockState(id);
-                st.ConfirmedInView = _view.Id;
-                held = GrantLocked(st, InstanceId, now, record.Version);
-            }
-        }
-        return Task.FromResult(new Session(record, SessionAccess.Exclusive, held, isNew: true));
-    }
+    public Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default) => _engine.FindAsync(id, access, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(id);
-        EnsureStarted();
-        if (access == SessionAccess.None)
-            return null;
-        var now = _time.GetUtcNow();
-        if (access == SessionAccess.ReadOnly || _options.Locking == LockingMode.None)
-        {
-            if (!Table.TryGetValue(id, out var current) || IsExpired(current, now))
-                return null;
-            Touch(id, now);
-            return new Session(current, access, null, isNew: false);
-        }
-
-        var grant = await AcquireAsync(id, cancellationToken);
-        if (grant is null)
-            return null;
-        if (!Table.TryGetValue(id, out var record) || record.Version < grant.Version || IsExpired(record, now))
-        {
-            // Granted, yet this node cannot show the granted version: give the lock back rather than serve stale state.
-            await ReleaseTokenAsync(id, grant.Token);
-            if (record is not null && !IsExpired(record, now))
-                throw new TimeoutException($"Session '{id}' version {grant.Version} did not reach node '{InstanceId}' in time.");
-            return null;
-        }
-        Touch(id, now);
-        return new Session(record, SessionAccess.Exclusive, grant, isNew: false);
-    }
+    public Task SendAsync(Session session, CancellationToken cancellationToken = default) => _engine.SendAsync(session, cancellationToken);
 
     /// <inheritdoc />
-    public async Task SendAsync(Session session, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(session);
-        EnsureStarted();
-        if (session.Completed)
-            throw new InvalidOperationException($"Session '{session.Id}' was already committed or released in this request.");
-        if (session.Access != SessionAccess.Exclusive)
-        {
-            session.Completed = true;
-            return;
-        }
-        if (!session.IsChanged && !session.IsNew && !SessionOptions.AlwaysSave)
-        {
-            await ReleaseAsync(session, cancellationToken);
-            return;
-        }
-
-        session.Completed = true;
-        var now = _time.GetUtcNow();
-        var token = session.Lock?.Token ?? 0;
-        var update = StoreCodec.FromSession(session, InstanceId, token, now);
-        var size = StoreCodec.SizeAfter(session.Record, update);
-        if (size > SessionOptions.MaxSessionBytes)
-        {
-            await ReleaseTokenAsync(session.Id, token);
-            throw new SessionTooLargeException(session.Id, size, SessionOptions.MaxSessionBytes);
-        }
-        var committed = await CommitAsync(update, release: session.Lock is not null, cancellationToken);
-        session.Committed(committed);
-    }
+    public Task ReleaseAsync(Session session, CancellationToken cancellationToken = default) => _engine.ReleaseAsync(session, cancellationToken);
 
     /// <inheritdoc />
-    public async Task ReleaseAsync(Session session, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(session);
-        if (session.Completed)
-            return;
-        session.Completed = true;
-        if (session.Lock is { } held)
-            await ReleaseTokenAsync(session.Id, held.Token);
-    }
+    public Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default) => _engine.RemoveAsync(id, reason, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(id);
-        EnsureStarted();
-        if (reason == SessionRemovalReason.Expired)
-            return ExpireIfOwner(id);
-
-        if (!Table.TryGetValue(id, out var record))
-        {
-            // Created in this request and never committed: only the local lock exists.
-            await ReleaseHeldAsync(id);
-            return false;
-        }
-        var token = _heldTokens.TryRemove(id, out var t) ? t : 0;
-        var update = new Update
-        {
-            SessionId = id,
-            BaseVersion = record.Version,
-            Version = record.Version + 1,
-            Token = token,
-            Writer = InstanceId,
-            Removal = true,
-            RemovalReason = (uint)SessionRemovalReason.Invalidated,
-            Exists = false,
-        };
-        await CommitAsync(update, release: true, cancellationToken);
-        return true;
-    }
+    public bool ReceiveSession(SessionUpdate update) => _engine.ReceiveSession(update);
 
     /// <inheritdoc />
-    public bool ReceiveSession(SessionUpdate update)
-    {
-        ArgumentNullException.ThrowIfNull(update);
-        return Apply(StoreCodec.FromPublic(update), update.Writer);
-    }
-
-    private readonly ConcurrentDictionary<string, long> _heldTokens = new(StringComparer.Ordinal);
-
-    private async Task ReleaseHeldAsync(string id)
-    {
-        if (_heldTokens.TryRemove(id, out var token))
-            await ReleaseTokenAsync(id, token);
-    }
-
-    private bool IsExpired(SessionRecord record, DateTimeOffset now)
-    {
-        var last = record.LastAccessedAt;
-        if (_touched.TryGetValue(record.Id, out var touchedMs))
-        {
-            var touched = DateTimeOffset.FromUnixTimeMilliseconds(touchedMs);
-            if (touched > last)
-                last = touched;
-        }
-        return now >= last + record.IdleTimeout;
-    }
-
-    private void Touch(string id, DateTimeOffset now) => _touched[id] = now.ToUnixTimeMilliseconds();
-
-    private void EnsureStarted()
-    {
-        if (_manager is null)
-            throw new InvalidOperationException("The store is not started: call SessionManager.StartAsync first.");
-    }
-
-    private Member? ArbiterFor(string id, MembershipView view)
-    {
-        SessionIds.TryParseOwner(id, out var ring);
-        return view.ActingOwner(ring);
-    }
-
-    private bool IsArbiter(string id, MembershipView view) => ArbiterFor(id, view)?.NodeId == InstanceId;
-
-    private int RequiredAcks(MembershipView view) => Math.Min(_options.ReplicationAcks, Math.Max(0, view.Members.Count - 1));
-
-    private void OnTick()
-    {
-        try
-        {
-            var now = _time.GetUtcNow();
-            ExpireLeases(now);
-            RetryStalePending(now);
-            if (now - _lastTouchFlush >= SessionOptions.EffectiveAccessWindow)
-            {
-                _lastTouchFlush = now;
-                _ = FlushTouchesAsync();
-            }
-            PruneTombstones(now);
-        }
-        catch (Exception ex)
-        {
-            LogTickFailed(ex);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Leaving the group did not complete cleanly")]
-    private partial void LogLeaveFailed(Exception ex);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Store maintenance failed; retrying at the next tick")]
-    private partial void LogTickFailed(Exception ex);
+    public ValueTask DisposeAsync() => _engine.DisposeAsync();
 }

@@ -33,5 +33,17 @@ public sealed class StoreCounters
     /// <summary>Sessions received by state transfer.</summary>
     public long TransferredSessions;
 
+    /// <summary>Ring store: full copies pushed to members that became backups after a view change.</summary>
+    public long Rebalanced;
+
+    /// <summary>Ring store: copies dropped because this node no longer had to hold them.</summary>
+    public long Dropped;
+
+    /// <summary>Ring store: sessions loaded from the disk copy at start.</summary>
+    public long LoadedFromDisk;
+
+    /// <summary>Ring store: disk files skipped because they were truncated or failed their checksum.</summary>
+    public long CorruptFiles;
+
     internal void Increment(ref long counter) => Interlocked.Increment(ref counter);
 }

@@ -52,6 +52,9 @@ internal static class StoreCodec
         Envelope.BodyOneofCase.SyncReply => e.SyncReply.State is not null && IsValid(e.SyncReply.State, maxSessionBytes),
         Envelope.BodyOneofCase.StateChunk => e.StateChunk.Sessions.All(u => IsValid(u, maxSessionBytes)),
         Envelope.BodyOneofCase.Touch => e.Touch.Entries.Count <= MaxAttributes && e.Touch.Entries.All(t => IsId(t.SessionId)),
+        Envelope.BodyOneofCase.Replicate => e.Replicate.Updates.All(u => IsValid(u, maxSessionBytes)),
+        Envelope.BodyOneofCase.HoldRequest => e.HoldRequest.Entries.Count <= MaxAttributes && e.HoldRequest.Entries.All(h => IsId(h.SessionId)),
+        Envelope.BodyOneofCase.HoldReply => e.HoldReply.Held.Count <= MaxAttributes && e.HoldReply.Held.All(IsId),
         _ => true,
     };
 

@@ -1,3 +1,4 @@
+using Multicast.Messaging;
 using Multicast.Stores;
 using Multicast.Transport;
 
@@ -6,7 +7,12 @@ namespace Multicast.AspNetCore;
 /// <summary>How the node's store is put together; set by <see cref="ClusteredSessionBuilder"/>.</summary>
 internal sealed class ClusterComposition
 {
+    /// <summary>The transport under the reliable group channel.</summary>
     public Func<IServiceProvider, ITransport>? Transport { get; set; }
 
-    public Func<IServiceProvider, IClusterStore>? Store { get; set; }
+    /// <summary>The store over the channel; the replicated store when not set.</summary>
+    public Func<IServiceProvider, IGroupChannel, IClusterStore>? Store { get; set; }
+
+    /// <summary>A complete store of the application's own (transport and channel unused).</summary>
+    public Func<IServiceProvider, IClusterStore>? CustomStore { get; set; }
 }

@@ -1,10 +1,13 @@
 using System.Diagnostics.Metrics;
+using Multicast.Stores;
+using Multicast.Transports.Udp;
+using Multicast.Transports.ZeroMq;
 
 namespace Multicast.AspNetCore;
 
 /// <summary>
 /// The node's instruments on the <c>Multicast</c> meter (read them with
-/// <c>dotnet-counters monitor -n Multicast.Host --counters Multicast</c>), and a summary of every instrument
+/// <c>dotnet-counters monitor -p PID --counters Multicast</c>), and a summary of every instrument
 /// on that meter — the messaging layer's and the transports' included — for <c>GET /cluster</c>.
 /// </summary>
 internal sealed class ClusterMetrics : IDisposable
@@ -20,6 +23,7 @@ internal sealed class ClusterMetrics : IDisposable
     private readonly Counter<long> _commits;
     private readonly Counter<long> _commitFailures;
     private readonly Histogram<double> _commitDuration;
+    private readonly string _nodeId;
 
     public ClusterMetrics(IMeterFactory meterFactory, ClusterNode node)
     {
@@ -33,14 +37,60 @@ internal sealed class ClusterMetrics : IDisposable
         _commitFailures = _meter.CreateCounter<long>("multicast.commit.failures", "{commit}", "Commits that failed (write concern not met, lock lost, too large)");
         _commitDuration = _meter.CreateHistogram<double>("multicast.commit.duration", "ms", "Commit time, including the wait for ReplicationAcks members: the replication lag a request sees");
 
+        var counters = node.Store switch
+        {
+            ReplicatedClusterStore replicated => replicated.Counters,
+            RingClusterStore ring => ring.Counters,
+            _ => null,
+        };
+        if (counters is { } c)
+        {
+            void Add(string name, Func<long> read, string description) =>
+                _meter.CreateObservableCounter(name, read, null, description);
+            Add("multicast.store.lock_waits", () => Volatile.Read(ref c.LockWaits), "Lock requests that waited for a release");
+            Add("multicast.store.lock_conflicts", () => Volatile.Read(ref c.LockConflicts), "Lock requests refused because the lock was held");
+            Add("multicast.store.applied", () => Volatile.Read(ref c.Applied), "Peer updates applied");
+            Add("multicast.store.buffered", () => Volatile.Read(ref c.Buffered), "Deltas that arrived before their base version (replication lag seen by this node)");
+            Add("multicast.store.syncs", () => Volatile.Read(ref c.Syncs), "Whole-session fetches made to fill a gap");
+            Add("multicast.store.recoveries", () => Volatile.Read(ref c.Recoveries), "Sessions recovered by a new arbiter");
+            Add("multicast.store.ack_timeouts", () => Volatile.Read(ref c.AckTimeouts), "Commits whose write concern was not met in time");
+            Add("multicast.store.refused_stale", () => Volatile.Read(ref c.RefusedStale), "Commits refused for a stale fencing token");
+            Add("multicast.store.malformed", () => Volatile.Read(ref c.Malformed), "Store messages dropped as malformed");
+            Add("multicast.store.transferred_sessions", () => Volatile.Read(ref c.TransferredSessions), "Sessions received by state transfer");
+            if (node.Store is RingClusterStore)
+            {
+                Add("multicast.store.rebalanced", () => Volatile.Read(ref c.Rebalanced), "Full copies pushed to new backups after a view change");
+                Add("multicast.store.dropped", () => Volatile.Read(ref c.Dropped), "Copies dropped because this node no longer has to hold them");
+                Add("multicast.store.loaded_from_disk", () => Volatile.Read(ref c.LoadedFromDisk), "Sessions loaded from the disk copy at start");
+                Add("multicast.store.corrupt_files", () => Volatile.Read(ref c.CorruptFiles), "Disk files skipped as truncated or corrupt");
+            }
+        }
+
+        switch (node.Transport)
+        {
+            case UdpMulticastTransport udp:
+                _meter.CreateObservableCounter("multicast.transport.datagrams_sent", () => udp.DatagramsSent, null, "UDP datagrams sent");
+                _meter.CreateObservableCounter("multicast.transport.datagrams_received", () => udp.DatagramsReceived, null, "UDP datagrams received");
+                _meter.CreateObservableCounter("multicast.transport.send_errors", () => udp.SendErrors, null, "UDP datagrams the socket refused (dropped)");
+                _meter.CreateObservableCounter("multicast.transport.receive_errors", () => udp.ReceiveErrors, null, "UDP receive errors");
+                break;
+            case ZeroMqTransport zmq:
+                _meter.CreateObservableCounter("multicast.transport.datagrams_sent", () => zmq.Counters.GroupSent + zmq.Counters.UnicastSent, null, "ZeroMQ messages handed to the PUB and PUSH sockets");
+                _meter.CreateObservableCounter("multicast.transport.datagrams_received", () => zmq.Counters.Received, null, "ZeroMQ messages received");
+                _meter.CreateObservableCounter("multicast.transport.send_errors", () => zmq.Counters.Dropped, null, "ZeroMQ messages not sent (queue full, high-water mark, bad address)");
+                _meter.CreateObservableCounter("multicast.transport.receive_errors", () => zmq.Counters.Invalid, null, "ZeroMQ messages received malformed");
+                break;
+        }
+
         _listener.InstrumentPublished = (instrument, listener) =>
         {
             if (ReferenceEquals(instrument.Meter, _meter) || (instrument.Meter.Name == MeterName && instrument.Meter.Scope is null))
                 listener.EnableMeasurementEvents(instrument);
         };
-        _listener.SetMeasurementEventCallback<long>((i, v, _, _) => Record(i, v));
-        _listener.SetMeasurementEventCallback<int>((i, v, _, _) => Record(i, v));
-        _listener.SetMeasurementEventCallback<double>((i, v, _, _) => Record(i, v));
+        _nodeId = node.Options.Cluster.NodeId;
+        _listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
+        _listener.SetMeasurementEventCallback<int>((i, v, t, _) => Record(i, v, t));
+        _listener.SetMeasurementEventCallback<double>((i, v, t, _) => Record(i, v, t));
         _listener.Start();
     }
 
@@ -86,8 +136,14 @@ internal sealed class ClusterMetrics : IDisposable
         _meter.Dispose();
     }
 
-    private void Record(Instrument instrument, double value)
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
+        // Shared "Multicast" meters tag each measurement with its node: several nodes may run in one process.
+        foreach (var tag in tags)
+        {
+            if (tag.Key == "node.id" && !Equals(tag.Value, _nodeId))
+                return;
+        }
         var kind = instrument switch
         {
             Histogram<double> or Histogram<long> or Histogram<int> => Kind.Histogram,

@@ -1,5 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
 
@@ -20,13 +22,28 @@ internal sealed class ClusterNode : IAsyncDisposable
     {
         Options = options.Value;
         _logger = loggerFactory.CreateLogger<ClusterNode>();
-        var storeFactory = composition.Value.Store
-            ?? throw new InvalidOperationException("No cluster store is configured: call UseUdpMulticast(), UseZeroMq(), UseInMemory() or UseStore() on the builder AddClusteredSession() returns.");
-        Store = storeFactory(services);
+        var parts = composition.Value;
+        if (parts.CustomStore is { } custom)
+        {
+            Store = custom(services);
+        }
+        else
+        {
+            Transport = parts.Transport?.Invoke(services)
+                ?? throw new InvalidOperationException("No transport is configured: call UseUdpMulticast(), UseZeroMq() or UseInMemory() on the builder AddClusteredSession() returns.");
+            Channel = new ReliableGroupChannel(Transport, Options.Channel, time, loggerFactory);
+            Store = (parts.Store ?? ReplicatedStore)(services, Channel);
+        }
         Manager = new SessionManager(Store, Options.Session, time, loggerFactory.CreateLogger<SessionManager>());
     }
 
     public ClusteredSessionOptions Options { get; }
+
+    /// <summary>The transport under the channel (the channel owns it); null with a custom store.</summary>
+    public Multicast.Transport.ITransport? Transport { get; }
+
+    /// <summary>The reliable group channel under the store; null with a custom store.</summary>
+    public ReliableGroupChannel? Channel { get; }
 
     public IClusterStore Store { get; }
 
@@ -72,6 +89,13 @@ internal sealed class ClusterNode : IAsyncDisposable
             return;
         await Manager.DisposeAsync();
     }
+
+    private static IClusterStore ReplicatedStore(IServiceProvider services, IGroupChannel channel) =>
+        new ReplicatedClusterStore(
+            channel,
+            services.GetRequiredService<IOptions<ClusteredSessionOptions>>().Value.Cluster,
+            services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger<ReplicatedClusterStore>());
 
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {

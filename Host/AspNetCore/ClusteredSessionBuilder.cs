@@ -1,6 +1,12 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Multicast.Messaging;
 using Multicast.Stores;
 using Multicast.Transport;
+using Multicast.Transports.InMemory;
+using Multicast.Transports.Udp;
+using Multicast.Transports.ZeroMq;
 
 namespace Multicast.AspNetCore;
 
@@ -18,7 +24,57 @@ public sealed class ClusteredSessionBuilder
     /// <summary>The application's services.</summary>
     public IServiceCollection Services { get; }
 
-    /// <summary>Uses a transport built by <paramref name="factory"/> under the configured store.</summary>
+    /// <summary>
+    /// Uses UDP multicast (the default group and port on loopback unless <paramref name="configure"/> changes them).
+    /// The options are validated when the node is built.
+    /// </summary>
+    public ClusteredSessionBuilder UseUdpMulticast(Action<UdpTransportOptions>? configure = null)
+    {
+        var options = new UdpTransportOptions();
+        configure?.Invoke(options);
+        return UseUdpMulticast(options);
+    }
+
+    /// <summary>Uses UDP multicast with <paramref name="options"/> (e.g. bound from configuration section
+    /// <c>Cluster:Udp</c>), validated now.</summary>
+    public ClusteredSessionBuilder UseUdpMulticast(UdpTransportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return UseTransport(services => new UdpMulticastTransport(options, services.GetRequiredService<ILogger<UdpMulticastTransport>>()));
+    }
+
+    /// <summary>
+    /// Uses ZeroMQ PUB/SUB (libzmq5) to a static list of peers (<see cref="ZeroMqTransportOptions.Peers"/>) or
+    /// peers found by the beacon. The options are validated when the node is built.
+    /// </summary>
+    public ClusteredSessionBuilder UseZeroMq(Action<ZeroMqTransportOptions>? configure = null)
+    {
+        var options = new ZeroMqTransportOptions();
+        configure?.Invoke(options);
+        return UseZeroMq(options);
+    }
+
+    /// <summary>Uses ZeroMQ with <paramref name="options"/> (e.g. bound from configuration section
+    /// <c>Cluster:ZeroMq</c>), validated now.</summary>
+    public ClusteredSessionBuilder UseZeroMq(ZeroMqTransportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return UseTransport(services => new ZeroMqTransport(options, services.GetRequiredService<ILogger<ZeroMqTransport>>()));
+    }
+
+    /// <summary>
+    /// Uses the in-memory transport: every node of the process that shares <paramref name="hub"/> is in one
+    /// cluster (tests, with the hub's fault injection).
+    /// </summary>
+    public ClusteredSessionBuilder UseInMemory(InMemoryHub hub)
+    {
+        ArgumentNullException.ThrowIfNull(hub);
+        return UseTransport(_ => hub.CreateTransport());
+    }
+
+    /// <summary>Uses a transport built by <paramref name="factory"/> under the reliable group channel.</summary>
     public ClusteredSessionBuilder UseTransport(Func<IServiceProvider, ITransport> factory)
     {
         ArgumentNullException.ThrowIfNull(factory);
@@ -26,14 +82,59 @@ public sealed class ClusteredSessionBuilder
         return this;
     }
 
+    /// <summary>Every node holds every session (<see cref="ReplicatedClusterStore"/>). The default.</summary>
+    public ClusteredSessionBuilder UseReplicatedStore()
+    {
+        Services.Configure<ClusterComposition>(c =>
+        {
+            c.CustomStore = null;
+            c.Store = static (services, channel) => new ReplicatedClusterStore(
+                channel,
+                services.GetRequiredService<IOptions<ClusteredSessionOptions>>().Value.Cluster,
+                services.GetRequiredService<TimeProvider>(),
+                services.GetRequiredService<ILoggerFactory>().CreateLogger<ReplicatedClusterStore>());
+        });
+        return this;
+    }
+
     /// <summary>
-    /// Uses a cluster store built by <paramref name="factory"/> instead of the built-in ones; the transport
-    /// setting is then ignored. The store is disposed with the node.
+    /// Each session on its owner and <see cref="ClusterStoreOptions.Backups"/> next nodes in ring order
+    /// (<see cref="RingClusterStore"/>), optionally with a disk copy (<see cref="ClusterStoreOptions.DataDirectory"/>).
+    /// </summary>
+    public ClusteredSessionBuilder UseRingStore()
+    {
+        Services.Configure<ClusterComposition>(c =>
+        {
+            c.CustomStore = null;
+            c.Store = static (services, channel) => new RingClusterStore(
+                channel,
+                services.GetRequiredService<IOptions<ClusteredSessionOptions>>().Value.Cluster,
+                services.GetRequiredService<TimeProvider>(),
+                services.GetRequiredService<ILoggerFactory>().CreateLogger<RingClusterStore>());
+        });
+        return this;
+    }
+
+    /// <summary>Uses a store over the reliable group channel built by <paramref name="factory"/>.</summary>
+    public ClusteredSessionBuilder UseStore(Func<IServiceProvider, IGroupChannel, IClusterStore> factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        Services.Configure<ClusterComposition>(c =>
+        {
+            c.CustomStore = null;
+            c.Store = factory;
+        });
+        return this;
+    }
+
+    /// <summary>
+    /// Uses a complete cluster store of the application's own, built by <paramref name="factory"/>; the
+    /// transport and the channel are then not used. The store is disposed with the node.
     /// </summary>
     public ClusteredSessionBuilder UseStore(Func<IServiceProvider, IClusterStore> factory)
     {
         ArgumentNullException.ThrowIfNull(factory);
-        Services.Configure<ClusterComposition>(c => c.Store = factory);
+        Services.Configure<ClusterComposition>(c => c.CustomStore = factory);
         return this;
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
 
@@ -44,6 +45,10 @@ public sealed class ClusteredSessionOptions
     /// <summary>This node's place in the cluster: node id, public address, write concern, locking.</summary>
     public ClusterStoreOptions Cluster { get; set; } = new();
 
+    /// <summary>The reliable group channel: cluster id, cluster key (authentication, encryption), datagram size,
+    /// heartbeats. Its node id and public address are taken from <see cref="Cluster"/>.</summary>
+    public GroupChannelOptions Channel { get; set; } = new();
+
     /// <summary>Throws <see cref="OptionsValidationError"/> naming the setting to fix.</summary>
     public void Validate()
     {
@@ -57,5 +62,7 @@ public sealed class ClusteredSessionOptions
         ArgumentNullException.ThrowIfNull(Cluster);
         Session.Validate();
         Cluster.Validate();
+        ArgumentNullException.ThrowIfNull(Channel);
+        Channel.Validate();
     }
 }

@@ -19,6 +19,12 @@ public static class ClusteredSessionServiceCollectionExtensions
         var options = services.AddOptions<ClusteredSessionOptions>();
         if (configure is not null)
             options.Configure(configure);
+        // One node id and public address for the channel and the store: the cluster options'.
+        options.PostConfigure(o =>
+        {
+            o.Channel.NodeId = o.Cluster.NodeId;
+            o.Channel.PublicAddress = o.Cluster.PublicAddress;
+        });
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClusteredSessionOptions>, ClusteredSessionOptionsValidator>());
         services.AddOptions<ClusterComposition>();

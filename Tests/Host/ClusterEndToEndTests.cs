@@ -2,15 +2,17 @@ using System.Net;
 
 namespace Multicast.Tests.Host;
 
-/// <summary>Three node processes sharing sessions over UDP multicast on loopback.</summary>
+/// <summary>Three node processes sharing sessions over UDP multicast on loopback, with each store.</summary>
 [Category("Integration")]
 [NonParallelizable]
-public sealed class ClusterEndToEndTests
+[TestFixture("Replicated")]
+[TestFixture("Ring")]
+public sealed class ClusterEndToEndTests(string store)
 {
     private TestCluster _cluster = null!;
 
     [OneTimeSetUp]
-    public async Task StartCluster() => _cluster = await TestCluster.StartAsync(3);
+    public async Task StartCluster() => _cluster = await TestCluster.StartAsync(3, 1, $"--Cluster:Store={store}");
 
     [OneTimeTearDown]
     public async Task StopCluster() => await _cluster.DisposeAsync();
@@ -21,11 +23,11 @@ public sealed class ClusterEndToEndTests
         var sut = _cluster;
         var session = await sut.CreateSessionAsync(sut[1]);
 
-        var readOn2 = await sut.ReadAsync(sut[2], session);
+        var readOn2 = await sut.ReadEventuallyAsync(sut[2], session, 1);
         var incrementedOn2 = await sut.IncrementAsync(sut[2], session);
-        var readOn3 = await sut.ReadAsync(sut[3], session);
+        var readOn3 = await sut.ReadEventuallyAsync(sut[3], session, 2);
         var incrementedOn3 = await sut.IncrementAsync(sut[3], session);
-        var readOn1 = await sut.ReadAsync(sut[1], session);
+        var readOn1 = await sut.ReadEventuallyAsync(sut[1], session, 3);
 
         Assert.That(readOn2, Is.EqualTo(1));
         Assert.That(incrementedOn2, Is.EqualTo(2));
@@ -41,7 +43,7 @@ public sealed class ClusterEndToEndTests
         var session = await sut.CreateSessionAsync(sut[1]);
 
         var put = await sut.SendAsync(sut[3], HttpMethod.Put, "/session/name", session, "alice");
-        var read = await sut.SendAsync(sut[2], HttpMethod.Get, "/session/name", session);
+        var read = await sut.SendAsync(sut[3], HttpMethod.Get, "/session/name", session);
         var absent = await sut.SendAsync(sut[1], HttpMethod.Get, "/session/missing", session);
 
         Assert.That(put.Status, Is.EqualTo(HttpStatusCode.NoContent));
@@ -69,7 +71,7 @@ public sealed class ClusterEndToEndTests
         var answers = results.SelectMany(r => r).Order().ToArray();
         Assert.That(answers, Is.EqualTo(Enumerable.Range(2, 2 * PerNode).ToArray()), "every increment saw the one before it: none lost, none applied twice");
         foreach (var node in sut.Nodes)
-            Assert.That(await sut.ReadAsync(node, session), Is.EqualTo(1 + 2 * PerNode), node.NodeId);
+            Assert.That(await sut.ReadEventuallyAsync(node, session, 1 + 2 * PerNode), Is.EqualTo(1 + 2 * PerNode), node.NodeId);
     }
 
     [Test]
@@ -80,8 +82,8 @@ public sealed class ClusterEndToEndTests
         var hold = sut.SendAsync(sut[2], HttpMethod.Post, "/test/hold", session);
         await Eventually(async () => (await sut.SendAsync(sut[2], HttpMethod.Get, "/test/holding", null)).Body == "1", "the exclusive request did not start holding");
 
-        var readOnHolder = await sut.ReadAsync(sut[2], session);
-        var readElsewhere = await sut.ReadAsync(sut[3], session);
+        var readOnHolder = await sut.ReadEventuallyAsync(sut[2], session, 1);
+        var readElsewhere = await sut.ReadEventuallyAsync(sut[3], session, 1);
         var stillHolding = !hold.IsCompleted;
         await sut.SendAsync(sut[2], HttpMethod.Post, "/test/release", null);
         var held = await hold;
@@ -91,7 +93,7 @@ public sealed class ClusterEndToEndTests
         Assert.That(readElsewhere, Is.EqualTo(1));
         Assert.That(held.Status, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(held.Body, Is.EqualTo("2"));
-        Assert.That(await sut.ReadAsync(sut[3], session), Is.EqualTo(2));
+        Assert.That(await sut.ReadEventuallyAsync(sut[3], session, 2), Is.EqualTo(2));
     }
 
     [Test]
@@ -123,7 +125,10 @@ public sealed class ClusterEndToEndTests
             Assert.That(members, Is.EqualTo(new[] { "node1", "node2", "node3" }));
             Assert.That(status.GetProperty("viewId").GetInt64(), Is.EqualTo(statuses[0].GetProperty("viewId").GetInt64()));
             Assert.That(status.GetProperty("replication").GetProperty("acks").GetInt32(), Is.EqualTo(1));
-            Assert.That(status.GetProperty("counters").TryGetProperty("multicast.members", out _), Is.True);
+            Assert.That(status.GetProperty("store").GetString(), Is.EqualTo(store));
+            var counters = status.GetProperty("counters");
+            foreach (var name in new[] { "multicast.members", "multicast.sessions", "multicast.channel.retransmissions", "multicast.channel.rejected_forged", "multicast.transport.send_errors", "multicast.store.lock_waits" })
+                Assert.That(counters.TryGetProperty(name, out _), Is.True, name);
         }
     }
 

@@ -17,10 +17,11 @@ public sealed class HostSettingsTests
             ("Urls", "http://127.0.0.1:5007"),
             ("Cluster:NodeId", "n7"),
             ("Cluster:Transport", "zeromq"),
-            ("Cluster:Store", "Ring"),
+            ("Cluster:Store", "Replicated"),
             ("Cluster:Locking", "None"),
             ("Cluster:ReplicationAcks", "2"),
-            ("Cluster:ClusterKey", "secret"),
+            ("Cluster:ClusterKey", "0123456789abcdef-secret"),
+            ("Cluster:HeartbeatInterval", "00:00:00.200"),
             ("Session:IdleTimeout", "00:05:00"),
             ("Session:DefaultAccess", "ReadOnly"),
             ("Session:Cookie:Name", "sid"),
@@ -28,12 +29,14 @@ public sealed class HostSettingsTests
             ("Host:EnableTestEndpoints", "true"));
 
         Assert.That(sut.Transport, Is.EqualTo(TransportKind.ZeroMq));
-        Assert.That(sut.Store, Is.EqualTo(StoreKind.Ring));
+        Assert.That(sut.Store, Is.EqualTo(StoreKind.Replicated));
         Assert.That(sut.Session.Cluster.NodeId, Is.EqualTo("n7"));
         Assert.That(sut.Session.Cluster.Locking, Is.EqualTo(LockingMode.None));
         Assert.That(sut.Session.Cluster.ReplicationAcks, Is.EqualTo(2));
         Assert.That(sut.Session.Cluster.PublicAddress, Is.EqualTo("http://127.0.0.1:5007"));
-        Assert.That(sut.ClusterKey, Is.EqualTo("secret"));
+        Assert.That(sut.Session.Channel.ClusterKey, Is.EqualTo("0123456789abcdef-secret"));
+        Assert.That(sut.Session.Channel.HeartbeatInterval, Is.EqualTo(TimeSpan.FromMilliseconds(200)));
+        Assert.That(sut.Session.Channel.NodeId, Is.EqualTo("n7"), "the channel runs under the cluster's node id");
         Assert.That(sut.Session.Session.IdleTimeout, Is.EqualTo(TimeSpan.FromMinutes(5)));
         Assert.That(sut.Session.DefaultAccess, Is.EqualTo(SessionAccess.ReadOnly));
         Assert.That(sut.Session.Cookie.Name, Is.EqualTo("sid"));
@@ -58,7 +61,9 @@ public sealed class HostSettingsTests
     [TestCase("Session:IdleTimeout", "-00:01:00")]
     [TestCase("Cluster:ReplicationAks", "1")]
     [TestCase("Session:Cookie:Nmae", "x")]
-    [TestCase("Cluster:EncryptPayloads", "true")]
+    [TestCase("Cluster:Encrypt", "true")]
+    [TestCase("Cluster:ClusterKey", "short")]
+    [TestCase("Cluster:HeartbeatInterval", "00:00:10")]
     public void Load_InvalidValue_ThrowsNamingTheKey(string key, string value)
     {
         var ex = Assert.Catch(() => Load((key, value)));

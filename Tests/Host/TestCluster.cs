@@ -108,6 +108,22 @@ internal sealed class TestCluster : IAsyncDisposable
         return int.Parse(body, CultureInfo.InvariantCulture);
     }
 
+    /// <summary>
+    /// GET /counter until it answers <paramref name="expected"/> (a read-only request answers the latest version
+    /// the node has applied; a node that did not acknowledge the commit applies it a moment later); returns the last answer.
+    /// </summary>
+    public async Task<int> ReadEventuallyAsync(NodeProcess node, string session, int expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            var value = await ReadAsync(node, session);
+            if (value == expected || DateTime.UtcNow > deadline)
+                return value;
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Creates a session on <paramref name="node"/> (its owner) with the counter at 1.</summary>
     public async Task<string> CreateSessionAsync(NodeProcess node)
     {

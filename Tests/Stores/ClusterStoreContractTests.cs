@@ -110,15 +110,25 @@ public abstract class ClusterStoreContractTests
     protected static bool Holds(TestNode node, string id, long version) =>
         node.Manager.Table.TryGetValue(id, out var r) && r.Version >= version;
 
+    /// <summary>Whether the store places the session on this node (every node, in the replicated store).</summary>
+    protected virtual bool MustHold(TestNode node, string id) => true;
+
+    /// <summary>The nodes that must hold the session.</summary>
+    protected TestNode[] HoldersOf(IEnumerable<TestNode> nodes, string id) => [.. nodes.Where(n => MustHold(n, id))];
+
+    /// <summary>Waits until every node that must hold the session holds at least <paramref name="version"/>.</summary>
+    protected Task HeldEverywhereAsync(TestNode[] nodes, string id, long version, string what) =>
+        Wait.UntilAsync(() => HoldersOf(nodes, id) is { Length: > 0 } holders && holders.All(n => Holds(n, id, version)), what);
+
     [Test]
     public async Task Create_OnOneNode_IsReadOnTheOthers()
     {
         var nodes = await StartClusterAsync(3);
         var id = await CreateWithAsync(nodes[0], s => s.SetString("name", "ada"));
 
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
         foreach (var other in nodes.Skip(1))
         {
-            await Wait.UntilAsync(() => other.Manager.Table.ContainsKey(id), $"session on {other.Id}");
             var read = await other.Manager.BeginRequestAsync(id, SessionAccess.ReadOnly);
             Assert.That(read?.GetString("name"), Is.EqualTo("ada"), other.Id);
         }
@@ -129,7 +139,7 @@ public abstract class ClusterStoreContractTests
     {
         var nodes = await StartClusterAsync(3);
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
-        await Wait.UntilAsync(() => nodes.All(n => n.Manager.Table.ContainsKey(id)), "session everywhere");
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
         const int each = 40;
 
         async Task Hammer(TestNode node)
@@ -139,11 +149,9 @@ public abstract class ClusterStoreContractTests
         }
         await Task.WhenAll(Hammer(nodes[1]), Hammer(nodes[2]), Hammer(nodes[0]));
 
+        await HeldEverywhereAsync(nodes, id, 1 + 3 * each, "all increments on every node that holds the session");
         foreach (var node in nodes)
-        {
-            await Wait.UntilAsync(() => node.Manager.Table.TryGetValue(id, out var r) && r.Version >= 1 + 3 * each, $"all increments on {node.Id}");
             Assert.That(await ReadCountAsync(node, id), Is.EqualTo(3 * each), node.Id);
-        }
     }
 
     [Test]
@@ -152,7 +160,7 @@ public abstract class ClusterStoreContractTests
         // A lease far longer than the test: only the view change can free the lock.
         var nodes = await StartClusterAsync(3, o => o.LockLease = TimeSpan.FromMinutes(10));
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
-        await Wait.UntilAsync(() => Holds(nodes[1], id, 1), "session on node2");
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
         var held = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
         Assert.That(held, Is.Not.Null);
 
@@ -173,7 +181,7 @@ public abstract class ClusterStoreContractTests
             o.ConflictPolicy = LockConflictPolicy.Fail;
         }, time);
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
-        await Wait.UntilAsync(() => nodes.All(n => Holds(n, id, 1)), "session everywhere");
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
 
         var stale = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
         time.Advance(TimeSpan.FromSeconds(31));
@@ -184,7 +192,7 @@ public abstract class ClusterStoreContractTests
         stale.SetInt32("count", 10);
         var refused = Assert.ThrowsAsync<LockLostException>(() => nodes[1].Manager.EndRequestAsync(stale));
         Assert.That(refused!.SessionId, Is.EqualTo(id));
-        await Wait.UntilAsync(() => nodes.All(n => Holds(n, id, 2)), "fresh commit everywhere");
+        await HeldEverywhereAsync(nodes, id, 2, "fresh commit everywhere");
         foreach (var node in nodes)
             Assert.That(await ReadCountAsync(node, id), Is.EqualTo(20), node.Id);
     }
@@ -217,7 +225,8 @@ public abstract class ClusterStoreContractTests
         foreach (var n in nodes)
             n.Manager.Expired += (_, e) => expiredOn.Add(n.Id);
         var id = await CreateWithAsync(nodes[0], s => s.SetString("k", "v"));
-        await Wait.UntilAsync(() => nodes.All(n => n.Manager.Table.ContainsKey(id)), "session everywhere");
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+        var holders = HoldersOf(nodes, id).Length;
 
         time.Advance(TimeSpan.FromMinutes(2));
         Assert.That(await nodes[1].Manager.SweepAsync(), Is.Zero, "only the owner expires");
@@ -225,7 +234,7 @@ public abstract class ClusterStoreContractTests
 
         await Wait.UntilAsync(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "expired everywhere");
         Assert.That(await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), Is.Null);
-        await Wait.UntilAsync(() => expiredOn.Distinct().Count() == 3, "expired event on every node");
+        await Wait.UntilAsync(() => expiredOn.Distinct().Count() == holders, "expired event on every node that held it");
     }
 
     [Test]
@@ -233,7 +242,7 @@ public abstract class ClusterStoreContractTests
     {
         var nodes = await StartClusterAsync(3, o => o.ReplicationAcks = 1);
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
-        await Wait.UntilAsync(() => nodes.All(n => Holds(n, id, 1)), "session everywhere");
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
 
         for (var i = 0; i < 20; i++)
         {
@@ -249,7 +258,7 @@ public abstract class ClusterStoreContractTests
     {
         var nodes = await StartClusterAsync(2, session: s => s.MaxSessionBytes = 4096);
         var id = await CreateWithAsync(nodes[0], s => s.SetString("keep", "me"));
-        await Wait.UntilAsync(() => Holds(nodes[1], id, 1), "session on node2");
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
 
         var session = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
         session.Set("big", new byte[8192]);
@@ -268,7 +277,7 @@ public abstract class ClusterStoreContractTests
     {
         var nodes = await StartClusterAsync(3, o => o.ConflictPolicy = policy);
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
-        await Wait.UntilAsync(() => nodes.All(n => Holds(n, id, 1)), "session everywhere");
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
         var held = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
 
         var conflict = Assert.ThrowsAsync<SessionLockedException>(() => nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive));
@@ -283,7 +292,7 @@ public abstract class ClusterStoreContractTests
     {
         var nodes = await StartClusterAsync(2);
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 7));
-        await Wait.UntilAsync(() => Holds(nodes[1], id, 1), "session on node2");
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
         var held = await nodes[0].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
 
         var read = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.ReadOnly);
@@ -298,7 +307,7 @@ public abstract class ClusterStoreContractTests
     {
         var nodes = await StartClusterAsync(3);
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 3));
-        await Wait.UntilAsync(() => nodes.All(n => Holds(n, id, 1)), "session everywhere");
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
 
         var session = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
         await nodes[2].Manager.InvalidateAsync(session!);
@@ -312,7 +321,7 @@ public abstract class ClusterStoreContractTests
     {
         var nodes = await StartClusterAsync(2, o => o.ConflictPolicy = LockConflictPolicy.Wait);
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
-        await Wait.UntilAsync(() => Holds(nodes[1], id, 1), "session on node2");
+        await HeldEverywhereAsync(nodes, id, 1, "session on every node that holds it");
         var held = await nodes[0].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
 
         var waiting = IncrementAsync(nodes[1], id);

@@ -161,6 +161,20 @@ public sealed class InMemoryTransport : ITransport
             {
                 ArrayPool<byte>.Shared.Return(item.Buffer);
             }
+            bool idle;
+            lock (_queueLock)
+                idle = _queue.Count == 0;
+            if (idle)
+            {
+                try
+                {
+                    _handler!.OnReceiveIdle();
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    System.Diagnostics.Debug.WriteLine($"InMemoryTransport {LocalAddress}: idle handler threw {ex}");
+                }
+            }
         }
     }
 

@@ -31,6 +31,9 @@ internal static partial class ZeroMqLog
     [LoggerMessage(9, LogLevel.Warning, "ZeroMQ beacon failed")]
     public static partial void BeaconFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(11, LogLevel.Warning, "ZeroMQ group path is NORM: libzmq 4.3.4's NORM engine stalls and can abort the process under load (see docs/zeromq.md); prefer epgm://")]
+    public static partial void NormExperimental(ILogger logger);
+
     [LoggerMessage(10, LogLevel.Debug, "ZeroMQ closed the idle unicast connection to {Endpoint}")]
     public static partial void UnicastIdleClosed(ILogger logger, string endpoint);
 }

@@ -71,6 +71,8 @@ public sealed partial class ZeroMqTransport
             // of 100 kbit/s throttles a cluster to a crawl).
             Interop.SetOption(_pub, Interop.ZMQ_RATE, _options.Rate);
             Interop.SetOption(_sub, Interop.ZMQ_RATE, _options.Rate);
+            if (group.StartsWith("norm://", StringComparison.OrdinalIgnoreCase))
+                ZeroMqLog.NormExperimental(_logger);
             var joined = WithNormNodeId(group);
             Interop.Connect(_pub, joined);
             Interop.Connect(_sub, joined);
@@ -158,8 +160,12 @@ public sealed partial class ZeroMqTransport
             Interop.DrainEventFd(_wakeFd);
             if (_stopping)
                 return;
-            while (_options.GroupEndpoint is null && _peersToConnect.TryDequeue(out var peer))
-                ConnectPeer(peer, throwOnError: false);
+            while (_peersToConnect.TryDequeue(out var peer))
+            {
+                // With a multicast group there are no PUBs to connect to.
+                if (_options.GroupEndpoint is null)
+                    ConnectPeer(peer, throwOnError: false);
+            }
             var more = SendQueued();
 
             var now = Environment.TickCount64;

@@ -52,7 +52,8 @@ internal sealed class BenchReport
         catch (UnauthorizedAccessException)
         {
         }
-        return $"{Environment.ProcessorCount} cores {model}; {RuntimeInformation.OSDescription}; {RuntimeInformation.FrameworkDescription}";
+        var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+        return $"{Environment.ProcessorCount} cores {model}; {RuntimeInformation.OSDescription}; {RuntimeInformation.FrameworkDescription}; load average at start {load}";
     }
 
     public void WriteText(TextWriter output)

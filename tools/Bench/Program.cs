@@ -31,10 +31,11 @@ catch (FormatException ex)
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
 
+var machine = BenchReport.DescribeMachine();
 var report = await scenario.RunAsync(arguments, cancel.Token);
 report.Scenario = scenario.Name;
 report.Command = "dotnet run -c Release --project tools/Bench -- " + string.Join(' ', args);
-report.Machine = BenchReport.DescribeMachine();
+report.Machine = machine;
 report.Version = Assembly.GetExecutingAssembly().GetName().Version?.ToString() ?? "";
 report.WriteText(Console.Out);
 if (arguments.Json is { } json)

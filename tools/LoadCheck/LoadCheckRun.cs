@@ -12,11 +12,24 @@ namespace Multicast.LoadCheck;
 /// A &lt;= final &lt;= A + U, every node reporting the same final value; and every 200 answer v after the
 /// previous one p satisfies p + 1 &lt;= v &lt;= p + 1 + (unknown outcomes in between).
 /// </summary>
-internal static class LoadCheckRun
+internal sealed class LoadCheckRun
 {
-    private static long s_acked, s_unknown, s_refused, s_rejected, s_violations, s_reads;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
+    private readonly TextWriter _out;
+    private readonly TextWriter _error;
+    private long _acked, _unknown, _refused, _rejected, _violations, _reads;
 
-    public static async Task<int> MainAsync(string[] args)
+    private LoadCheckRun(TextWriter output, TextWriter error)
+    {
+        _out = output;
+        _error = error;
+    }
+
+    /// <summary>Runs the check; returns the exit code (0 pass, 1 a violation, 2 usage).</summary>
+    public static Task<int> MainAsync(string[] args, TextWriter? output = null, TextWriter? error = null) =>
+        new LoadCheckRun(output ?? Console.Out, error ?? Console.Error).RunAsync(args);
+
+    private async Task<int> RunAsync(string[] args)
     {
         LoadCheckOptions options;
         try
@@ -25,23 +38,20 @@ internal static class LoadCheckRun
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException or UriFormatException)
         {
-            Console.Error.WriteLine($"LoadCheck: {ex.Message}");
-            Console.Error.WriteLine(LoadCheckOptions.Usage);
+            _error.WriteLine($"LoadCheck: {ex.Message}");
+            _error.WriteLine(LoadCheckOptions.Usage);
             return 2;
         }
 
-        using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(2) })
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
-        Console.WriteLine($"LoadCheck: {options.Clients} clients, {options.Duration.TotalSeconds:0.#} s, nodes {string.Join(" ", options.Urls)}"
+        using var http = NewClient();
+        _out.WriteLine($"LoadCheck: {options.Clients} clients, {options.Duration.TotalSeconds:0.#} s, nodes {string.Join(" ", options.Urls)}"
             + (options.KillNode is { } k ? $", SIGKILL node{k} mid-run" : string.Empty));
 
         var clock = Stopwatch.StartNew();
         using var stop = new CancellationTokenSource(options.Duration);
         var clients = Enumerable.Range(1, options.Clients).Select(i => new ClientState(i)).ToArray();
         var random = new Random(options.Seed);
-        var loops = clients.Select(c => Task.Run(() => ClientLoopAsync(http, options, c, new Random(random.Next()), stop.Token))).ToList();
+        var loops = clients.Select(c => Task.Run(() => ClientLoopAsync(options, c, new Random(random.Next()), stop.Token))).ToList();
         var events = new List<string>();
         var chaos = options.KillNode is { } node ? KillAndRestartAsync(http, options, node, clock, events, stop.Token) : Task.CompletedTask;
         var progress = ProgressAsync(options, clock, stop.Token);
@@ -52,35 +62,38 @@ internal static class LoadCheckRun
         await progress;
         Report(clock, "load done");
 
-        Console.WriteLine("checking every session on every live node...");
+        _out.WriteLine("checking every session on every live node...");
         var finals = await CheckAsync(http, options, clients);
         var sessions = clients.Count(c => c.SessionId is not null);
         var violations = clients.SelectMany(c => c.Violations).ToList();
+        foreach (var (what, count) in _failures.OrderByDescending(kv => kv.Value).Take(10))
+            _out.WriteLine($"  {count,7} x {what}");
         foreach (var v in violations.Take(20))
-            Console.WriteLine("  " + v);
-        var summary = $"{sessions} sessions, {Interlocked.Read(ref s_acked)} acknowledged increments, {Interlocked.Read(ref s_unknown)} unknown-outcome requests, "
-            + $"{Interlocked.Read(ref s_refused)} refused by a down node, {Interlocked.Read(ref s_rejected)} rejected before the endpoint ran (503/409), "
+            _out.WriteLine("  " + v);
+        var summary = $"{sessions} sessions, {Interlocked.Read(ref _acked)} acknowledged increments, {Interlocked.Read(ref _unknown)} unknown-outcome requests, "
+            + $"{Interlocked.Read(ref _refused)} refused by a down node, {Interlocked.Read(ref _rejected)} rejected before the endpoint ran (503/409), "
             + $"final total {finals}" + (events.Count > 0 ? "; " + string.Join("; ", events) : string.Empty);
         var pass = violations.Count == 0 && sessions > 0;
         if (options.Json is { } json)
             await WriteJsonAsync(json, options, clients, loadSeconds, pass, violations.Count);
         if (pass)
         {
-            Console.WriteLine($"PASS: no lost update: {summary}");
+            _out.WriteLine($"PASS: no lost update: {summary}");
             return 0;
         }
-        Console.WriteLine(sessions == 0 ? $"FAIL: no request was acknowledged: {summary}" : $"FAIL: {violations.Count} violations: {summary}");
+        _out.WriteLine(sessions == 0 ? $"FAIL: no request was acknowledged: {summary}" : $"FAIL: {violations.Count} violations: {summary}");
         return 1;
     }
 
-    private static async Task WriteJsonAsync(string path, LoadCheckOptions options, ClientState[] clients, double seconds, bool pass, int violations)
+    /// <summary>Requests/s and latency percentiles (every answered request) with the verdict, for tools/Bench.</summary>
+    private async Task WriteJsonAsync(string path, LoadCheckOptions options, ClientState[] clients, double seconds, bool pass, int violations)
     {
         var ticks = clients.SelectMany(c => c.Latencies).ToArray();
         Array.Sort(ticks);
         double Percentile(double p) => ticks.Length == 0 ? double.NaN
             : ticks[Math.Clamp((int)Math.Ceiling(p / 100 * ticks.Length) - 1, 0, ticks.Length - 1)] * 1000.0 / Stopwatch.Frequency;
-        var writes = Interlocked.Read(ref s_acked);
-        var reads = Interlocked.Read(ref s_reads);
+        var writes = Interlocked.Read(ref _acked);
+        var reads = Interlocked.Read(ref _reads);
         var figures = new SortedDictionary<string, double>(StringComparer.Ordinal)
         {
             ["clients"] = options.Clients,
@@ -90,9 +103,9 @@ internal static class LoadCheckRun
             ["reads_answered"] = reads,
             ["requests_per_s"] = (writes + reads) / seconds,
             ["writes_per_s"] = writes / seconds,
-            ["unknown"] = Interlocked.Read(ref s_unknown),
-            ["rejected"] = Interlocked.Read(ref s_rejected),
-            ["refused"] = Interlocked.Read(ref s_refused),
+            ["unknown"] = Interlocked.Read(ref _unknown),
+            ["rejected"] = Interlocked.Read(ref _rejected),
+            ["refused"] = Interlocked.Read(ref _refused),
             ["violations"] = violations,
             ["pass"] = pass ? 1 : 0,
             ["p50_ms"] = Percentile(50),
@@ -103,7 +116,8 @@ internal static class LoadCheckRun
         await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(figures));
     }
 
-    private static async Task ReadAsync(HttpClient http, LoadCheckOptions options, ClientState client, Uri node)
+    /// <summary>One read-only GET /counter; counted and timed, not checked (a read changes nothing).</summary>
+    private async Task ReadAsync(HttpClient http, LoadCheckOptions options, ClientState client, Uri node)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(node, "counter"));
         request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
@@ -116,17 +130,21 @@ internal static class LoadCheckRun
             if (response.IsSuccessStatusCode)
             {
                 client.Latencies.Add(Stopwatch.GetTimestamp() - started);
-                Interlocked.Increment(ref s_reads);
+                Interlocked.Increment(ref _reads);
             }
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
         {
-            // A read changes nothing: its failure is not an unknown outcome.
+            _failures.AddOrUpdate($"read: {ex.GetType().Name}", 1, (_, n) => n + 1);
         }
     }
 
-    private static async Task ClientLoopAsync(HttpClient http, LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
+    private async Task ClientLoopAsync(LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
     {
+        // Each client its own connection pool: whether a refusal may hide a request the node received depends on
+        // this client's own pooled connection to that node (see the refusal case below).
+        using var http = NewClient();
+        var answered = new HashSet<Uri>();
         while (!stop.IsCancellationRequested)
         {
             var node = options.Urls[random.Next(options.Urls.Count)];
@@ -144,28 +162,57 @@ internal static class LoadCheckRun
             {
                 using var response = await http.SendAsync(request, timeout.Token);
                 var body = await response.Content.ReadAsStringAsync(timeout.Token);
+                answered.Add(node);
                 if (response.StatusCode == HttpStatusCode.OK && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
                 {
                     client.Latencies.Add(Stopwatch.GetTimestamp() - started);
                     Acknowledged(client, options, response, value, node);
+                    continue;
                 }
-                else if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
-                    Interlocked.Increment(ref s_rejected); // lock wait timed out or node not ready: the endpoint did not run
+                _failures.AddOrUpdate($"{(int)response.StatusCode} {Shorten(body)}", 1, (_, n) => n + 1);
+                if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
+                    Interlocked.Increment(ref _rejected); // lock wait timed out or node not ready: the endpoint did not run
                 else
                     Unknown(client);
             }
             catch (HttpRequestException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
             {
-                Interlocked.Increment(ref s_refused); // nothing listens there: the request never reached a node
+                // Nothing listens there. But when the node died with this request in flight on a pooled connection,
+                // SocketsHttpHandler retries it transparently on a new connection and reports only the refusal:
+                // the first refusal after an answer from that node may hide a request the node applied.
+                if (answered.Remove(node))
+                {
+                    _failures.AddOrUpdate("refused after a live connection (maybe a retried in-flight request)", 1, (_, n) => n + 1);
+                    Unknown(client);
+                }
+                else
+                {
+                    Interlocked.Increment(ref _refused);
+                }
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
             {
+                answered.Remove(node);
+                _failures.AddOrUpdate($"no answer: {ex.GetType().Name}: {Shorten(ex.Message)}", 1, (_, n) => n + 1);
                 Unknown(client); // sent, no answer: it may have been applied
             }
         }
     }
 
-    private static void Acknowledged(ClientState client, LoadCheckOptions options, HttpResponseMessage response, long value, Uri node)
+    /// <summary>The first line of an answer or message, for the summary of failures.</summary>
+    private static string Shorten(string text)
+    {
+        var line = text.Split('\n')[0].Trim();
+        return line.Length <= 100 ? line : line[..100] + "…";
+    }
+
+    private static HttpClient NewClient() =>
+        new(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(2) })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+
+    private void Acknowledged(ClientState client, LoadCheckOptions options, HttpResponseMessage response, long value, Uri node)
     {
         var cookie = response.Headers.TryGetValues("Set-Cookie", out var cookies)
             ? cookies.Select(c => c.Split(';')[0]).FirstOrDefault(c => c.StartsWith(options.Cookie + "=", StringComparison.Ordinal))?[(options.Cookie.Length + 1)..]
@@ -192,26 +239,26 @@ internal static class LoadCheckRun
         client.LastValue = value;
         client.Acked++;
         client.UnknownSinceAck = 0;
-        Interlocked.Increment(ref s_acked);
+        Interlocked.Increment(ref _acked);
     }
 
-    private static void Unknown(ClientState client)
+    private void Unknown(ClientState client)
     {
-        Interlocked.Increment(ref s_unknown);
+        Interlocked.Increment(ref _unknown);
         if (client.SessionId is null)
             return; // a session being created: if it was, the client never learns its id
         client.Unknown++;
         client.UnknownSinceAck++;
     }
 
-    private static void Violate(ClientState client, string what)
+    private void Violate(ClientState client, string what)
     {
         client.Violations.Add(what);
-        Interlocked.Increment(ref s_violations);
+        Interlocked.Increment(ref _violations);
     }
 
     /// <summary>Reads each session from every live node until they agree (replication settles) or 15 s pass.</summary>
-    private static async Task<long> CheckAsync(HttpClient http, LoadCheckOptions options, ClientState[] clients)
+    private async Task<long> CheckAsync(HttpClient http, LoadCheckOptions options, ClientState[] clients)
     {
         long total = 0;
         foreach (var client in clients.Where(c => c.SessionId is not null))
@@ -258,7 +305,7 @@ internal static class LoadCheckRun
         return total;
     }
 
-    private static async Task KillAndRestartAsync(HttpClient http, LoadCheckOptions options, int node, Stopwatch clock, List<string> events, CancellationToken stop)
+    private async Task KillAndRestartAsync(HttpClient http, LoadCheckOptions options, int node, Stopwatch clock, List<string> events, CancellationToken stop)
     {
         try
         {
@@ -268,11 +315,11 @@ internal static class LoadCheckRun
             using (var process = Process.GetProcessById(pid))
                 process.Kill(); // SIGKILL: no graceful leave, no flush
             events.Add($"node{node} SIGKILLed at {clock.Elapsed.TotalSeconds:0.0}s");
-            Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} (pid {pid}) SIGKILLed");
+            _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} (pid {pid}) SIGKILLed");
             await Task.Delay(options.RestartAfter, stop);
             using (var restart = Process.Start("bash", Path.Combine(options.ClusterDir, $"node{node}.sh")))
                 await restart.WaitForExitAsync(stop);
-            Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} restarted");
+            _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} restarted");
             var health = new Uri(options.Urls[node - 1], "health");
             while (!stop.IsCancellationRequested)
             {
@@ -282,7 +329,7 @@ internal static class LoadCheckRun
                     if (response.IsSuccessStatusCode)
                     {
                         events.Add($"node{node} healthy again at {clock.Elapsed.TotalSeconds:0.0}s");
-                        Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} healthy again");
+                        _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} healthy again");
                         return;
                     }
                 }
@@ -300,11 +347,11 @@ internal static class LoadCheckRun
         catch (Exception ex) when (ex is IOException or ArgumentException or FormatException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
             events.Add($"node{node} kill/restart failed: {ex.Message}");
-            Console.Error.WriteLine($"LoadCheck: kill/restart of node{node} failed: {ex.Message}");
+            _error.WriteLine($"LoadCheck: kill/restart of node{node} failed: {ex.Message}");
         }
     }
 
-    private static async Task ProgressAsync(LoadCheckOptions options, Stopwatch clock, CancellationToken stop)
+    private async Task ProgressAsync(LoadCheckOptions options, Stopwatch clock, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(options.Progress);
         try
@@ -317,10 +364,10 @@ internal static class LoadCheckRun
         }
     }
 
-    private static void Report(Stopwatch clock, string what)
+    private void Report(Stopwatch clock, string what)
     {
-        var acked = Interlocked.Read(ref s_acked);
-        Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] {what}: acked {acked} ({acked / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0}/s), unknown {Interlocked.Read(ref s_unknown)}, "
-            + $"refused {Interlocked.Read(ref s_refused)}, rejected {Interlocked.Read(ref s_rejected)}, violations {Interlocked.Read(ref s_violations)}");
+        var acked = Interlocked.Read(ref _acked);
+        _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] {what}: acked {acked} ({acked / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0}/s), unknown {Interlocked.Read(ref _unknown)}, "
+            + $"refused {Interlocked.Read(ref _refused)}, rejected {Interlocked.Read(ref _rejected)}, violations {Interlocked.Read(ref _violations)}");
     }
 }

@@ -155,7 +155,8 @@ internal sealed class DatagramProtector : IDisposable
         if (string.IsNullOrEmpty(key))
             return null;
         var buffer = new byte[key.Length];
-        if (Convert.TryFromBase64String(key, buffer, out var written) && written >= 16)
+        // Convert ignores whitespace; a key with spaces is text.
+        if (!key.Any(char.IsWhiteSpace) && Convert.TryFromBase64String(key, buffer, out var written) && written >= 16)
             return buffer[..written];
         return Encoding.UTF8.GetBytes(key);
     }

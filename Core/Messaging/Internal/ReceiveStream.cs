@@ -17,7 +17,16 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
 
     public long Highest { get; set; }
 
-    public long DeliveredMessage { get; set; }
+    /// <summary>The last message handed out for delivery (the handler may not have run yet).</summary>
+    public long ProcessedMessage { get; set; }
+
+    // What acks report: only what the handler has been given and returned from, so an ack means delivered.
+    public long AckPacket { get; set; }
+
+    public long AckMessage { get; set; }
+
+    /// <summary>Whether the receive thread touched this stream in the current datagram.</summary>
+    public bool Touched { get; set; }
 
     /// <summary>Packets after a gap (or before the start is known), copied into pooled buffers.</summary>
     public SortedDictionary<long, BufferedPacket> Buffered { get; } = [];
@@ -25,6 +34,12 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
     public long GapSince { get; set; }
 
     public long LastNak { get; set; }
+
+    /// <summary>The highest sequence a NAK covered; gaps above it are new and are NAKed without waiting for the retry.</summary>
+    public long NakedUpTo { get; set; }
+
+    /// <summary>When a gap above <see cref="NakedUpTo"/> was first seen (0: none).</summary>
+    public long NewGapSince { get; set; }
 
     public long LastAckSent { get; set; }
 

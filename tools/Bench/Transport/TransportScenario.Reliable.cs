@@ -1,11 +1,187 @@
+using System.Diagnostics;
+using System.Globalization;
+using Multicast.Messaging;
+using Multicast.Transport;
+using Multicast.Transports.Udp;
+
 namespace Multicast.Bench.Transport;
 
 internal sealed partial class TransportScenario
 {
-    // The reliable channel's half of the run; needs ReliableGroupChannel (branch channel).
-    private static Task ReliableAsync(BenchReport report, double rawPerSecond, int size, double rate, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>Channel options from the command line (--send-window-bytes), applied to every reliable run.</summary>
+    private static Action<GroupChannelOptions>? Tuning { get; set; }
+
+    private static void ParseTuning(BenchArguments arguments, BenchReport report)
     {
-        report.Notes.Add("reliable channel not measured: ReliableGroupChannel is not on this branch yet");
-        return Task.CompletedTask;
+        if (arguments.Get("send-window-bytes") is { } window)
+        {
+            var bytes = long.Parse(window, CultureInfo.InvariantCulture);
+            Tuning = o =>
+            {
+                o.SendWindowBytes = bytes;
+                o.MaxMessageBytes = (int)Math.Min(o.MaxMessageBytes, bytes);
+            };
+            report.Notes.Add($"every reliable run: Cluster:SendWindowBytes = {bytes} (Cluster:MaxMessageBytes capped to it)");
+        }
+    }
+
+    /// <summary>The reliable channel over UDP: throughput, latency at the offered rate, repair latency under loss.</summary>
+    private static async Task ReliableAsync(BenchReport report, int size, double rate, TimeSpan duration, BenchArguments arguments, CancellationToken cancellationToken)
+    {
+        var loss = arguments.GetDouble("loss", 0.01);
+        var nakRetry = TimeSpan.FromMilliseconds(arguments.GetDouble("tuned-nak-retry-ms", 5));
+        await ReliableLatencyAsync(report, "reliable_udp_latency", size, rate, duration, UdpTransportOptions.DefaultDatagramSize, 0, null, cancellationToken);
+        // Longer than the other runs: at 1% loss a 2-second run yields only ~400 repairs, too few for a p99.
+        var repairDuration = TimeSpan.FromSeconds(arguments.GetDouble("repair-seconds", 5));
+        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss", size, rate, repairDuration, UdpTransportOptions.DefaultDatagramSize, loss, null, cancellationToken);
+        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss_tuned", size, rate, repairDuration, UdpTransportOptions.DefaultDatagramSize, loss,
+            o => o.NakRetryInterval = nakRetry, cancellationToken);
+        report.Notes.Add($"repair: each receiver's transport is wrapped to drop {loss:P0} of incoming datagrams at random (in process, seeded; NAKs and repairs are dropped too); repair_* = time from a data packet's drop to the arrival of its repair; the latency figures of those runs are publish -> delivered of all messages under that loss. '_tuned' sets Cluster:NakRetryInterval = {nakRetry.TotalMilliseconds} ms, everything else default.");
+    }
+
+    private static async Task<BenchResult> ReliableThroughputAsync(string name, int size, TimeSpan duration, int datagramSize, CancellationToken cancellationToken)
+    {
+        await using var cluster = await Cluster.StartAsync(datagramSize, loss: 0, repairs: null, configure: null, cancellationToken);
+        var message = new byte[size];
+        long sent = 0;
+        var start = Stopwatch.GetTimestamp();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration && !cancellationToken.IsCancellationRequested)
+        {
+            BenchNetwork.Stamp(message, sent++);
+            await cluster.Sender.BroadcastAsync(message, cancellationToken);
+        }
+        var sendSeconds = clock.Elapsed.TotalSeconds;
+        var all = await cluster.WaitDeliveredAsync(sent, TimeSpan.FromSeconds(30));
+        var perReceiver = cluster.Receivers.Select(r => r.Delivered / Stopwatch.GetElapsedTime(start, r.LastDelivery).TotalSeconds).ToArray();
+        var result = new BenchResult { Name = name }
+            .Set("datagram_size", datagramSize)
+            .Set("messages_sent", sent)
+            .Set("sent_per_s", sent / sendSeconds)
+            .Set("messages_per_s", all ? perReceiver.Min() : 0)
+            .Set("undelivered", cluster.Receivers.Sum(r => sent - r.Delivered));
+        result.Set("mb_per_s", result.Figures["messages_per_s"] * size / 1e6);
+        cluster.Report(result);
+        return result;
+    }
+
+    private static async Task ReliableLatencyAsync(BenchReport report, string name, int size, double rate, TimeSpan duration, int datagramSize, double loss, Action<GroupChannelOptions>? configure, CancellationToken cancellationToken)
+    {
+        var repairs = new Latencies(1 << 20);
+        await using var cluster = await Cluster.StartAsync(datagramSize, loss, loss > 0 ? repairs : null, configure, cancellationToken);
+        var latencies = new Latencies((int)(rate * duration.TotalSeconds * Receivers) + 16);
+        foreach (var receiver in cluster.Receivers)
+            receiver.Latencies = latencies;
+        var message = new byte[size];
+        var pending = new List<Task>();
+        var sent = BenchNetwork.Paced(rate, duration, i =>
+        {
+            BenchNetwork.Stamp(message, i);
+            // Sequence numbers are assigned at the call; a full window would make the task wait (it does not here).
+            var send = cluster.Sender.BroadcastAsync(message, cancellationToken);
+            if (!send.IsCompletedSuccessfully)
+                pending.Add(send.AsTask());
+        }, cancellationToken);
+        await Task.WhenAll(pending);
+        var all = await cluster.WaitDeliveredAsync(sent, TimeSpan.FromSeconds(30));
+
+        var result = report.Add(name).Set("datagram_size", datagramSize).Set("offered_per_s", rate).Set("messages_sent", sent)
+            .Set("undelivered", cluster.Receivers.Sum(r => sent - r.Delivered));
+        latencies.Report(result);
+        if (loss > 0)
+        {
+            result.Set("loss_pct", loss * 100);
+            result.Set("datagrams_dropped", cluster.Dropped);
+            repairs.Report(result, "repair_");
+        }
+        cluster.Report(result);
+        if (!all)
+            report.Notes.Add($"{name}: not every message was delivered within 30 s");
+    }
+
+    /// <summary>One sender and <see cref="Receivers"/> receivers, each a channel over its own UDP transport.</summary>
+    private sealed class Cluster : IAsyncDisposable
+    {
+        private readonly List<ReliableGroupChannel> _channels = [];
+        private readonly List<LossyTransport> _lossy = [];
+
+        public ReliableGroupChannel Sender => _channels[0];
+
+        public List<BenchNode> Receivers { get; } = [];
+
+        public long Dropped => _lossy.Sum(l => l.Dropped);
+
+        public static async Task<Cluster> StartAsync(int datagramSize, double loss, Latencies? repairs, Action<GroupChannelOptions>? configure, CancellationToken cancellationToken)
+        {
+            var cluster = new Cluster();
+            var udp = new UdpTransportOptions
+            {
+                Group = BenchNetwork.RandomGroup().ToString(),
+                Port = BenchNetwork.FreeUdpPort(),
+                DatagramSize = datagramSize,
+                ReceiveBufferBytes = BufferBytes,
+            };
+            var clusterId = $"bench-{Guid.NewGuid():N}";
+            var nodes = new List<BenchNode>();
+            for (var i = 0; i <= TransportScenario.Receivers; i++)
+            {
+                ITransport transport = new UdpMulticastTransport(udp);
+                if (i > 0 && loss > 0)
+                {
+                    var lossy = new LossyTransport(transport, loss, repairs!);
+                    cluster._lossy.Add(lossy);
+                    transport = lossy;
+                }
+                var options = new GroupChannelOptions
+                {
+                    ClusterId = clusterId,
+                    NodeId = i == 0 ? "sender" : $"receiver{i}",
+                    DatagramSize = datagramSize,
+                };
+                Tuning?.Invoke(options);
+                configure?.Invoke(options);
+                var channel = new ReliableGroupChannel(transport, options);
+                var node = new BenchNode();
+                cluster._channels.Add(channel);
+                nodes.Add(node);
+                if (i > 0)
+                    cluster.Receivers.Add(node);
+                await channel.StartAsync(node, cancellationToken);
+            }
+            var clock = Stopwatch.StartNew();
+            while (nodes.Any(n => n.Members < TransportScenario.Receivers + 1))
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(20))
+                    throw new TimeoutException("the benchmark cluster did not form a view of every node");
+                await Task.Delay(10, cancellationToken);
+            }
+            return cluster;
+        }
+
+        public async Task<bool> WaitDeliveredAsync(long count, TimeSpan timeout)
+        {
+            var clock = Stopwatch.StartNew();
+            while (Receivers.Any(r => r.Delivered < count))
+            {
+                if (clock.Elapsed > timeout)
+                    return false;
+                await Task.Delay(1);
+            }
+            return true;
+        }
+
+        public void Report(BenchResult result)
+        {
+            var sender = Sender.Counters;
+            result.Set("retransmissions", sender.Retransmissions);
+            result.Set("naks_received", sender.NaksReceived);
+            result.Set("datagrams_sent", sender.DatagramsSent);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var channel in _channels)
+                await channel.DisposeAsync();
+        }
     }
 }

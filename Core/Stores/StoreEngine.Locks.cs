@@ -7,7 +7,7 @@ using Multicast.Wire;
 namespace Multicast.Stores;
 
 // The arbiter: locks, leases, fencing tokens, and the commits it sequences.
-public sealed partial class ReplicatedClusterStore
+internal sealed partial class StoreEngine
 {
     private const int TokenViewShift = 24;
 
@@ -127,8 +127,9 @@ public sealed partial class ReplicatedClusterStore
         }
     }
 
-    /// <summary>Finds the arbiter and takes the lock; null when the session does not exist.</summary>
-    private async Task<SessionLock?> AcquireAsync(string id, CancellationToken cancellationToken)
+    /// <summary>Finds the arbiter and takes the lock; null when the session does not exist. A node that need not
+    /// hold the session gets it with the grant (<c>Loaded</c>) and keeps it only for the request.</summary>
+    private async Task<(SessionLock? Lock, SessionRecord? Loaded)> AcquireAsync(string id, CancellationToken cancellationToken)
     {
         var policy = _options.ConflictPolicy;
         var started = Stopwatch.GetTimestamp();
@@ -153,12 +154,15 @@ public sealed partial class ReplicatedClusterStore
             switch (reply.Status)
             {
                 case LockStatus.Granted:
-                    if (reply.State is not null)
+                    SessionRecord? loaded = null;
+                    if (reply.State is not null && HoldsHere(id))
                         Apply(reply.State, arbiter?.NodeId ?? InstanceId);
+                    else if (reply.State is not null)
+                        loaded = StoreCodec.Apply(null, reply.State);
                     _heldTokens[id] = reply.Token;
-                    return new SessionLock(id, InstanceId, reply.Token, DateTimeOffset.FromUnixTimeMilliseconds(reply.ExpiresMs), reply.Version);
+                    return (new SessionLock(id, InstanceId, reply.Token, DateTimeOffset.FromUnixTimeMilliseconds(reply.ExpiresMs), reply.Version), loaded);
                 case LockStatus.NotFound:
-                    return null;
+                    return (null, null);
                 case LockStatus.Held:
                     throw new SessionLockedException(id, reply.Holder, view.Find(reply.Holder)?.PublicAddress ?? string.Empty, policy);
                 default:
@@ -266,7 +270,7 @@ public sealed partial class ReplicatedClusterStore
     }
 
     /// <summary>Commits through the session's arbiter and waits for the write concern.</summary>
-    private async Task<SessionRecord> CommitAsync(Update update, bool release, CancellationToken cancellationToken)
+    private async Task<SessionRecord> CommitAsync(Update update, SessionRecord? loaded, bool release, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         while (true)
@@ -285,8 +289,8 @@ public sealed partial class ReplicatedClusterStore
                     outcome = CommitLocked(update, release);
                 }
                 ThrowIfRefused(update, outcome);
-                if (outcome.Broadcast is { } broadcast)
-                    await WaitForAcksAsync(await broadcast, cancellationToken);
+                if (outcome.Replication is { } replication)
+                    await replication.WaitAsync(cancellationToken);
                 _heldTokens.TryRemove(update.SessionId, out _);
                 RaiseReceivedOrRemoved(update, local: true);
                 return outcome.Record ?? RemovedRecord(update);
@@ -320,11 +324,15 @@ public sealed partial class ReplicatedClusterStore
             {
                 ThrowIfRefused(update, new CommitOutcome(reply.Error, reply.CurrentToken, null, null));
             }
-            // Apply here at once: the arbiter's announcement may arrive after the next request on this node.
-            Apply(update, InstanceId);
+            // A holder applies here at once: the arbiter's announcement may arrive after the next request on this node.
+            var holds = HoldsHere(update.SessionId);
+            if (holds)
+                Apply(update, InstanceId);
             if (reply.Error == "acks")
                 throw new TimeoutException($"Commit of session '{update.SessionId}' is applied but was not confirmed by {_options.ReplicationAcks} other member(s) within {_options.CommitTimeout.TotalSeconds:0.#} s.");
-            return Table.TryGetValue(update.SessionId, out var committed) ? committed : RemovedRecord(update);
+            if (holds && Table.TryGetValue(update.SessionId, out var committed))
+                return committed;
+            return update.Removal || loaded is null ? RemovedRecord(update) : StoreCodec.Apply(loaded, update);
         }
     }
 
@@ -344,7 +352,7 @@ public sealed partial class ReplicatedClusterStore
         }
     }
 
-    private sealed record CommitOutcome(string? Error, long CurrentToken, SessionRecord? Record, Task<long>? Broadcast);
+    private sealed record CommitOutcome(string? Error, long CurrentToken, SessionRecord? Record, Task? Replication);
 
     /// <summary>Validates and applies a commit at the arbiter, and announces it. Under the gate.</summary>
     private CommitOutcome CommitLocked(Update update, bool release)
@@ -388,7 +396,6 @@ public sealed partial class ReplicatedClusterStore
             }
         }
 
-        var broadcast = _channel.BroadcastAsync(StoreCodec.Encode(new Envelope { Update = update })).AsTask();
         SessionRecord? applied = null;
         if (update.Removal)
         {
@@ -397,16 +404,17 @@ public sealed partial class ReplicatedClusterStore
         else
         {
             applied = StoreCodec.Apply(record, update);
-            Table[id] = applied;
+            Put(id, applied);
         }
+        var replication = ReplicateLocked(update);
         if (release)
             ReleaseLocked(id, st, update.Token);
-        return new CommitOutcome(null, currentToken, applied, broadcast);
+        return new CommitOutcome(null, currentToken, applied, replication);
     }
 
     private void RemoveLocked(string id, long version)
     {
-        Table.TryRemove(id, out _);
+        Drop(id);
         _touched.TryRemove(id, out _);
         _tombstones[id] = version;
         if (_locks.Remove(id, out var st))
@@ -423,22 +431,72 @@ public sealed partial class ReplicatedClusterStore
         }
     }
 
-    private async Task WaitForAcksAsync(long sequence, CancellationToken cancellationToken)
+    /// <summary>
+    /// Hands a commit applied here to the members that hold the session, and returns the write concern: it
+    /// completes once enough of them hold it (and, with durable commits, once it is on this node's disk). Under
+    /// the gate, so every holder receives a session's commits in their order.
+    /// </summary>
+    private Task ReplicateLocked(Update update)
     {
+        var disk = _options.DurableCommits && _disk is not null ? _disk.FlushAsync() : Task.CompletedTask;
+        if (_placement.EveryNode)
+            return WaitForBroadcastAcksAsync(_channel.BroadcastAsync(StoreCodec.Encode(new Envelope { Update = update })).AsTask(), disk);
+        var calls = new List<Task<Envelope>>();
+        foreach (var backup in _placement.Backups(update.SessionId, _view))
+        {
+            var callId = NextCallId();
+            var message = new Envelope { Replicate = new Replicate { RequestId = callId, Updates = { update } } };
+            calls.Add(CallAsync(backup.NodeId, callId, message, _options.CommitTimeout, _stopping.Token));
+        }
+        return WaitForReplicasAsync(calls, Math.Min(_options.ReplicationAcks, calls.Count), disk);
+    }
+
+    private async Task WaitForBroadcastAcksAsync(Task<long> broadcast, Task disk)
+    {
+        var sequence = await broadcast;
         var acks = RequiredAcks(_view);
-        if (acks == 0)
-            return;
-        using var timeout = new CancellationTokenSource(_options.CommitTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
-        try
+        if (acks > 0)
         {
-            await _channel.WaitForAcksAsync(sequence, acks, linked.Token);
+            using var timeout = new CancellationTokenSource(_options.CommitTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
+            try
+            {
+                await _channel.WaitForAcksAsync(sequence, acks, linked.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                Counters.Increment(ref Counters.AckTimeouts);
+                throw new TimeoutException($"The update is applied but was not confirmed by {acks} other member(s) within {_options.CommitTimeout.TotalSeconds:0.#} s.");
+            }
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        await disk;
+    }
+
+    /// <summary>Ring: waits until <paramref name="required"/> backups acknowledged (fewer when backups left the view).</summary>
+    private async Task WaitForReplicasAsync(List<Task<Envelope>> calls, int required, Task disk)
+    {
+        var pending = new List<Task<Envelope>>(calls);
+        var acked = 0;
+        while (acked < required && pending.Count > 0)
         {
-            Counters.Increment(ref Counters.AckTimeouts);
-            throw new TimeoutException($"The update is applied but was not confirmed by {acks} other member(s) within {_options.CommitTimeout.TotalSeconds:0.#} s.");
+            var done = await Task.WhenAny(pending);
+            pending.Remove(done);
+            try
+            {
+                await done;
+                acked++;
+            }
+            catch (MemberGoneException)
+            {
+                required = Math.Min(required, acked + pending.Count);
+            }
+            catch (TimeoutException)
+            {
+                Counters.Increment(ref Counters.AckTimeouts);
+                throw new TimeoutException($"The update is applied but was not confirmed by {required} backup(s) within {_options.CommitTimeout.TotalSeconds:0.#} s.");
+            }
         }
+        await disk;
     }
 
     /// <summary>Expiry is the acting owner's decision; the others follow its announcement.</summary>
@@ -448,7 +506,7 @@ public sealed partial class ReplicatedClusterStore
             return false;
         var now = _time.GetUtcNow();
         Update removal;
-        Task<long> broadcast;
+        Task replication;
         lock (_gate)
         {
             if (!Table.TryGetValue(id, out var record) || !IsExpired(record, now))
@@ -468,10 +526,10 @@ public sealed partial class ReplicatedClusterStore
                 Removal = true,
                 RemovalReason = (uint)SessionRemovalReason.Expired,
             };
-            broadcast = _channel.BroadcastAsync(StoreCodec.Encode(new Envelope { Update = removal })).AsTask();
             RemoveLocked(id, removal.Version);
+            replication = ReplicateLocked(removal);
         }
-        _ = broadcast.ContinueWith(t => LogBroadcastFailed(id, t.Exception!), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        _ = replication.ContinueWith(t => LogBroadcastFailed(id, t.Exception!), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         RaiseReceivedOrRemoved(removal, local: true);
         return true;
     }

@@ -6,7 +6,7 @@ using Multicast.Wire;
 namespace Multicast.Stores;
 
 // The receive path: everything here runs on the transport's receive thread unless it says otherwise.
-public sealed partial class ReplicatedClusterStore
+internal sealed partial class StoreEngine
 {
     private static readonly TimeSpan PendingPatience = TimeSpan.FromMilliseconds(200);
     private const int ViewHistory = 32;
@@ -22,7 +22,7 @@ public sealed partial class ReplicatedClusterStore
         public DateTimeOffset LastSync { get; set; } = Since;
     }
 
-    private sealed class Handler(ReplicatedClusterStore store) : GroupHandler
+    private sealed class Handler(StoreEngine store) : GroupHandler
     {
         public override void OnMessage(Member sender, long sequence, ReadOnlySpan<byte> payload, bool unicast) =>
             store.OnMessage(sender, sequence, payload, unicast);
@@ -43,7 +43,7 @@ public sealed partial class ReplicatedClusterStore
             if (!unicast)
             {
                 _delivered[sender] = sequence;
-                if (_joining && message.BodyCase is Envelope.BodyOneofCase.Update or Envelope.BodyOneofCase.Touch)
+                if (_joining && _placement.EveryNode && message.BodyCase is Envelope.BodyOneofCase.Update or Envelope.BodyOneofCase.Touch)
                 {
                     _joinBuffer.Add((sender, sequence, message));
                     return;
@@ -87,10 +87,22 @@ public sealed partial class ReplicatedClusterStore
                 HandleSyncRequest(sender.NodeId, message.SyncRequest);
                 break;
             case Envelope.BodyOneofCase.StateRequest:
-                HandleStateRequest(sender.NodeId, message.StateRequest);
+                HandleStateRequest(sender, message.StateRequest);
                 break;
             case Envelope.BodyOneofCase.StateChunk:
-                HandleStateChunk(message.StateChunk);
+                HandleStateChunk(sender.NodeId, message.StateChunk);
+                break;
+            case Envelope.BodyOneofCase.Replicate:
+                HandleReplicate(sender.NodeId, message.Replicate);
+                break;
+            case Envelope.BodyOneofCase.HoldRequest:
+                HandleHoldRequest(sender.NodeId, message.HoldRequest);
+                break;
+            case Envelope.BodyOneofCase.ReplicateAck:
+                CompleteCall(message.ReplicateAck.RequestId, message);
+                break;
+            case Envelope.BodyOneofCase.HoldReply:
+                CompleteCall(message.HoldReply.RequestId, message);
                 break;
             case Envelope.BodyOneofCase.LockReply:
                 if (!CompleteCall(message.LockReply.RequestId, message) && message.LockReply.Status == LockStatus.Granted)
@@ -144,7 +156,7 @@ public sealed partial class ReplicatedClusterStore
         }
         if (u.Full || u.BaseVersion == current)
         {
-            Table[id] = StoreCodec.Apply(u.Full ? null : record, u);
+            Put(id, StoreCodec.Apply(u.Full ? null : record, u));
             DrainPendingLocked(id);
             return true;
         }
@@ -169,7 +181,7 @@ public sealed partial class ReplicatedClusterStore
             if (waiting.Count == 0 || !waiting.TryGetValue(record.Version, out var next))
                 break;
             waiting.Remove(record.Version);
-            Table[id] = StoreCodec.Apply(record, next.Update);
+            Put(id, StoreCodec.Apply(record, next.Update));
         }
         if (waiting.Count == 0)
             _pending.Remove(id);
@@ -215,6 +227,8 @@ public sealed partial class ReplicatedClusterStore
         var reply = new SyncReply { RequestId = request.RequestId };
         lock (_gate)
         {
+            if (request.Latest && DeferLatestLocked(from, request, reply))
+                return;
             if (!Table.TryGetValue(request.SessionId, out var record))
                 reply.State = StoreCodec.Missing(request.SessionId);
             else if (record.Version > request.KnownVersion)
@@ -222,7 +236,9 @@ public sealed partial class ReplicatedClusterStore
             else
                 reply.State = new Update { SessionId = record.Id, Version = record.Version, Exists = true, Summary = true };
 
-            if (request.TakeLock && _locks.Remove(request.SessionId, out var st))
+            if (reply.NotArbiter)
+                reply.State = StoreCodec.Missing(request.SessionId);
+            else if (request.TakeLock && _locks.Remove(request.SessionId, out var st))
             {
                 // The asker arbitrates this session now: hand over the lock and send our waiters there.
                 reply.HasLock = st.Holder is not null;
@@ -309,27 +325,27 @@ public sealed partial class ReplicatedClusterStore
             st.ConfirmedInView = _view.Id;
             outcome = CommitLocked(update, commit.Release);
         }
-        if (outcome.Error is not null || outcome.Broadcast is null)
+        if (outcome.Error is not null || outcome.Replication is null)
         {
             Reply(from, new Envelope { CommitReply = new CommitReply { RequestId = commit.RequestId, SessionId = update.SessionId, Accepted = outcome.Error is null, Error = outcome.Error ?? string.Empty, CurrentToken = outcome.CurrentToken, Version = update.Version } });
             return;
         }
         RaiseReceivedOrRemoved(update, local: false);
-        _ = FinishRemoteCommitAsync(from, commit.RequestId, update, outcome.Broadcast);
+        _ = FinishRemoteCommitAsync(from, commit.RequestId, update, outcome.Replication);
     }
 
-    private async Task FinishRemoteCommitAsync(string from, ulong requestId, Update update, Task<long> broadcast)
+    private async Task FinishRemoteCommitAsync(string from, ulong requestId, Update update, Task replication)
     {
         var reply = new CommitReply { RequestId = requestId, SessionId = update.SessionId, Accepted = true, Version = update.Version };
         try
         {
-            await WaitForAcksAsync(await broadcast, _stopping.Token);
+            await replication;
         }
         catch (TimeoutException)
         {
             reply.Error = "acks";
         }
-        catch (Exception ex) when (ex is OperationCanceledException or SendWindowFullException or InvalidOperationException)
+        catch (Exception ex) when (ex is OperationCanceledException or SendWindowFullException or InvalidOperationException or IOException)
         {
             reply.Error = "acks";
         }
@@ -363,11 +379,15 @@ public sealed partial class ReplicatedClusterStore
         var batch = new Touch();
         foreach (var (id, ms) in _touched)
         {
-            if (!Table.TryGetValue(id, out var r) || r.LastAccessedAt.ToUnixTimeMilliseconds() >= ms)
+            // A read on a node that does not hold the session (ring) still keeps it alive where it is held.
+            var held = Table.TryGetValue(id, out var r);
+            if (held ? r!.LastAccessedAt.ToUnixTimeMilliseconds() >= ms : _placement.EveryNode)
             {
                 _touched.TryRemove(new KeyValuePair<string, long>(id, ms));
                 continue;
             }
+            if (!held)
+                _touched.TryRemove(new KeyValuePair<string, long>(id, ms));
             batch.Entries.Add(new TouchEntry { SessionId = id, LastAccessMs = ms });
         }
         if (batch.Entries.Count == 0)
@@ -441,6 +461,8 @@ public sealed partial class ReplicatedClusterStore
         }
         FailCalls(call => gone.Contains(call.Target) || !view.Contains(call.Target));
         OnViewChangedWhileJoining(view, gone);
+        if (!_placement.EveryNode)
+            Rebalance(previous, view);
     }
 
     /// <summary>

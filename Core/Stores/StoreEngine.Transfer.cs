@@ -8,7 +8,7 @@ using Multicast.Wire;
 namespace Multicast.Stores;
 
 // State transfer: a joining node receives a snapshot in chunks, then the live updates it buffered meanwhile.
-public sealed partial class ReplicatedClusterStore
+internal sealed partial class StoreEngine
 {
     private const int MaxTransferAttempts = 5;
     private static readonly TimeSpan TransferStallTimeout = TimeSpan.FromSeconds(30);
@@ -25,6 +25,7 @@ public sealed partial class ReplicatedClusterStore
     private long _transferStarted;
     private TaskCompletionSource? _transferDone;
     private long _transferActivity;
+    private HashSet<string>? _providers; // ring: the members that have not sent their last chunk yet
 
     private async Task JoinAsync(CancellationToken cancellationToken)
     {
@@ -32,16 +33,20 @@ public sealed partial class ReplicatedClusterStore
         {
             TaskCompletionSource done;
             string? provider;
+            string[] providers;
             lock (_gate)
             {
                 // The channel's view, not ours: StartAsync may return before the handler has seen it.
                 var view = _view.Id >= _channel.View.Id ? _view : _channel.View;
-                provider = view.Members.FirstOrDefault(m => m.NodeId != InstanceId)?.NodeId;
+                // Replicated: the oldest other member has everything. Ring: each member sends what this node must hold.
+                providers = [.. view.Members.Where(m => m.NodeId != InstanceId).Select(m => m.NodeId).Take(_placement.EveryNode ? 1 : int.MaxValue)];
+                provider = providers.FirstOrDefault();
                 if (provider is null || !_joining)
                 {
                     FinishJoinLocked(replay: true);
                     return;
                 }
+                _providers = _placement.EveryNode ? null : new HashSet<string>(providers, StringComparer.Ordinal);
                 done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 _transferDone = done;
                 _transferProvider = provider;
@@ -51,8 +56,9 @@ public sealed partial class ReplicatedClusterStore
                 _transferStarted = Stopwatch.GetTimestamp();
                 Interlocked.Exchange(ref _transferActivity, Stopwatch.GetTimestamp());
             }
-            LogTransferStarting(provider, attempt);
-            Send(provider, new Envelope { StateRequest = new StateRequest { TransferId = _transferId } });
+            LogTransferStarting(string.Join(", ", providers), attempt);
+            foreach (var p in providers)
+                Send(p, new Envelope { StateRequest = new StateRequest { TransferId = _transferId, ReplicasOnly = !_placement.EveryNode } });
             try
             {
                 // Wait while chunks keep coming; a provider that goes quiet is replaced.
@@ -77,24 +83,47 @@ public sealed partial class ReplicatedClusterStore
     {
         if (!_joining)
             return;
+        if (_providers is not null)
+        {
+            // Ring: a provider that left has nothing more to give; what it held is on its backups, also asked.
+            lock (_gate)
+            {
+                _providers.RemoveWhere(gone.Contains);
+                if (_providers.Count == 0)
+                    FinishJoinLocked(replay: false);
+            }
+            return;
+        }
         if (_transferProvider is { } provider && gone.Contains(provider))
             _transferDone?.TrySetException(new MemberGoneException(provider));
     }
 
     /// <summary>Provider side, on the receive thread: a consistent snapshot now, streamed with flow control.</summary>
-    private void HandleStateRequest(string from, StateRequest request)
+    private void HandleStateRequest(Member from, StateRequest request)
     {
         SessionRecord[] snapshot;
-        DigestEntry[] digest;
+        DigestEntry[] digest = [];
+        Update[] removals = [];
         lock (_gate)
         {
-            snapshot = [.. Table.Values];
-            digest = [.. _delivered.Select(d => new DigestEntry { NodeId = d.Key.NodeId, Incarnation = d.Key.Incarnation, Sequence = d.Value })];
+            if (request.ReplicasOnly)
+            {
+                // The asker may not be in this node's view yet: place sessions as if it were.
+                var view = _view.Contains(from.NodeId) ? _view : new MembershipView(_view.Id, [.. _view.Members, from]);
+                snapshot = [.. Table.Values.Where(r => _placement.MustHold(r.Id, view, from.NodeId))];
+                removals = [.. _tombstones.Where(t => _placement.MustHold(t.Key, view, from.NodeId))
+                    .Select(t => new Update { SessionId = t.Key, Version = t.Value, BaseVersion = t.Value - 1, Writer = InstanceId, Removal = true })];
+            }
+            else
+            {
+                snapshot = [.. Table.Values];
+                digest = [.. _delivered.Select(d => new DigestEntry { NodeId = d.Key.NodeId, Incarnation = d.Key.Incarnation, Sequence = d.Value })];
+            }
         }
-        _ = StreamStateAsync(from, request.TransferId, snapshot, digest);
+        _ = StreamStateAsync(from.NodeId, request.TransferId, snapshot, digest, removals);
     }
 
-    private async Task StreamStateAsync(string to, ulong transferId, SessionRecord[] snapshot, DigestEntry[] digest)
+    private async Task StreamStateAsync(string to, ulong transferId, SessionRecord[] snapshot, DigestEntry[] digest, Update[] removals)
     {
         var started = Stopwatch.GetTimestamp();
         LogTransferServing(to, snapshot.Length);
@@ -122,6 +151,7 @@ public sealed partial class ReplicatedClusterStore
                     }
                 }
             }
+            chunk.Sessions.AddRange(removals);
             chunk.Last = true;
             await _channel.SendAsync(to, StoreCodec.Encode(new Envelope { StateChunk = chunk }), _stopping.Token);
             LogTransferServed(to, snapshot.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -135,10 +165,15 @@ public sealed partial class ReplicatedClusterStore
     private static StateChunk NewChunk(ulong transferId, int total) => new() { TransferId = transferId, TotalSessions = total };
 
     /// <summary>Joiner side, on the receive thread.</summary>
-    private void HandleStateChunk(StateChunk chunk)
+    private void HandleStateChunk(string from, StateChunk chunk)
     {
         if (!_joining || chunk.TransferId != _transferId)
             return;
+        if (_providers is not null)
+        {
+            HandleRingChunk(from, chunk);
+            return;
+        }
         Interlocked.Exchange(ref _transferActivity, Stopwatch.GetTimestamp());
         lock (_gate)
         {
@@ -174,6 +209,25 @@ public sealed partial class ReplicatedClusterStore
         LogTransferDone(_transferReceived, Stopwatch.GetElapsedTime(_transferStarted).TotalMilliseconds, buffered);
     }
 
+    /// <summary>Ring: copies from every member, the newest version of each kept; ready once every provider is done.</summary>
+    private void HandleRingChunk(string from, StateChunk chunk)
+    {
+        lock (_gate)
+        {
+            foreach (var u in chunk.Sessions)
+                ApplyLocked(u, from);
+            _transferReceived += chunk.Sessions.Count;
+            Counters.TransferredSessions += chunk.Sessions.Count;
+            if (!chunk.Last || _providers is null)
+                return;
+            _providers.Remove(from);
+            if (_providers.Count > 0)
+                return;
+            FinishJoinLocked(replay: false);
+        }
+        LogTransferDone(_transferReceived, Stopwatch.GetElapsedTime(_transferStarted).TotalMilliseconds, 0);
+    }
+
     /// <summary>A sender whose first buffered update comes after the snapshot's last one from it leaves a hole.</summary>
     private string? FindGapLocked()
     {
@@ -204,6 +258,7 @@ public sealed partial class ReplicatedClusterStore
         }
         _joinBuffer.Clear();
         _joining = false;
+        MarkRebalanced(_view.Id);
         _transferDone?.TrySetResult();
         _ready.TrySetResult();
     }

@@ -5,7 +5,7 @@ using Multicast.Wire;
 namespace Multicast.Stores;
 
 // Request/reply over the channel's reliable unicast.
-public sealed partial class ReplicatedClusterStore
+internal sealed partial class StoreEngine
 {
     private sealed record PendingCall(string Target, TaskCompletionSource<Envelope> Reply);
 

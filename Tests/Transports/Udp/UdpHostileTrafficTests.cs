@@ -1,0 +1,153 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Multicast.Messaging;
+using Multicast.Messaging.Internal;
+using Multicast.Tests.TestSupport;
+using Multicast.Transports.Udp;
+
+namespace Multicast.Tests.Transports.Udp;
+
+/// <summary>
+/// A plain socket on the host throws garbage, truncated, forged, replayed and oversize datagrams at the group while
+/// the channel carries traffic: every one is rejected and counted by every node, and no message is lost.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+public sealed class UdpHostileTrafficTests
+{
+    private const int Messages = 2000;
+    private const int PerKind = 40;
+
+    private readonly List<ReliableGroupChannel> _channels = [];
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        foreach (var channel in _channels)
+            await channel.DisposeAsync();
+        _channels.Clear();
+    }
+
+    [Test]
+    public async Task OnDatagram_HostileDatagramsDuringTraffic_AllRejectedAndCountedAndNoMessageLost()
+    {
+        var options = UdpTestNetwork.RandomGroup();
+        var group = new IPEndPoint(IPAddress.Parse(options.Group), options.Port);
+        using var sniffer = JoinedSocket(group);
+        using var attacker = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        attacker.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        attacker.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastInterface, IPAddress.Loopback.GetAddressBytes());
+
+        var handlers = new List<CollectingHandler>();
+        for (var i = 0; i < 3; i++)
+        {
+            var channel = new ReliableGroupChannel(new UdpMulticastTransport(options), new GroupChannelOptions
+            {
+                ClusterId = "hostile",
+                NodeId = $"node{i}",
+                ClusterKey = "hostile-traffic-test-key-0123456789",
+                JoinTimeout = TimeSpan.FromMilliseconds(300),
+                JoinRetryInterval = TimeSpan.FromMilliseconds(30),
+            });
+            _channels.Add(channel);
+            var handler = new CollectingHandler();
+            handlers.Add(handler);
+            await Eventually.Within(channel.StartAsync(handler).AsTask(), $"node{i} to join");
+        }
+        await Eventually.Until(() => _channels.All(c => c.View.Members.Count == 3), "a view of all three");
+        var sender = _channels[0];
+        var before = _channels.Select(c => Snapshot(c.Counters)).ToArray();
+
+        // A real datagram of the cluster, to forge, truncate and replay.
+        await sender.BroadcastAsync(new byte[100]);
+        var genuine = Receive(sniffer);
+
+        var traffic = Task.Run(async () =>
+        {
+            var random = new Random(5);
+            for (var i = 0; i < Messages; i++)
+            {
+                var message = new byte[random.Next(8, 3000)];
+                BinaryPrimitives.WriteInt32LittleEndian(message, i);
+                await sender.BroadcastAsync(message);
+            }
+        });
+        var random = new Random(6);
+        for (var i = 0; i < PerKind; i++)
+        {
+            // Garbage: never starts with the magic.
+            var garbage = new byte[random.Next(1, options.DatagramSize)];
+            random.NextBytes(garbage);
+            garbage[0] = 0xFF;
+            attacker.SendTo(garbage, group);
+            // Truncated: a genuine datagram cut short (a parsable header, a missing body).
+            attacker.SendTo(genuine.AsSpan(0, genuine.Length - 1 - random.Next(0, genuine.Length - PacketHeader.Size)), SocketFlags.None, group);
+            // Forged: a genuine datagram with one payload byte changed, under a fresh counter.
+            var forged = genuine.ToArray();
+            BinaryPrimitives.WriteInt64LittleEndian(forged.AsSpan(PacketHeader.CounterOffset), 1_000_000 + i);
+            forged[PacketHeader.Size + random.Next(0, 100)] ^= 0x5A;
+            attacker.SendTo(forged, group);
+            // Replayed: a genuine datagram, byte for byte.
+            attacker.SendTo(genuine, group);
+            // Oversize: larger than the configured datagram size.
+            attacker.SendTo(new byte[options.DatagramSize + 1 + random.Next(0, 500)], group);
+        }
+        await Eventually.Within(traffic, "the broadcasts");
+
+        foreach (var receiver in handlers.Skip(1))
+            await Eventually.Until(() => receiver.CountFrom("node0") >= Messages + 1, "every message at every receiver");
+        await Eventually.Until(() => _channels.All(c => Rejected(c.Counters) - Rejected(before[_channels.IndexOf(c)]) >= 5 * PerKind),
+            "every hostile datagram counted at every node");
+
+        Assert.Multiple(() =>
+        {
+            foreach (var receiver in handlers.Skip(1))
+            {
+                var got = receiver.From("node0").Skip(1).Select(m => BinaryPrimitives.ReadInt32LittleEndian(m.Payload)).ToArray();
+                Assert.That(got, Is.EqualTo(Enumerable.Range(0, Messages)), "once each, in order");
+                Assert.That(receiver.ContractViolation, Is.Null);
+            }
+            for (var i = 0; i < _channels.Count; i++)
+            {
+                var now = _channels[i].Counters;
+                var was = before[i];
+                Assert.That(now.RejectedMalformed - was.Malformed, Is.EqualTo(2 * PerKind), $"node{i}: garbage and truncated");
+                Assert.That(now.RejectedForged - was.Forged, Is.EqualTo(PerKind), $"node{i}: forged");
+                Assert.That(now.RejectedReplayed - was.Replayed, Is.EqualTo(PerKind), $"node{i}: replayed");
+                Assert.That(now.RejectedOversize - was.Oversize, Is.EqualTo(PerKind), $"node{i}: oversize");
+                Assert.That(now.HandlerErrors, Is.Zero);
+            }
+        });
+    }
+
+    private static (long Malformed, long Forged, long Replayed, long Oversize) Snapshot(ChannelCounters c) =>
+        (c.RejectedMalformed, c.RejectedForged, c.RejectedReplayed, c.RejectedOversize);
+
+    private static long Rejected(ChannelCounters c) => c.RejectedMalformed + c.RejectedForged + c.RejectedReplayed + c.RejectedOversize;
+
+    private static long Rejected((long Malformed, long Forged, long Replayed, long Oversize) c) => c.Malformed + c.Forged + c.Replayed + c.Oversize;
+
+    private static Socket JoinedSocket(IPEndPoint group)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        socket.Bind(group);
+        socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.AddMembership, new MulticastOption(group.Address, IPAddress.Loopback));
+        socket.ReceiveTimeout = 10_000;
+        return socket;
+    }
+
+    /// <summary>The next data datagram the sniffer hears (heartbeats and views go by too).</summary>
+    private static byte[] Receive(Socket sniffer)
+    {
+        var buffer = new byte[65536];
+        while (true)
+        {
+            var length = sniffer.Receive(buffer);
+            // The first data packet of the broadcast stream: the 100-byte message.
+            if (length > PacketHeader.Size && buffer[3] == (byte)PacketKind.Data)
+                return buffer.AsSpan(0, length).ToArray();
+        }
+    }
+}

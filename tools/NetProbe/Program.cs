@@ -1,0 +1,73 @@
+// One reliable-channel node over UDP multicast, for the real packet loss test (run inside a network namespace).
+//   NetProbe --role sender|receiver --node-id ID --interface IP --group G --port P --members N
+//            --messages M [--large-every K --large-size B --datagram-size D --timeout-seconds T]
+// Prints, in order: "STARTED <address>" (joined), "READY" (the view has N members), then "RESULT ok ..." or
+// "RESULT fail <reason>". The sender starts sending on a "GO" line on stdin; every node leaves on "EXIT" or EOF.
+using System.Globalization;
+using Multicast.Messaging;
+using Multicast.NetProbe;
+using Multicast.Transports.Udp;
+
+var options = ProbeArguments.Parse(args);
+var transport = new UdpMulticastTransport(new UdpTransportOptions
+{
+    Group = options.Group,
+    Port = options.Port,
+    Interface = options.Interface,
+    DatagramSize = options.DatagramSize,
+});
+var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
+{
+    ClusterId = "netprobe",
+    NodeId = options.NodeId,
+    DatagramSize = options.DatagramSize,
+});
+var handler = new ProbeHandler(options);
+var stdin = Console.In;
+using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.TimeoutSeconds));
+try
+{
+    await channel.StartAsync(handler, deadline.Token);
+    Output.Line($"STARTED {channel.LocalMember.Address}");
+    await handler.WaitForMembersAsync(deadline.Token);
+    Output.Line("READY");
+
+    if (options.Role == "sender")
+    {
+        while (await stdin.ReadLineAsync(deadline.Token) is { } line && line != "GO")
+        {
+        }
+        var last = -1L;
+        for (long i = 0; i < options.Messages; i++)
+            last = await channel.BroadcastAsync(ProbeMessages.Create(i, ProbeMessages.SizeOf(i, options.LargeEvery, options.LargeSize)), deadline.Token);
+        await channel.WaitForAcksAsync(last, options.Members - 1, deadline.Token);
+        Output.Line($"RESULT ok sent={options.Messages} {Figures(channel.Counters)}");
+    }
+    else
+    {
+        var failure = await handler.Finished.WaitAsync(deadline.Token);
+        Output.Line(failure is null
+            ? $"RESULT ok received={handler.Received} {Figures(channel.Counters)}"
+            : $"RESULT fail {failure} received={handler.Received} {Figures(channel.Counters)}");
+    }
+    while (await stdin.ReadLineAsync(CancellationToken.None) is { } line && line != "EXIT")
+    {
+    }
+}
+catch (OperationCanceledException)
+{
+    Output.Line($"RESULT fail timeout after {options.TimeoutSeconds} s: received={handler.Received} view={channel.View} {Figures(channel.Counters)}");
+}
+catch (Exception ex)
+{
+    Output.Line($"RESULT fail {ex.GetType().Name}: {ex.Message}");
+    return 1;
+}
+finally
+{
+    await channel.DisposeAsync();
+}
+return 0;
+
+static string Figures(ChannelCounters c) => string.Create(CultureInfo.InvariantCulture,
+    $"naks_sent={c.NaksSent} naks_received={c.NaksReceived} retransmissions={c.Retransmissions} multicast_repairs={c.MulticastRepairs} duplicates={c.Duplicates} datagrams_sent={c.DatagramsSent} datagrams_received={c.DatagramsReceived} views={c.ViewChanges}");
