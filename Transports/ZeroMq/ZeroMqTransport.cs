@@ -147,7 +147,9 @@ public sealed partial class ZeroMqTransport : ITransport
             _stopped.TrySetResult();
             return;
         }
-        Wake();
+        // Signal directly, not through the wake flag: stopping must never depend on another wakeup.
+        if (Volatile.Read(ref _wakeFd) is { } fd)
+            Interop.SignalEventFd(fd);
         await _stopped.Task.ConfigureAwait(false);
     }
 
@@ -177,8 +179,8 @@ public sealed partial class ZeroMqTransport : ITransport
         Counters.OnDropped();
     }
 
-    // One eventfd write per batch: only the enqueuer that flips the flag signals; the owning thread clears the flag
-    // before it drains, so anything queued after that signals again.
+    // One eventfd write per batch: only the enqueuer that flips the flag signals; the owning thread resets the eventfd,
+    // then clears the flag, then drains, so anything queued after that signals again.
     private void Wake()
     {
         if (Interlocked.Exchange(ref _wakePending, 1) == 0)

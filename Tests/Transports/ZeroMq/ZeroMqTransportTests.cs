@@ -241,6 +241,26 @@ public sealed class ZeroMqTransportTests
         Assert.That(sut.Counters.Dropped, Is.EqualTo(0));
     }
 
+    [Test]
+    public async Task SendToGroup_RepeatedConcurrentBursts_NoneLeftWaitingInTheQueue()
+    {
+        // A lost wakeup leaves the last datagrams of a burst queued until the thread wakes for another reason.
+        var nodes = await Mesh(1);
+        var sut = nodes[0].Transport;
+        long queued = 0;
+        for (var round = 0; round < 300; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+            {
+                for (var i = 0; i < 20; i++)
+                    sut.SendToGroup([1]);
+            })));
+            queued += 40;
+            var drained = await Eventually(() => sut.Counters.GroupSent + sut.Counters.Dropped == queued, timeout: TimeSpan.FromSeconds(10));
+            Assert.That(drained, Is.True, $"round {round}: {queued - sut.Counters.GroupSent - sut.Counters.Dropped} datagrams still queued");
+        }
+    }
+
     private sealed class ThrowingHandler : Multicast.Transport.IDatagramHandler
     {
         private int _calls;
