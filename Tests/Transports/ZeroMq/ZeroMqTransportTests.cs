@@ -261,6 +261,27 @@ public sealed class ZeroMqTransportTests
         }
     }
 
+    [Test]
+    public async Task Receive_MultiFrameMessage_IsDroppedAndCountedAndTheNextDatagramArrives()
+    {
+        var nodes = await Mesh(1);
+        var sut = nodes[0].Transport;
+        using var context = Interop.CreateContext();
+        using var push = Interop.CreateSocket(context, Interop.ZMQ_PUSH);
+        Interop.SetOption(push, Interop.ZMQ_LINGER, 0);
+        Interop.Connect(push, sut.LocalAddress);
+
+        // One ZeroMQ connection is FIFO: once the single frame has arrived, the two-frame message was handled.
+        Interop.Send(push, "topic"u8, Interop.ZMQ_SNDMORE);
+        Interop.Send(push, "body"u8, 0);
+        Interop.Send(push, "single"u8, 0);
+        var arrived = await Eventually(() => nodes[0].Handler.Has("single"u8.ToArray()));
+
+        Assert.That(arrived, Is.True);
+        Assert.That(nodes[0].Handler.Datagrams, Has.Count.EqualTo(1), "neither frame of the two-frame message is a datagram");
+        Assert.That(sut.Counters.Invalid, Is.EqualTo(1));
+    }
+
     private sealed class ThrowingHandler : Multicast.Transport.IDatagramHandler
     {
         private int _calls;
