@@ -13,6 +13,9 @@ internal static class NodeComposition
             clustered.UseZeroMq(settings.ZeroMq);
         else
             clustered.UseUdpMulticast(settings.Udp);
-        clustered.UseReplicatedStore();
+        if (settings.Store == StoreKind.Ring)
+            clustered.UseRingStore();
+        else
+            clustered.UseReplicatedStore();
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local cluster launcher: N node hosts on 127.0.0.1, one process each.
-#   bash tools/cluster.sh start N [--transport Udp|ZeroMq] [--base-port 5000] [--acks 1] [-- extra host args]
+#   bash tools/cluster.sh start N [--transport Udp|ZeroMq] [--store Replicated|Ring] [--base-port 5000] [--acks 1] [-- extra host args]
 #   bash tools/cluster.sh status | stop | kill I | restart I | urls
 # Node I is "nodeI" on http://127.0.0.1:$((base+I)). UDP: a random 239.x.y.z group and port per cluster;
 # ZeroMQ: PUB on base+100+I, every node given the same peer list. State (pid files, logs, the launch script
@@ -42,11 +42,12 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   start)
     n="${1:-}"; shift || true
-    [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "usage: cluster.sh start N [--transport Udp|ZeroMq] [--base-port P] [--acks K] [-- host args]"
-    transport=Udp; base=5000; acks=1; extra=()
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "usage: cluster.sh start N [--transport Udp|ZeroMq] [--store Replicated|Ring] [--base-port P] [--acks K] [-- host args]"
+    transport=Udp; store=Replicated; base=5000; acks=1; extra=()
     while [ $# -gt 0 ]; do
       case "$1" in
         --transport) transport="$2"; shift 2 ;;
+        --store) store="$2"; shift 2 ;;
         --base-port) base="$2"; shift 2 ;;
         --acks) acks="$2"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
@@ -64,7 +65,7 @@ case "$cmd" in
     for i in $(seq 1 "$n"); do
       http="http://127.0.0.1:$((base + i))"
       echo "node$i=$http" >>"$dir/urls"
-      args=(--Urls="$http" --Cluster:NodeId="node$i" --Cluster:Transport="$transport" --Cluster:ReplicationAcks="$acks")
+      args=(--Urls="$http" --Cluster:NodeId="node$i" --Cluster:Transport="$transport" --Cluster:Store="$store" --Cluster:ReplicationAcks="$acks")
       if [ "$transport" = Udp ]; then
         args+=(--Cluster:Udp:Group="$group" --Cluster:Udp:Port="$udp_port")
       else
@@ -80,7 +81,7 @@ case "$cmd" in
       } >"$dir/node$i.sh"
       start_node "$i"
     done
-    echo "transport=$transport udp=$group:$udp_port" >"$dir/cluster.env"
+    echo "transport=$transport store=$store udp=$group:$udp_port" >"$dir/cluster.env"
     echo "waiting for $n nodes to report healthy..."
     if ! wait_healthy 90 $(seq 1 "$n"); then
       for i in $(nodes); do stop_node "$i" KILL; done

@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
 using Multicast.Stores;
+using Multicast.Transports.Udp;
+using Multicast.Transports.ZeroMq;
 
 namespace Multicast.AspNetCore;
 
@@ -35,7 +37,7 @@ internal sealed class ClusterMetrics : IDisposable
         _commitFailures = _meter.CreateCounter<long>("multicast.commit.failures", "{commit}", "Commits that failed (write concern not met, lock lost, too large)");
         _commitDuration = _meter.CreateHistogram<double>("multicast.commit.duration", "ms", "Commit time, including the wait for ReplicationAcks members: the replication lag a request sees");
 
-        if (node.Store is ReplicatedClusterStore { Counters: var c })
+        if (node.Store is ArbitratedClusterStore { Counters: var c })
         {
             void Add(string name, Func<long> read, string description) =>
                 _meter.CreateObservableCounter(name, read, null, description);
@@ -48,7 +50,27 @@ internal sealed class ClusterMetrics : IDisposable
             Add("multicast.store.ack_timeouts", () => Volatile.Read(ref c.AckTimeouts), "Commits whose write concern was not met in time");
             Add("multicast.store.refused_stale", () => Volatile.Read(ref c.RefusedStale), "Commits refused for a stale fencing token");
             Add("multicast.store.malformed", () => Volatile.Read(ref c.Malformed), "Store messages dropped as malformed");
+            Add("multicast.store.rebalanced", () => Volatile.Read(ref c.Rebalanced), "Ring: session copies pushed to members that became backups");
+            Add("multicast.store.dropped", () => Volatile.Read(ref c.Dropped), "Ring: copies dropped because this node no longer must hold them");
+            Add("multicast.store.loaded_from_disk", () => Volatile.Read(ref c.LoadedFromDisk), "Ring: sessions loaded from the disk copy at start");
+            Add("multicast.store.corrupt_files", () => Volatile.Read(ref c.CorruptFiles), "Ring: disk files skipped as truncated or corrupt");
             Add("multicast.store.transferred_sessions", () => Volatile.Read(ref c.TransferredSessions), "Sessions received by state transfer");
+        }
+
+        switch (node.Transport)
+        {
+            case UdpMulticastTransport udp:
+                _meter.CreateObservableCounter("multicast.transport.datagrams_sent", () => udp.DatagramsSent, null, "UDP datagrams sent");
+                _meter.CreateObservableCounter("multicast.transport.datagrams_received", () => udp.DatagramsReceived, null, "UDP datagrams received");
+                _meter.CreateObservableCounter("multicast.transport.send_errors", () => udp.SendErrors, null, "UDP datagrams the socket refused (dropped)");
+                _meter.CreateObservableCounter("multicast.transport.receive_errors", () => udp.ReceiveErrors, null, "UDP receive errors");
+                break;
+            case ZeroMqTransport zmq:
+                _meter.CreateObservableCounter("multicast.transport.datagrams_sent", () => zmq.Counters.GroupSent + zmq.Counters.UnicastSent, null, "ZeroMQ messages handed to the PUB and PUSH sockets");
+                _meter.CreateObservableCounter("multicast.transport.datagrams_received", () => zmq.Counters.Received, null, "ZeroMQ messages received");
+                _meter.CreateObservableCounter("multicast.transport.send_errors", () => zmq.Counters.Dropped, null, "ZeroMQ messages not sent (queue full, high-water mark, bad address)");
+                _meter.CreateObservableCounter("multicast.transport.receive_errors", () => zmq.Counters.Invalid, null, "ZeroMQ messages received malformed");
+                break;
         }
 
         _listener.InstrumentPublished = (instrument, listener) =>

@@ -29,15 +29,18 @@ internal sealed class ClusterNode : IAsyncDisposable
         }
         else
         {
-            var transport = parts.Transport?.Invoke(services)
+            Transport = parts.Transport?.Invoke(services)
                 ?? throw new InvalidOperationException("No transport is configured: call UseUdpMulticast(), UseZeroMq() or UseInMemory() on the builder AddClusteredSession() returns.");
-            Channel = new ReliableGroupChannel(transport, Options.Channel, time, loggerFactory);
+            Channel = new ReliableGroupChannel(Transport, Options.Channel, time, loggerFactory);
             Store = (parts.Store ?? ReplicatedStore)(services, Channel);
         }
         Manager = new SessionManager(Store, Options.Session, time, loggerFactory.CreateLogger<SessionManager>());
     }
 
     public ClusteredSessionOptions Options { get; }
+
+    /// <summary>The transport under the channel (the channel owns it); null with a custom store.</summary>
+    public Multicast.Transport.ITransport? Transport { get; }
 
     /// <summary>The reliable group channel under the store; null with a custom store.</summary>
     public ReliableGroupChannel? Channel { get; }

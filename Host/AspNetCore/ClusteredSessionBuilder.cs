@@ -97,6 +97,24 @@ public sealed class ClusteredSessionBuilder
         return this;
     }
 
+    /// <summary>
+    /// Each session on its owner and <see cref="ClusterStoreOptions.Backups"/> next nodes in ring order
+    /// (<see cref="RingClusterStore"/>), optionally with a disk copy (<see cref="ClusterStoreOptions.DataDirectory"/>).
+    /// </summary>
+    public ClusteredSessionBuilder UseRingStore()
+    {
+        Services.Configure<ClusterComposition>(c =>
+        {
+            c.CustomStore = null;
+            c.Store = static (services, channel) => new RingClusterStore(
+                channel,
+                services.GetRequiredService<IOptions<ClusteredSessionOptions>>().Value.Cluster,
+                services.GetRequiredService<TimeProvider>(),
+                services.GetRequiredService<ILoggerFactory>().CreateLogger<RingClusterStore>());
+        });
+        return this;
+    }
+
     /// <summary>Uses a store over the reliable group channel built by <paramref name="factory"/>.</summary>
     public ClusteredSessionBuilder UseStore(Func<IServiceProvider, IGroupChannel, IClusterStore> factory)
     {

@@ -2,15 +2,17 @@ using System.Net;
 
 namespace Multicast.Tests.Host;
 
-/// <summary>Three node processes sharing sessions over UDP multicast on loopback.</summary>
+/// <summary>Three node processes sharing sessions over UDP multicast on loopback, with each store.</summary>
 [Category("Integration")]
 [NonParallelizable]
-public sealed class ClusterEndToEndTests
+[TestFixture("Replicated")]
+[TestFixture("Ring")]
+public sealed class ClusterEndToEndTests(string store)
 {
     private TestCluster _cluster = null!;
 
     [OneTimeSetUp]
-    public async Task StartCluster() => _cluster = await TestCluster.StartAsync(3);
+    public async Task StartCluster() => _cluster = await TestCluster.StartAsync(3, 1, $"--Cluster:Store={store}");
 
     [OneTimeTearDown]
     public async Task StopCluster() => await _cluster.DisposeAsync();
@@ -123,7 +125,10 @@ public sealed class ClusterEndToEndTests
             Assert.That(members, Is.EqualTo(new[] { "node1", "node2", "node3" }));
             Assert.That(status.GetProperty("viewId").GetInt64(), Is.EqualTo(statuses[0].GetProperty("viewId").GetInt64()));
             Assert.That(status.GetProperty("replication").GetProperty("acks").GetInt32(), Is.EqualTo(1));
-            Assert.That(status.GetProperty("counters").TryGetProperty("multicast.members", out _), Is.True);
+            Assert.That(status.GetProperty("store").GetString(), Is.EqualTo(store));
+            var counters = status.GetProperty("counters");
+            foreach (var name in new[] { "multicast.members", "multicast.sessions", "multicast.channel.retransmissions", "multicast.channel.rejected_forged", "multicast.transport.send_errors", "multicast.store.lock_waits" })
+                Assert.That(counters.TryGetProperty(name, out _), Is.True, name);
         }
     }
 

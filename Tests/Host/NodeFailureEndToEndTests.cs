@@ -9,9 +9,9 @@ namespace Multicast.Tests.Host;
 public sealed class NodeFailureEndToEndTests
 {
     [Test]
-    public async Task OwnerKilledMidLoad_NoAcknowledgedIncrementLost_SurvivorsServeAndRestartedNodeCatchesUp()
+    public async Task OwnerKilledMidLoad_NoAcknowledgedIncrementLost_SurvivorsServeAndRestartedNodeCatchesUp([Values("Replicated", "Ring")] string store)
     {
-        await using var sut = await TestCluster.StartAsync(3, replicationAcks: 1);
+        await using var sut = await TestCluster.StartAsync(3, 1, $"--Cluster:Store={store}");
         var session = await sut.CreateSessionAsync(sut[1]); // node1 owns it and arbitrates its lock
         var acked = 1L;
         var unknown = 0L;

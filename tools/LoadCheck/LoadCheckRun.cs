@@ -12,12 +12,24 @@ namespace Multicast.LoadCheck;
 /// A &lt;= final &lt;= A + U, every node reporting the same final value; and every 200 answer v after the
 /// previous one p satisfies p + 1 &lt;= v &lt;= p + 1 + (unknown outcomes in between).
 /// </summary>
-internal static class LoadCheckRun
+internal sealed class LoadCheckRun
 {
-    private static long s_acked, s_unknown, s_refused, s_rejected, s_violations;
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> s_failures = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
+    private readonly TextWriter _out;
+    private readonly TextWriter _error;
+    private long _acked, _unknown, _refused, _rejected, _violations, _reads;
 
-    public static async Task<int> MainAsync(string[] args)
+    private LoadCheckRun(TextWriter output, TextWriter error)
+    {
+        _out = output;
+        _error = error;
+    }
+
+    /// <summary>Runs the check; returns the exit code (0 pass, 1 a violation, 2 usage).</summary>
+    public static Task<int> MainAsync(string[] args, TextWriter? output = null, TextWriter? error = null) =>
+        new LoadCheckRun(output ?? Console.Out, error ?? Console.Error).RunAsync(args);
+
+    private async Task<int> RunAsync(string[] args)
     {
         LoadCheckOptions options;
         try
@@ -26,13 +38,13 @@ internal static class LoadCheckRun
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException or UriFormatException)
         {
-            Console.Error.WriteLine($"LoadCheck: {ex.Message}");
-            Console.Error.WriteLine(LoadCheckOptions.Usage);
+            _error.WriteLine($"LoadCheck: {ex.Message}");
+            _error.WriteLine(LoadCheckOptions.Usage);
             return 2;
         }
 
         using var http = NewClient();
-        Console.WriteLine($"LoadCheck: {options.Clients} clients, {options.Duration.TotalSeconds:0.#} s, nodes {string.Join(" ", options.Urls)}"
+        _out.WriteLine($"LoadCheck: {options.Clients} clients, {options.Duration.TotalSeconds:0.#} s, nodes {string.Join(" ", options.Urls)}"
             + (options.KillNode is { } k ? $", SIGKILL node{k} mid-run" : string.Empty));
 
         var clock = Stopwatch.StartNew();
@@ -45,31 +57,89 @@ internal static class LoadCheckRun
         var progress = ProgressAsync(options, clock, stop.Token);
 
         await Task.WhenAll(loops);
+        var loadSeconds = clock.Elapsed.TotalSeconds;
         await chaos;
         await progress;
         Report(clock, "load done");
 
-        Console.WriteLine("checking every session on every live node...");
+        _out.WriteLine("checking every session on every live node...");
         var finals = await CheckAsync(http, options, clients);
         var sessions = clients.Count(c => c.SessionId is not null);
         var violations = clients.SelectMany(c => c.Violations).ToList();
-        foreach (var (what, count) in s_failures.OrderByDescending(kv => kv.Value).Take(10))
-            Console.WriteLine($"  {count,7} x {what}");
+        foreach (var (what, count) in _failures.OrderByDescending(kv => kv.Value).Take(10))
+            _out.WriteLine($"  {count,7} x {what}");
         foreach (var v in violations.Take(20))
-            Console.WriteLine("  " + v);
-        var summary = $"{sessions} sessions, {Interlocked.Read(ref s_acked)} acknowledged increments, {Interlocked.Read(ref s_unknown)} unknown-outcome requests, "
-            + $"{Interlocked.Read(ref s_refused)} refused by a down node, {Interlocked.Read(ref s_rejected)} rejected before the endpoint ran (503/409), "
+            _out.WriteLine("  " + v);
+        var summary = $"{sessions} sessions, {Interlocked.Read(ref _acked)} acknowledged increments, {Interlocked.Read(ref _unknown)} unknown-outcome requests, "
+            + $"{Interlocked.Read(ref _refused)} refused by a down node, {Interlocked.Read(ref _rejected)} rejected before the endpoint ran (503/409), "
             + $"final total {finals}" + (events.Count > 0 ? "; " + string.Join("; ", events) : string.Empty);
-        if (violations.Count == 0 && sessions > 0)
+        var pass = violations.Count == 0 && sessions > 0;
+        if (options.Json is { } json)
+            await WriteJsonAsync(json, options, clients, loadSeconds, pass, violations.Count);
+        if (pass)
         {
-            Console.WriteLine($"PASS: no lost update: {summary}");
+            _out.WriteLine($"PASS: no lost update: {summary}");
             return 0;
         }
-        Console.WriteLine(sessions == 0 ? $"FAIL: no request was acknowledged: {summary}" : $"FAIL: {violations.Count} violations: {summary}");
+        _out.WriteLine(sessions == 0 ? $"FAIL: no request was acknowledged: {summary}" : $"FAIL: {violations.Count} violations: {summary}");
         return 1;
     }
 
-    private static async Task ClientLoopAsync(LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
+    /// <summary>Requests/s and latency percentiles (every answered request) with the verdict, for tools/Bench.</summary>
+    private async Task WriteJsonAsync(string path, LoadCheckOptions options, ClientState[] clients, double seconds, bool pass, int violations)
+    {
+        var ticks = clients.SelectMany(c => c.Latencies).ToArray();
+        Array.Sort(ticks);
+        double Percentile(double p) => ticks.Length == 0 ? double.NaN
+            : ticks[Math.Clamp((int)Math.Ceiling(p / 100 * ticks.Length) - 1, 0, ticks.Length - 1)] * 1000.0 / Stopwatch.Frequency;
+        var writes = Interlocked.Read(ref _acked);
+        var reads = Interlocked.Read(ref _reads);
+        var figures = new SortedDictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["clients"] = options.Clients,
+            ["seconds"] = seconds,
+            ["nodes"] = options.Urls.Count,
+            ["writes_acked"] = writes,
+            ["reads_answered"] = reads,
+            ["requests_per_s"] = (writes + reads) / seconds,
+            ["writes_per_s"] = writes / seconds,
+            ["unknown"] = Interlocked.Read(ref _unknown),
+            ["rejected"] = Interlocked.Read(ref _rejected),
+            ["refused"] = Interlocked.Read(ref _refused),
+            ["violations"] = violations,
+            ["pass"] = pass ? 1 : 0,
+            ["p50_ms"] = Percentile(50),
+            ["p99_ms"] = Percentile(99),
+            ["p99_9_ms"] = Percentile(99.9),
+            ["max_ms"] = Percentile(100),
+        };
+        await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(figures));
+    }
+
+    /// <summary>One read-only GET /counter; counted and timed, not checked (a read changes nothing).</summary>
+    private async Task ReadAsync(HttpClient http, LoadCheckOptions options, ClientState client, Uri node)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(node, "counter"));
+        request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
+        using var timeout = new CancellationTokenSource(options.Timeout);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var response = await http.SendAsync(request, timeout.Token);
+            await response.Content.ReadAsStringAsync(timeout.Token);
+            if (response.IsSuccessStatusCode)
+            {
+                client.Latencies.Add(Stopwatch.GetTimestamp() - started);
+                Interlocked.Increment(ref _reads);
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            _failures.AddOrUpdate($"read: {ex.GetType().Name}", 1, (_, n) => n + 1);
+        }
+    }
+
+    private async Task ClientLoopAsync(LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
     {
         // Each client its own connection pool: whether a refusal may hide a request the node received depends on
         // this client's own pooled connection to that node (see the refusal case below).
@@ -78,6 +148,12 @@ internal static class LoadCheckRun
         while (!stop.IsCancellationRequested)
         {
             var node = options.Urls[random.Next(options.Urls.Count)];
+            if (client.SessionId is not null && options.Reads > 0 && random.NextDouble() * 100 < options.Reads)
+            {
+                await ReadAsync(http, options, client, node);
+                continue;
+            }
+            var started = Stopwatch.GetTimestamp();
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(node, "counter"));
             if (client.SessionId is not null)
                 request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
@@ -89,12 +165,13 @@ internal static class LoadCheckRun
                 answered.Add(node);
                 if (response.StatusCode == HttpStatusCode.OK && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
                 {
+                    client.Latencies.Add(Stopwatch.GetTimestamp() - started);
                     Acknowledged(client, options, response, value, node);
                     continue;
                 }
-                s_failures.AddOrUpdate($"{(int)response.StatusCode} {Shorten(body)}", 1, (_, n) => n + 1);
+                _failures.AddOrUpdate($"{(int)response.StatusCode} {Shorten(body)}", 1, (_, n) => n + 1);
                 if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
-                    Interlocked.Increment(ref s_rejected); // lock wait timed out or node not ready: the endpoint did not run
+                    Interlocked.Increment(ref _rejected); // lock wait timed out or node not ready: the endpoint did not run
                 else
                     Unknown(client);
             }
@@ -105,18 +182,18 @@ internal static class LoadCheckRun
                 // the first refusal after an answer from that node may hide a request the node applied.
                 if (answered.Remove(node))
                 {
-                    s_failures.AddOrUpdate("refused after a live connection (maybe a retried in-flight request)", 1, (_, n) => n + 1);
+                    _failures.AddOrUpdate("refused after a live connection (maybe a retried in-flight request)", 1, (_, n) => n + 1);
                     Unknown(client);
                 }
                 else
                 {
-                    Interlocked.Increment(ref s_refused);
+                    Interlocked.Increment(ref _refused);
                 }
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
             {
                 answered.Remove(node);
-                s_failures.AddOrUpdate($"no answer: {ex.GetType().Name}: {Shorten(ex.Message)}", 1, (_, n) => n + 1);
+                _failures.AddOrUpdate($"no answer: {ex.GetType().Name}: {Shorten(ex.Message)}", 1, (_, n) => n + 1);
                 Unknown(client); // sent, no answer: it may have been applied
             }
         }
@@ -135,7 +212,7 @@ internal static class LoadCheckRun
             Timeout = Timeout.InfiniteTimeSpan,
         };
 
-    private static void Acknowledged(ClientState client, LoadCheckOptions options, HttpResponseMessage response, long value, Uri node)
+    private void Acknowledged(ClientState client, LoadCheckOptions options, HttpResponseMessage response, long value, Uri node)
     {
         var cookie = response.Headers.TryGetValues("Set-Cookie", out var cookies)
             ? cookies.Select(c => c.Split(';')[0]).FirstOrDefault(c => c.StartsWith(options.Cookie + "=", StringComparison.Ordinal))?[(options.Cookie.Length + 1)..]
@@ -162,26 +239,26 @@ internal static class LoadCheckRun
         client.LastValue = value;
         client.Acked++;
         client.UnknownSinceAck = 0;
-        Interlocked.Increment(ref s_acked);
+        Interlocked.Increment(ref _acked);
     }
 
-    private static void Unknown(ClientState client)
+    private void Unknown(ClientState client)
     {
-        Interlocked.Increment(ref s_unknown);
+        Interlocked.Increment(ref _unknown);
         if (client.SessionId is null)
             return; // a session being created: if it was, the client never learns its id
         client.Unknown++;
         client.UnknownSinceAck++;
     }
 
-    private static void Violate(ClientState client, string what)
+    private void Violate(ClientState client, string what)
     {
         client.Violations.Add(what);
-        Interlocked.Increment(ref s_violations);
+        Interlocked.Increment(ref _violations);
     }
 
     /// <summary>Reads each session from every live node until they agree (replication settles) or 15 s pass.</summary>
-    private static async Task<long> CheckAsync(HttpClient http, LoadCheckOptions options, ClientState[] clients)
+    private async Task<long> CheckAsync(HttpClient http, LoadCheckOptions options, ClientState[] clients)
     {
         long total = 0;
         foreach (var client in clients.Where(c => c.SessionId is not null))
@@ -228,7 +305,7 @@ internal static class LoadCheckRun
         return total;
     }
 
-    private static async Task KillAndRestartAsync(HttpClient http, LoadCheckOptions options, int node, Stopwatch clock, List<string> events, CancellationToken stop)
+    private async Task KillAndRestartAsync(HttpClient http, LoadCheckOptions options, int node, Stopwatch clock, List<string> events, CancellationToken stop)
     {
         try
         {
@@ -238,11 +315,11 @@ internal static class LoadCheckRun
             using (var process = Process.GetProcessById(pid))
                 process.Kill(); // SIGKILL: no graceful leave, no flush
             events.Add($"node{node} SIGKILLed at {clock.Elapsed.TotalSeconds:0.0}s");
-            Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} (pid {pid}) SIGKILLed");
+            _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} (pid {pid}) SIGKILLed");
             await Task.Delay(options.RestartAfter, stop);
             using (var restart = Process.Start("bash", Path.Combine(options.ClusterDir, $"node{node}.sh")))
                 await restart.WaitForExitAsync(stop);
-            Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} restarted");
+            _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} restarted");
             var health = new Uri(options.Urls[node - 1], "health");
             while (!stop.IsCancellationRequested)
             {
@@ -252,7 +329,7 @@ internal static class LoadCheckRun
                     if (response.IsSuccessStatusCode)
                     {
                         events.Add($"node{node} healthy again at {clock.Elapsed.TotalSeconds:0.0}s");
-                        Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} healthy again");
+                        _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] node{node} healthy again");
                         return;
                     }
                 }
@@ -270,11 +347,11 @@ internal static class LoadCheckRun
         catch (Exception ex) when (ex is IOException or ArgumentException or FormatException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
             events.Add($"node{node} kill/restart failed: {ex.Message}");
-            Console.Error.WriteLine($"LoadCheck: kill/restart of node{node} failed: {ex.Message}");
+            _error.WriteLine($"LoadCheck: kill/restart of node{node} failed: {ex.Message}");
         }
     }
 
-    private static async Task ProgressAsync(LoadCheckOptions options, Stopwatch clock, CancellationToken stop)
+    private async Task ProgressAsync(LoadCheckOptions options, Stopwatch clock, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(options.Progress);
         try
@@ -287,10 +364,10 @@ internal static class LoadCheckRun
         }
     }
 
-    private static void Report(Stopwatch clock, string what)
+    private void Report(Stopwatch clock, string what)
     {
-        var acked = Interlocked.Read(ref s_acked);
-        Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] {what}: acked {acked} ({acked / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0}/s), unknown {Interlocked.Read(ref s_unknown)}, "
-            + $"refused {Interlocked.Read(ref s_refused)}, rejected {Interlocked.Read(ref s_rejected)}, violations {Interlocked.Read(ref s_violations)}");
+        var acked = Interlocked.Read(ref _acked);
+        _out.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] {what}: acked {acked} ({acked / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0}/s), unknown {Interlocked.Read(ref _unknown)}, "
+            + $"refused {Interlocked.Read(ref _refused)}, rejected {Interlocked.Read(ref _rejected)}, violations {Interlocked.Read(ref _violations)}");
     }
 }
