@@ -88,6 +88,7 @@ public sealed partial class ZeroMqTransport : ITransport
     /// <inheritdoc />
     /// <exception cref="OptionsValidationError">An option is invalid.</exception>
     /// <exception cref="ZeroMqException">libzmq is not installed, or an endpoint could not be bound or connected.</exception>
+    /// <exception cref="InvalidOperationException">The beacon could not join its multicast group.</exception>
     public async ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -106,7 +107,16 @@ public sealed partial class ZeroMqTransport : ITransport
         if (_options.BeaconEnabled && _options.GroupEndpoint is null)
         {
             _beacon = new ZeroMqBeacon(_options, _publishAddress, AddPeer, _logger);
-            _beacon.Start();
+            try
+            {
+                _beacon.Start();
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new InvalidOperationException(
+                    $"The ZeroMQ beacon could not join {_options.BeaconGroup}:{_options.BeaconPort} on {_options.BeaconInterface}: {e.Message}. " +
+                    "Check Cluster:ZeroMq:BeaconGroup, BeaconPort and BeaconInterface, or set Cluster:ZeroMq:BeaconEnabled=false and list Cluster:ZeroMq:Peers.", e);
+            }
         }
     }
 
