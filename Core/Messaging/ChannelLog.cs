@@ -21,7 +21,7 @@ public sealed partial class ReliableGroupChannel
         [LoggerMessage(5, LogLevel.Warning, "{Member} suspected: not heard from for {Timeout}")]
         public static partial void Suspected(ILogger logger, string member, TimeSpan timeout);
 
-        [LoggerMessage(6, LogLevel.Error, "{Member} was removed from the group (view {ViewId}); restart the node to rejoin it")]
+        [LoggerMessage(6, LogLevel.Error, "{Member} was removed from the group (view {ViewId}); rejoining")]
         public static partial void Excluded(ILogger logger, string member, long viewId);
 
         [LoggerMessage(7, LogLevel.Information, "{Member} left the group")]
@@ -41,6 +41,9 @@ public sealed partial class ReliableGroupChannel
 
         [LoggerMessage(12, LogLevel.Error, "Unexpected error in the channel timer")]
         public static partial void TimerFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(14, LogLevel.Warning, "{Member} heard {Other}, of a group with an older coordinator: rejoining to merge the groups")]
+        public static partial void Merging(ILogger logger, string member, string other);
 
         [LoggerMessage(13, LogLevel.Error, "A view of {Count} members needs {Size} bytes, more than a datagram's {Capacity}: raise Cluster:DatagramSize")]
         public static partial void ViewTooLarge(ILogger logger, int count, int size, int capacity);

@@ -13,7 +13,6 @@ public sealed partial class ReliableGroupChannel
     private MembershipView? _proposed;
     private long _highestViewIdSeen;
     private long _joinStarted, _lastJoinSent, _lastHeartbeat, _heardGroupAt;
-    private bool _excludedLogged;
 
     private void SendJoin()
     {
@@ -44,8 +43,8 @@ public sealed partial class ReliableGroupChannel
                 return;
             }
         }
-        if (_departed.Contains(sender))
-            return;
+        // A removed member that asks to join has dropped everything it knew about the group: admit it afresh.
+        _departed.Remove(sender);
         if (_joiners.TryGetValue(nodeId, out var known) && known.Incarnation >= sender.Incarnation)
             return;
         _joiners[nodeId] = new Member(nodeId, sender.Incarnation, address, publicAddress);
@@ -154,7 +153,7 @@ public sealed partial class ReliableGroupChannel
         SendControl(PacketKind.View, view.Id, 0, 0, 0, writer.Position, [], address);
     }
 
-    private void OnView(ReadOnlySpan<byte> payload)
+    private void OnView(MemberKey sender, ReadOnlySpan<byte> payload)
     {
         var reader = new PayloadReader(payload);
         if (!reader.TryReadInt64(out var id) || !reader.TryReadUInt16(out var count))
@@ -184,10 +183,11 @@ public sealed partial class ReliableGroupChannel
             return;
         if (!containsMe)
         {
-            if (_view.Id != 0 && !_excludedLogged)
+            if (_view.Id != 0 && !_left && _peers.ContainsKey(sender))
             {
-                _excludedLogged = true;
+                // Our group went on without us (we were suspected, or a partition healed): start over.
                 Log.Excluded(_log, _local!.ToString(), id);
+                Rejoin();
             }
             return;
         }
@@ -199,7 +199,6 @@ public sealed partial class ReliableGroupChannel
         var now = Now;
         _view = view;
         _viewToAnnounce = view;
-        _excludedLogged = false;
         Interlocked.Increment(ref _counters.viewChanges);
         if (_proposed is not null && _proposed.Id <= view.Id)
             _proposed = null;
@@ -317,17 +316,24 @@ public sealed partial class ReliableGroupChannel
         _highestViewIdSeen = Math.Max(_highestViewIdSeen, viewId);
         if (peer is null)
         {
+            var theirCoordinator = new MemberKey(coordinatorHash, coordinatorIncarnation);
             if (_joining)
             {
                 _heardGroupAt = now; // a group exists: keep asking it rather than forming our own
             }
-            else if (!_departed.Contains(sender) && IsActingCoordinator() && !Basis().Members.Any(m => MemberKey.Of(m) == sender)
-                && IsOlder(_localKey, new MemberKey(coordinatorHash, coordinatorIncarnation)))
+            else if (IsActingCoordinator())
             {
-                // A member of another view (two nodes started at once, or a healed partition): the older
-                // coordinator absorbs the younger group.
-                _joiners[nodeId] = new Member(nodeId, sender.Incarnation, address, publicAddress);
-                Reconcile();
+                if (theirCoordinator == _localKey)
+                {
+                    SendView(Basis(), address); // a removed member that has not noticed: tell it
+                }
+                else if (IsOlder(theirCoordinator, _localKey))
+                {
+                    // Another group with an older coordinator (two nodes started at once, or a partition
+                    // healed): this younger group dissolves into it, its coordinator first.
+                    Log.Merging(_log, _local!.ToString(), nodeId);
+                    Rejoin();
+                }
             }
             return;
         }
@@ -376,6 +382,49 @@ public sealed partial class ReliableGroupChannel
                 OnTail(peer.Unicast, highest, now);
             }
         }
+    }
+
+    /// <summary>
+    /// Leaves the current view and joins again, keeping the incarnation: every peer state is dropped on both
+    /// sides (they removed us, we remove them), so streams restart from fresh join points. Broadcasts that
+    /// waited for acknowledgements fault: this member cannot know who has them.
+    /// </summary>
+    private void Rejoin()
+    {
+        for (var i = 0; i < 3; i++)
+            SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+        foreach (var peer in _peers.Values)
+        {
+            peer.Broadcast.Release();
+            peer.Unicast?.Release();
+            if (peer.UnicastSend is { } stream)
+            {
+                while (stream.Unacked.Count > 0)
+                    _windowUsed -= stream.Unacked.RemoveFirst().Length;
+            }
+        }
+        _peers.Clear();
+        _departed.Clear();
+        _joiners.Clear();
+        _acksDeferred.Clear();
+        _proposed = null;
+        _view = new MembershipView(0, []);
+        FreeBroadcast();
+        foreach (var waiter in _ackWaiters)
+        {
+            waiter.Registration.Unregister();
+            waiter.Completion.TrySetException(new InvalidOperationException(
+                "This member was removed from the view before enough members acknowledged; it is rejoining."));
+        }
+        _ackWaiters.Clear();
+        AdmitPending();
+        var now = Now;
+        _joining = true;
+        _joinStarted = now;
+        _lastJoinSent = now;
+        _heardGroupAt = now;
+        SendJoin();
+        Schedule(now + _joinRetry);
     }
 
     /// <summary>Coordinator precedence: the lower incarnation (started earlier) is older; ties by node hash.</summary>

@@ -15,6 +15,7 @@ public sealed partial class ReliableGroupChannel
     private readonly List<byte[]> _returnAfterDelivery = [];
     private MembershipView? _viewToAnnounce;
     private readonly List<ReceiveStream> _acksDeferred = [];
+    private readonly List<ReceiveStream> _touched = [];
 
     /// <summary>The receive queue is empty: acknowledge now what the last burst delivered.</summary>
     private void OnReceiveIdle()
@@ -88,12 +89,36 @@ public sealed partial class ReliableGroupChannel
                 Dispatch(sender, header, payload);
             }
             Deliver(payload);
+            if (_touched.Count > 0)
+                AcknowledgeDelivered();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             Log.ReceiveFailed(_log, ex);
             _deliveries.Clear();
             _viewToAnnounce = null;
+            _touched.Clear();
+        }
+    }
+
+    /// <summary>After the handler returned: what it was given may now be acknowledged.</summary>
+    private void AcknowledgeDelivered()
+    {
+        lock (_gate)
+        {
+            var now = Now;
+            foreach (var stream in _touched)
+            {
+                stream.Touched = false;
+                stream.AckPacket = stream.Next - 1;
+                stream.AckMessage = stream.ProcessedMessage;
+                if (stream.AckPacket > stream.AckedSentPacket && !_disposed
+                    && _peers.TryGetValue(stream.Sender.Key, out var peer) && peer == stream.Sender)
+                {
+                    MaybeAck(stream, now);
+                }
+            }
+            _touched.Clear();
         }
     }
 
@@ -125,7 +150,7 @@ public sealed partial class ReliableGroupChannel
         {
             // Our own multicast looped back, or a view sent to ourselves so it is installed on this thread.
             if (header.Kind == PacketKind.View)
-                OnView(payload);
+                OnView(sender, payload);
             return;
         }
         var now = Now;
@@ -138,7 +163,7 @@ public sealed partial class ReliableGroupChannel
                 OnJoin(sender, payload);
                 return;
             case PacketKind.View:
-                OnView(payload);
+                OnView(sender, payload);
                 return;
             case PacketKind.Heartbeat:
                 OnHeartbeat(sender, peer, header, payload);
@@ -257,7 +282,7 @@ public sealed partial class ReliableGroupChannel
                     break;
                 }
                 _deliveries.Add(new Delivery(stream.Sender.Member, sequence, stream.Unicast, owner, position + 2, length));
-                stream.DeliveredMessage = sequence;
+                stream.ProcessedMessage = sequence;
                 position += 2 + length;
                 sequence++;
             }
@@ -296,7 +321,7 @@ public sealed partial class ReliableGroupChannel
             {
                 _deliveries.Add(new Delivery(stream.Sender.Member, messageSequence, stream.Unicast, stream.Reassembly, 0, stream.ReassemblyLength));
                 _returnAfterDelivery.Add(stream.Reassembly);
-                stream.DeliveredMessage = messageSequence;
+                stream.ProcessedMessage = messageSequence;
                 stream.Reassembly = null;
             }
             else
@@ -334,8 +359,11 @@ public sealed partial class ReliableGroupChannel
             stream.LastNak = 0;
             stream.NewGapSince = 0;
         }
-        if (stream.StartKnown && stream.Next - 1 > stream.AckedSentPacket)
-            MaybeAck(stream, now);
+        if (stream.StartKnown && !stream.Touched)
+        {
+            stream.Touched = true;
+            _touched.Add(stream);
+        }
     }
 
     /// <summary>Acks at once when the last ack is older than the ack interval, else at the end of it.</summary>
@@ -357,9 +385,9 @@ public sealed partial class ReliableGroupChannel
     {
         stream.LastAckSent = now;
         stream.AckDue = 0;
-        stream.AckedSentPacket = stream.Next - 1;
+        stream.AckedSentPacket = stream.AckPacket;
         var sender = stream.Sender.Member;
-        SendControl(PacketKind.Ack, stream.Next - 1, stream.DeliveredMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
+        SendControl(PacketKind.Ack, stream.AckPacket, stream.AckMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
     }
 
     /// <summary>NAKs the missing ranges from <paramref name="from"/> on (at most what fits one datagram).</summary>
@@ -427,14 +455,14 @@ public sealed partial class ReliableGroupChannel
         }
         stream.StartKnown = true;
         stream.Next = start;
-        stream.DeliveredMessage = baselineMessage;
-        stream.AckedSentPacket = start - 2; // forces the confirming ack below
+        stream.ProcessedMessage = baselineMessage;
+        stream.AckPacket = start - 1;
+        stream.AckMessage = baselineMessage;
         if (highest > stream.Highest)
             stream.Highest = highest;
         Drain(stream);
         AfterProgress(stream, now);
-        if (stream.AckDue != 0 || stream.LastAckSent == 0)
-            SendAck(stream, now);
+        SendAck(stream, now); // confirms the start: the sender stops announcing it
     }
 
     /// <summary>Hands what <see cref="Dispatch"/> produced to the handler, outside the lock, on this thread.</summary>

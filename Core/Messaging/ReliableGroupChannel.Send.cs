@@ -176,7 +176,8 @@ public sealed partial class ReliableGroupChannel
 
     /// <summary>
     /// Transmits queued packets. The first caller becomes the flusher; later callers only queue (so their
-    /// small messages are batched). The receive thread never flushes itself: it hands off to the thread pool.
+    /// small messages are batched). On the receive thread (replies sent from the handler) the flusher sends
+    /// one small batch itself and hands any larger backlog to the thread pool, so receiving never waits on it.
     /// </summary>
     private void RequestFlush()
     {
@@ -186,13 +187,10 @@ public sealed partial class ReliableGroupChannel
                 return;
             _flushing = true;
         }
-        if (Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId))
-            ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(), this, preferLocal: false);
-        else
-            FlushLoop();
+        FlushLoop(Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId));
     }
 
-    private void FlushLoop()
+    private void FlushLoop(bool receiveThread)
     {
         while (true)
         {
@@ -203,6 +201,11 @@ public sealed partial class ReliableGroupChannel
                 {
                     _flushing = false;
                     ScheduleTails();
+                    return;
+                }
+                if (receiveThread && _txQueue.Count > 4)
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(false), this, preferLocal: false);
                     return;
                 }
                 while (_flushBatch.Count < 32 && _txQueue.TryDequeue(out var item))

@@ -23,7 +23,7 @@ public sealed class ChannelRepairTests
         _channels.Clear();
     }
 
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId)
+    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId, TimeSpan? suspectTimeout = null)
     {
         var transport = _hub.CreateTransport();
         var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
@@ -31,11 +31,12 @@ public sealed class ChannelRepairTests
             ClusterId = "repair",
             NodeId = nodeId,
             HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = TimeSpan.FromSeconds(30),
+            SuspectTimeout = suspectTimeout ?? TimeSpan.FromSeconds(30),
             JoinTimeout = TimeSpan.FromMilliseconds(200),
             JoinRetryInterval = TimeSpan.FromMilliseconds(30),
         });
-        _channels.Add(channel);
+        lock (_channels)
+            _channels.Add(channel);
         var handler = new CollectingHandler();
         await Eventually.Within(channel.StartAsync(handler).AsTask(), $"{nodeId} to join");
         return (channel, handler, transport);
@@ -82,13 +83,48 @@ public sealed class ChannelRepairTests
     }
 
     [Test]
+    public async Task StartAsync_TwoNodesAtOnce_EndInOneView()
+    {
+        var started = await Task.WhenAll(Start("x"), Start("y"));
+
+        await Eventually.Until(() => started.All(n => n.Channel.View.Members.Count == 2 && n.Channel.View.Id == started[0].Channel.View.Id), "one view of both");
+        var seq = await started[1].Channel.BroadcastAsync(Encoding.UTF8.GetBytes("merged"));
+        await Eventually.Within(started[1].Channel.WaitForAcksAsync(seq, 1), "the ack");
+        Assert.That(started[0].Handler.From("y").Select(m => Encoding.UTF8.GetString(m.Payload)), Does.Contain("merged"));
+    }
+
+    [Test]
+    public async Task Partition_Healed_GroupsMergeAndTrafficFlowsAgain()
+    {
+        var suspect = TimeSpan.FromMilliseconds(400);
+        var a = await Start("a", suspect);
+        var b = await Start("b", suspect);
+        var c = await Start("c", suspect);
+        await Eventually.Until(() => _channels.All(ch => ch.View.Members.Count == 3), "one view");
+
+        _hub.Partition(a.Transport.LocalAddress);
+        await Eventually.Until(() => a.Channel.View.Members.Count == 1 && b.Channel.View.Members.Count == 2 && c.Channel.View.Members.Count == 2, "the split");
+        _hub.Heal();
+
+        await Eventually.Until(() => _channels.All(ch => ch.View.Members.Count == 3 && ch.View.Id == a.Channel.View.Id), "the merge");
+        for (var i = 0; i < 20; i++)
+        {
+            await a.Channel.BroadcastAsync(Encoding.UTF8.GetBytes($"a{i}"));
+            await c.Channel.BroadcastAsync(Encoding.UTF8.GetBytes($"c{i}"));
+        }
+        await Eventually.Until(() => b.Handler.From("a").Count(m => m.Payload[0] == (byte)'a') >= 20 && b.Handler.From("c").Count(m => m.Payload[0] == (byte)'c') >= 20, "traffic after the merge");
+        Assert.That(b.Handler.From("a").Select(m => Encoding.UTF8.GetString(m.Payload)).Where(p => p.StartsWith('a')), Is.EqualTo(Enumerable.Range(0, 20).Select(i => $"a{i}")));
+    }
+
+    [Test]
     public async Task Counters_ArePublishedOnTheMulticastMeter()
     {
+        var id = $"meter-{Guid.NewGuid():N}"; // the meter is process-wide: other tests' channels publish too
         var a = await Start("a");
-        var b = await Start("b");
+        var b = await Start(id);
         await Eventually.Until(() => a.Channel.View.Members.Count == 2, "one view");
         await a.Channel.BroadcastAsync(new byte[] { 1 });
-        await Eventually.Until(() => b.Handler.Count == 1, "delivery");
+        await Eventually.Until(() => b.Channel.Counters.Delivered == 1, "delivery");
         long delivered = 0;
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
@@ -100,7 +136,7 @@ public sealed class ChannelRepairTests
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "node.id" && (string?)tag.Value == "b")
+                if (tag.Key == "node.id" && (string?)tag.Value == id)
                     delivered = value;
             }
         });

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Moq;
 using Multicast.Messaging;
 using Multicast.Tests.TestSupport;
 using Multicast.Transports.InMemory;
@@ -118,6 +120,22 @@ public sealed class ChannelSecurityTests
         Assert.That(b.Handler.From("a")[0].Payload, Is.EqualTo(secret));
         var visible = wire.Any(d => d.AsSpan().IndexOf(secret) >= 0);
         Assert.That(visible, Is.EqualTo(!encrypt));
+    }
+
+    [Test]
+    public async Task StartAsync_WithoutClusterKey_LogsAWarning([Values(true, false)] bool keyed)
+    {
+        var logger = new Mock<ILogger>();
+        logger.Setup(l => l.IsEnabled(It.IsAny<LogLevel>())).Returns(true);
+        var loggers = new Mock<ILoggerFactory>();
+        loggers.Setup(f => f.CreateLogger(It.IsAny<string>())).Returns(logger.Object);
+        var sut = new ReliableGroupChannel(_hub.CreateTransport(), Options("alone", key: keyed ? "security-tests-key-0123456789" : null), loggers: loggers.Object);
+        _channels.Add(sut);
+
+        await Eventually.Within(sut.StartAsync(new CollectingHandler()).AsTask(), "the start");
+
+        logger.Verify(l => l.Log(LogLevel.Warning, It.IsAny<EventId>(), It.Is<It.IsAnyType>((state, _) => state.ToString()!.Contains("no Cluster:ClusterKey", StringComparison.Ordinal)),
+            It.IsAny<Exception?>(), It.IsAny<Func<It.IsAnyType, Exception?, string>>()), keyed ? Times.Never() : Times.Once());
     }
 
     [Test]

@@ -135,6 +135,10 @@ public sealed class UdpMulticastTransport : ITransport
         {
             _multicastSocket?.Dispose();
             _unicastSocket?.Dispose();
+            _multicastSocket = null;
+            _unicastSocket = null;
+            // Nothing is bound: the caller may fix the cause (a port in use, an interface not up yet) and start again.
+            Volatile.Write(ref _started, 0);
             throw;
         }
 

@@ -21,4 +21,7 @@ internal sealed class ClientState(int index)
     public long LastValue { get; set; }
 
     public List<string> Violations { get; } = [];
+
+    /// <summary>Latencies (Stopwatch ticks) of answered requests, reads and writes.</summary>
+    public List<long> Latencies { get; } = [];
 }

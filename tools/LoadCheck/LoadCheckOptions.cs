@@ -8,12 +8,15 @@ internal sealed class LoadCheckOptions
     public const string Usage = """
         usage: LoadCheck [--urls URL,URL,...] [--cluster-dir DIR] [--clients M] [--duration SECONDS]
                          [--kill-node I [--kill-after SECONDS] [--restart-after SECONDS]] [--timeout SECONDS]
-                         [--cookie NAME] [--progress SECONDS] [--seed N]
+                         [--cookie NAME] [--progress SECONDS] [--seed N] [--reads PERCENT] [--json FILE]
           M clients, each with its own session cookie, send POST /counter to random nodes (not sticky) for the
           duration; then every session's counter is read from every live node and checked against the increments
           the client saw acknowledged. Without --urls the URLs come from the cluster started by tools/cluster.sh
           (DIR/urls). --kill-node sends SIGKILL to node I (DIR/nodeI.pid) after --kill-after seconds (default: a
           third of the duration) and restarts it (DIR/nodeI.sh) --restart-after seconds later (default 3).
+          --reads P: once a client has its session, P% of its requests are GET /counter (read-only) instead of a POST;
+          reads are counted and timed, not checked. --json FILE: requests/s and latency percentiles (every answered
+          request) with the verdict, for tools/Bench.
           Exit code: 0 no lost update, 1 a lost or phantom update or diverging nodes, 2 usage or setup error.
         """;
 
@@ -29,6 +32,8 @@ internal sealed class LoadCheckOptions
     public TimeSpan Progress { get; set; } = TimeSpan.FromSeconds(2);
     public string Cookie { get; set; } = ".Multicast.Session";
     public int Seed { get; set; } = Environment.TickCount;
+    public double Reads { get; set; }
+    public string? Json { get; set; }
 
     public static LoadCheckOptions Parse(string[] args)
     {
@@ -53,6 +58,8 @@ internal sealed class LoadCheckOptions
                 case "--progress": o.Progress = Seconds(); break;
                 case "--cookie": o.Cookie = Next(); break;
                 case "--seed": o.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--reads": o.Reads = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--json": o.Json = Next(); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
@@ -70,6 +77,8 @@ internal sealed class LoadCheckOptions
         }
         if (o.Clients < 1 || o.Duration <= TimeSpan.Zero || o.Urls.Count == 0)
             throw new ArgumentException("--clients and --duration must be positive and at least one URL given");
+        if (o.Reads is < 0 or > 100)
+            throw new ArgumentException("--reads must be between 0 and 100");
         if (o.KillNode is { } k && (k < 1 || k > o.Urls.Count))
             throw new ArgumentException($"--kill-node must be between 1 and {o.Urls.Count}");
         return o;

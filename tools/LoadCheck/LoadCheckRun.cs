@@ -17,7 +17,7 @@ internal sealed class LoadCheckRun
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
     private readonly TextWriter _out;
     private readonly TextWriter _error;
-    private long _acked, _unknown, _refused, _rejected, _violations;
+    private long _acked, _unknown, _refused, _rejected, _violations, _reads;
 
     private LoadCheckRun(TextWriter output, TextWriter error)
     {
@@ -57,6 +57,7 @@ internal sealed class LoadCheckRun
         var progress = ProgressAsync(options, clock, stop.Token);
 
         await Task.WhenAll(loops);
+        var loadSeconds = clock.Elapsed.TotalSeconds;
         await chaos;
         await progress;
         Report(clock, "load done");
@@ -72,13 +73,70 @@ internal sealed class LoadCheckRun
         var summary = $"{sessions} sessions, {Interlocked.Read(ref _acked)} acknowledged increments, {Interlocked.Read(ref _unknown)} unknown-outcome requests, "
             + $"{Interlocked.Read(ref _refused)} refused by a down node, {Interlocked.Read(ref _rejected)} rejected before the endpoint ran (503/409), "
             + $"final total {finals}" + (events.Count > 0 ? "; " + string.Join("; ", events) : string.Empty);
-        if (violations.Count == 0 && sessions > 0)
+        var pass = violations.Count == 0 && sessions > 0;
+        if (options.Json is { } json)
+            await WriteJsonAsync(json, options, clients, loadSeconds, pass, violations.Count);
+        if (pass)
         {
             _out.WriteLine($"PASS: no lost update: {summary}");
             return 0;
         }
         _out.WriteLine(sessions == 0 ? $"FAIL: no request was acknowledged: {summary}" : $"FAIL: {violations.Count} violations: {summary}");
         return 1;
+    }
+
+    /// <summary>Requests/s and latency percentiles (every answered request) with the verdict, for tools/Bench.</summary>
+    private async Task WriteJsonAsync(string path, LoadCheckOptions options, ClientState[] clients, double seconds, bool pass, int violations)
+    {
+        var ticks = clients.SelectMany(c => c.Latencies).ToArray();
+        Array.Sort(ticks);
+        double Percentile(double p) => ticks.Length == 0 ? double.NaN
+            : ticks[Math.Clamp((int)Math.Ceiling(p / 100 * ticks.Length) - 1, 0, ticks.Length - 1)] * 1000.0 / Stopwatch.Frequency;
+        var writes = Interlocked.Read(ref _acked);
+        var reads = Interlocked.Read(ref _reads);
+        var figures = new SortedDictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["clients"] = options.Clients,
+            ["seconds"] = seconds,
+            ["nodes"] = options.Urls.Count,
+            ["writes_acked"] = writes,
+            ["reads_answered"] = reads,
+            ["requests_per_s"] = (writes + reads) / seconds,
+            ["writes_per_s"] = writes / seconds,
+            ["unknown"] = Interlocked.Read(ref _unknown),
+            ["rejected"] = Interlocked.Read(ref _rejected),
+            ["refused"] = Interlocked.Read(ref _refused),
+            ["violations"] = violations,
+            ["pass"] = pass ? 1 : 0,
+            ["p50_ms"] = Percentile(50),
+            ["p99_ms"] = Percentile(99),
+            ["p99_9_ms"] = Percentile(99.9),
+            ["max_ms"] = Percentile(100),
+        };
+        await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(figures));
+    }
+
+    /// <summary>One read-only GET /counter; counted and timed, not checked (a read changes nothing).</summary>
+    private async Task ReadAsync(HttpClient http, LoadCheckOptions options, ClientState client, Uri node)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(node, "counter"));
+        request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
+        using var timeout = new CancellationTokenSource(options.Timeout);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var response = await http.SendAsync(request, timeout.Token);
+            await response.Content.ReadAsStringAsync(timeout.Token);
+            if (response.IsSuccessStatusCode)
+            {
+                client.Latencies.Add(Stopwatch.GetTimestamp() - started);
+                Interlocked.Increment(ref _reads);
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            _failures.AddOrUpdate($"read: {ex.GetType().Name}", 1, (_, n) => n + 1);
+        }
     }
 
     private async Task ClientLoopAsync(LoadCheckOptions options, ClientState client, Random random, CancellationToken stop)
@@ -90,6 +148,12 @@ internal sealed class LoadCheckRun
         while (!stop.IsCancellationRequested)
         {
             var node = options.Urls[random.Next(options.Urls.Count)];
+            if (client.SessionId is not null && options.Reads > 0 && random.NextDouble() * 100 < options.Reads)
+            {
+                await ReadAsync(http, options, client, node);
+                continue;
+            }
+            var started = Stopwatch.GetTimestamp();
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(node, "counter"));
             if (client.SessionId is not null)
                 request.Headers.Add("Cookie", $"{options.Cookie}={client.SessionId}");
@@ -101,6 +165,7 @@ internal sealed class LoadCheckRun
                 answered.Add(node);
                 if (response.StatusCode == HttpStatusCode.OK && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
                 {
+                    client.Latencies.Add(Stopwatch.GetTimestamp() - started);
                     Acknowledged(client, options, response, value, node);
                     continue;
                 }

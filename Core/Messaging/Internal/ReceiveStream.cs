@@ -17,7 +17,16 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
 
     public long Highest { get; set; }
 
-    public long DeliveredMessage { get; set; }
+    /// <summary>The last message handed out for delivery (the handler may not have run yet).</summary>
+    public long ProcessedMessage { get; set; }
+
+    // What acks report: only what the handler has been given and returned from, so an ack means delivered.
+    public long AckPacket { get; set; }
+
+    public long AckMessage { get; set; }
+
+    /// <summary>Whether the receive thread touched this stream in the current datagram.</summary>
+    public bool Touched { get; set; }
 
     /// <summary>Packets after a gap (or before the start is known), copied into pooled buffers.</summary>
     public SortedDictionary<long, BufferedPacket> Buffered { get; } = [];

@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Multicast.Tests.TestSupport;
 using Multicast.Transport;
 using Multicast.Transports.Udp;
 
@@ -39,7 +40,7 @@ public sealed class UdpMulticastTransportTests
             sut.SendToGroup(Encoding.UTF8.GetBytes($"group-{i}"));
 
         foreach (var (_, handler) in nodes)
-            await UdpTestNetwork.Eventually(() => handler.Count >= 50, "50 group datagrams at every transport");
+            await Eventually.Until(() => handler.Count >= 50, "50 group datagrams at every transport");
         Assert.Multiple(() =>
         {
             foreach (var (_, handler) in nodes)
@@ -60,10 +61,10 @@ public sealed class UdpMulticastTransportTests
         var marker = "marker"u8.ToArray();
 
         sut.SendTo(target.LocalAddress, unicast);
-        await UdpTestNetwork.Eventually(() => targetHandler.Contains(unicast), "the unicast datagram at its target");
+        await Eventually.Until(() => targetHandler.Contains(unicast), "the unicast datagram at its target");
         // Sent after the unicast one: once the others have it, a misrouted unicast datagram would have arrived too.
         sut.SendToGroup(marker);
-        await UdpTestNetwork.Eventually(() => senderHandler.Contains(marker) && otherHandler.Contains(marker) && targetHandler.Contains(marker), "the group marker everywhere");
+        await Eventually.Until(() => senderHandler.Contains(marker) && otherHandler.Contains(marker) && targetHandler.Contains(marker), "the group marker everywhere");
 
         Assert.Multiple(() =>
         {
@@ -90,7 +91,7 @@ public sealed class UdpMulticastTransportTests
         sut.SendToGroup("x"u8);
         sut.SendTo(sut.LocalAddress, "y"u8);
 
-        await UdpTestNetwork.Eventually(() => handler.Count >= 2, "both datagrams");
+        await Eventually.Until(() => handler.Count >= 2, "both datagrams");
         Assert.That(handler.ThreadName, Is.EqualTo("Multicast UDP receive"));
     }
 
@@ -115,7 +116,7 @@ public sealed class UdpMulticastTransportTests
 
         sut.SendToGroup(datagram);
 
-        await UdpTestNetwork.Eventually(() => handler.Count >= 1, "the 60000-byte datagram");
+        await Eventually.Until(() => handler.Count >= 1, "the 60000-byte datagram");
         Assert.That(handler.Datagrams.Single(), Is.EqualTo(datagram));
     }
 
@@ -135,10 +136,10 @@ public sealed class UdpMulticastTransportTests
         var (sut, _) = await StartAsync(UdpTestNetwork.RandomGroup(), handler, logger);
 
         sut.SendTo(sut.LocalAddress, "!boom"u8);
-        await UdpTestNetwork.Eventually(() => sut.HandlerErrors == 1, "the handler failure to be counted");
+        await Eventually.Until(() => sut.HandlerErrors == 1, "the handler failure to be counted");
         sut.SendTo(sut.LocalAddress, "after"u8);
 
-        await UdpTestNetwork.Eventually(() => handler.Contains("after"u8.ToArray()), "a datagram after the failure");
+        await Eventually.Until(() => handler.Contains("after"u8.ToArray()), "a datagram after the failure");
         Assert.That(logger.Entries.Any(e => e.Level == LogLevel.Error), Is.True);
     }
 
@@ -170,6 +171,9 @@ public sealed class UdpMulticastTransportTests
         var error = Assert.ThrowsAsync<InvalidOperationException>(async () => await sut.StartAsync(new RecordingDatagramHandler()));
 
         Assert.That(error!.Message, Does.Contain("Cluster:Udp:Interface"));
+        // Nothing stays half-started: another attempt fails for the same reason, not as "already started".
+        Assert.That(async () => await sut.StartAsync(new RecordingDatagramHandler()),
+            Throws.InvalidOperationException.With.Message.Contains("Cluster:Udp:Interface"));
     }
 
     [Test]
@@ -217,7 +221,7 @@ public sealed class UdpMulticastTransportTests
         }
         var sendAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        await UdpTestNetwork.Eventually(() => receiver.Done, "1200 datagrams at the receiver");
+        await Eventually.Until(() => receiver.Done, "1200 datagrams at the receiver");
         Assert.That(sendAllocated, Is.Zero, "bytes allocated by 1000 sends");
         Assert.That(receiver.Allocated, Is.Zero, "bytes allocated on the receive thread for 1000 datagrams");
     }

@@ -22,17 +22,4 @@ internal static class UdpTestNetwork
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
-
-    /// <summary>Polls <paramref name="condition"/> until it holds; fails the test with <paramref name="what"/> at the deadline.</summary>
-    public static async Task Eventually(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var limit = timeout ?? TimeSpan.FromSeconds(10);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > limit)
-                Assert.Fail($"Timed out waiting for: {what}");
-            await Task.Delay(5);
-        }
-    }
 }

@@ -8,14 +8,33 @@ namespace Multicast.Bench.Transport;
 
 internal sealed partial class TransportScenario
 {
+    /// <summary>Channel options from the command line (--send-window-bytes), applied to every reliable run.</summary>
+    private static Action<GroupChannelOptions>? Tuning { get; set; }
+
+    private static void ParseTuning(BenchArguments arguments, BenchReport report)
+    {
+        if (arguments.Get("send-window-bytes") is { } window)
+        {
+            var bytes = long.Parse(window, CultureInfo.InvariantCulture);
+            Tuning = o =>
+            {
+                o.SendWindowBytes = bytes;
+                o.MaxMessageBytes = (int)Math.Min(o.MaxMessageBytes, bytes);
+            };
+            report.Notes.Add($"every reliable run: Cluster:SendWindowBytes = {bytes} (Cluster:MaxMessageBytes capped to it)");
+        }
+    }
+
     /// <summary>The reliable channel over UDP: throughput, latency at the offered rate, repair latency under loss.</summary>
     private static async Task ReliableAsync(BenchReport report, int size, double rate, TimeSpan duration, BenchArguments arguments, CancellationToken cancellationToken)
     {
         var loss = arguments.GetDouble("loss", 0.01);
         var nakRetry = TimeSpan.FromMilliseconds(arguments.GetDouble("tuned-nak-retry-ms", 5));
         await ReliableLatencyAsync(report, "reliable_udp_latency", size, rate, duration, UdpTransportOptions.DefaultDatagramSize, 0, null, cancellationToken);
-        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss", size, rate, duration, UdpTransportOptions.DefaultDatagramSize, loss, null, cancellationToken);
-        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss_tuned", size, rate, duration, UdpTransportOptions.DefaultDatagramSize, loss,
+        // Longer than the other runs: at 1% loss a 2-second run yields only ~400 repairs, too few for a p99.
+        var repairDuration = TimeSpan.FromSeconds(arguments.GetDouble("repair-seconds", 5));
+        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss", size, rate, repairDuration, UdpTransportOptions.DefaultDatagramSize, loss, null, cancellationToken);
+        await ReliableLatencyAsync(report, "reliable_udp_repair_1pct_loss_tuned", size, rate, repairDuration, UdpTransportOptions.DefaultDatagramSize, loss,
             o => o.NakRetryInterval = nakRetry, cancellationToken);
         report.Notes.Add($"repair: each receiver's transport is wrapped to drop {loss:P0} of incoming datagrams at random (in process, seeded; NAKs and repairs are dropped too); repair_* = time from a data packet's drop to the arrival of its repair; the latency figures of those runs are publish -> delivered of all messages under that loss. '_tuned' sets Cluster:NakRetryInterval = {nakRetry.TotalMilliseconds} ms, everything else default.");
     }
@@ -119,6 +138,7 @@ internal sealed partial class TransportScenario
                     NodeId = i == 0 ? "sender" : $"receiver{i}",
                     DatagramSize = datagramSize,
                 };
+                Tuning?.Invoke(options);
                 configure?.Invoke(options);
                 var channel = new ReliableGroupChannel(transport, options);
                 var node = new BenchNode();

@@ -15,7 +15,7 @@ internal sealed partial class TransportScenario : IBenchScenario
 
     public string Name => "transport";
 
-    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --tuned-nak-retry-ms MS]";
+    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput --send-window-bytes B]";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -24,6 +24,14 @@ internal sealed partial class TransportScenario : IBenchScenario
         var rate = arguments.GetDouble("rate", 10_000);
         var report = new BenchReport();
         report.Notes.Add($"{size}-byte messages, 1 sender -> {Receivers} receivers in one process on 127.0.0.1; throughput runs send as fast as possible for {duration.TotalSeconds} s; latency runs offer {rate} msg/s; latency = publish -> delivered (Stopwatch), over both receivers.");
+
+        ParseTuning(arguments, report);
+        if (arguments.Get("only") == "reliable-throughput")
+        {
+            // For profiling the channel (perf record -p, dotnet-trace): one long reliable run and nothing else.
+            report.Results.Add(await ReliableThroughputAsync("reliable_udp_throughput", size, duration, arguments.GetInt("datagram-size", UdpTransportOptions.DefaultDatagramSize), cancellationToken));
+            return report;
+        }
 
         // Throughput pairs alternate raw and reliable runs so both see the same machine load. Other load only
         // slows a run down, so the best run of each is the primary figure; medians are reported too.
