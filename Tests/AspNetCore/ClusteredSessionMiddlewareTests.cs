@@ -242,7 +242,7 @@ public sealed class ClusteredSessionMiddlewareTests
     {
         using var client = _sut.Client();
         await client.PostAsync("/counter", null);
-        _store.Conflict = new SessionLockedException("s", "test", "http://127.0.0.1:5001", LockConflictPolicy.Redirect);
+        _store.Conflict = new SessionLockedException("s", _store.InstanceId, "http://127.0.0.1:5001", LockConflictPolicy.Redirect);
 
         using var response = await client.PostAsync("/counter", null);
 
