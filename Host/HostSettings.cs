@@ -79,8 +79,6 @@ internal sealed class HostSettings
             throw new OptionsValidationError("Cluster:Transport", "must be Udp or ZeroMq");
         if (!Enum.IsDefined(settings.Store))
             throw new OptionsValidationError("Cluster:Store", "must be Replicated or Ring");
-        if (settings.Store == StoreKind.Ring)
-            throw new OptionsValidationError("Cluster:Store", "Ring is not available in this build yet; use Replicated");
         settings.Session.Channel.NodeId = settings.Session.Cluster.NodeId;
         settings.Session.Channel.PublicAddress = settings.Session.Cluster.PublicAddress;
         settings.Session.Validate();
