@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Multicast.Messaging;
-using Multicast.Sessions;
 
 namespace Multicast.Stores;
 
@@ -16,57 +15,11 @@ namespace Multicast.Stores;
 /// <para>A joining node receives every session by state transfer before it reports ready; the live updates
 /// that arrive meanwhile are buffered and applied after the snapshot, in order.</para>
 /// </remarks>
-public sealed class ReplicatedClusterStore : IClusterStore
+public sealed class ReplicatedClusterStore : ArbitratedClusterStore
 {
-    private readonly StoreEngine _engine;
-
-    /// <summary>Creates the store over a group channel (not yet started: <see cref="StartAsync"/> starts it).</summary>
+    /// <summary>Creates the store over a group channel (not yet started: <see cref="ArbitratedClusterStore.StartAsync"/> starts it).</summary>
     public ReplicatedClusterStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider? time = null, ILogger? logger = null)
+        : base(new StoreEngine(channel, options, EveryNodePlacement.Instance, time, logger))
     {
-        _engine = new StoreEngine(channel, options, EveryNodePlacement.Instance, time, logger);
     }
-
-    /// <inheritdoc />
-    public string InstanceId => _engine.InstanceId;
-
-    /// <inheritdoc />
-    public SessionManager? Manager => _engine.Manager;
-
-    /// <inheritdoc />
-    public MembershipView View => _engine.View;
-
-    /// <inheritdoc />
-    public bool IsReady => _engine.IsReady;
-
-    /// <summary>What the store refused, repaired and transferred.</summary>
-    public StoreCounters Counters => _engine.Counters;
-
-    internal IGroupChannel Channel => _engine.Channel;
-
-    /// <inheritdoc />
-    public Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default) => _engine.StartAsync(manager, cancellationToken);
-
-    /// <inheritdoc />
-    public Task StopAsync(CancellationToken cancellationToken = default) => _engine.StopAsync(cancellationToken);
-
-    /// <inheritdoc />
-    public Task<Session> CreateAsync(CancellationToken cancellationToken = default) => _engine.CreateAsync(cancellationToken);
-
-    /// <inheritdoc />
-    public Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default) => _engine.FindAsync(id, access, cancellationToken);
-
-    /// <inheritdoc />
-    public Task SendAsync(Session session, CancellationToken cancellationToken = default) => _engine.SendAsync(session, cancellationToken);
-
-    /// <inheritdoc />
-    public Task ReleaseAsync(Session session, CancellationToken cancellationToken = default) => _engine.ReleaseAsync(session, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default) => _engine.RemoveAsync(id, reason, cancellationToken);
-
-    /// <inheritdoc />
-    public bool ReceiveSession(SessionUpdate update) => _engine.ReceiveSession(update);
-
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => _engine.DisposeAsync();
 }

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Multicast.Messaging;
-using Multicast.Sessions;
 
 namespace Multicast.Stores;
 
@@ -23,61 +22,11 @@ namespace Multicast.Stores;
 /// a commit completes only once it is on the owner's and the acknowledging backups' disks. On restart a node
 /// takes, per session, the newest of its disk copy and its peers' copies.</para>
 /// </remarks>
-public sealed class RingClusterStore : IClusterStore
+public sealed class RingClusterStore : ArbitratedClusterStore
 {
-    private readonly StoreEngine _engine;
-
-    /// <summary>Creates the store over a group channel (not yet started: <see cref="StartAsync"/> starts it).</summary>
+    /// <summary>Creates the store over a group channel (not yet started: <see cref="ArbitratedClusterStore.StartAsync"/> starts it).</summary>
     public RingClusterStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider? time = null, ILogger? logger = null)
+        : base(new StoreEngine(channel, options, new RingPlacement(options?.Backups ?? 0), time, logger))
     {
-        ArgumentNullException.ThrowIfNull(options);
-        _engine = new StoreEngine(channel, options, new RingPlacement(options.Backups), time, logger);
     }
-
-    /// <inheritdoc />
-    public string InstanceId => _engine.InstanceId;
-
-    /// <inheritdoc />
-    public SessionManager? Manager => _engine.Manager;
-
-    /// <inheritdoc />
-    public MembershipView View => _engine.View;
-
-    /// <inheritdoc />
-    public bool IsReady => _engine.IsReady;
-
-    /// <summary>What the store refused, repaired, re-replicated, dropped and loaded from disk.</summary>
-    public StoreCounters Counters => _engine.Counters;
-
-    internal IGroupChannel Channel => _engine.Channel;
-
-    /// <summary>Whether this node must hold the session in the current view (its acting owner or a backup).</summary>
-    internal bool MustHold(string id) => _engine.MustHold(id);
-
-    /// <inheritdoc />
-    public Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default) => _engine.StartAsync(manager, cancellationToken);
-
-    /// <inheritdoc />
-    public Task StopAsync(CancellationToken cancellationToken = default) => _engine.StopAsync(cancellationToken);
-
-    /// <inheritdoc />
-    public Task<Session> CreateAsync(CancellationToken cancellationToken = default) => _engine.CreateAsync(cancellationToken);
-
-    /// <inheritdoc />
-    public Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default) => _engine.FindAsync(id, access, cancellationToken);
-
-    /// <inheritdoc />
-    public Task SendAsync(Session session, CancellationToken cancellationToken = default) => _engine.SendAsync(session, cancellationToken);
-
-    /// <inheritdoc />
-    public Task ReleaseAsync(Session session, CancellationToken cancellationToken = default) => _engine.ReleaseAsync(session, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default) => _engine.RemoveAsync(id, reason, cancellationToken);
-
-    /// <inheritdoc />
-    public bool ReceiveSession(SessionUpdate update) => _engine.ReceiveSession(update);
-
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => _engine.DisposeAsync();
 }

@@ -14,6 +14,7 @@ internal sealed partial class StoreEngine
     private const int HoldBatch = 2000;
 
     private long _rebalancedView = -1;
+    private MembershipView? _balancedView; // the last view whose re-replication completed
     private DateTimeOffset _lastTrim;
     private int _trimming;
 
@@ -165,6 +166,8 @@ internal sealed partial class StoreEngine
     {
         if (!IsReady)
             return;
+        // Compare with the last view whose pushes completed, so a push that failed is made again.
+        previous = _balancedView ?? previous;
         var pushes = new Dictionary<string, List<SessionRecord>>(StringComparer.Ordinal);
         lock (_gate)
         {
@@ -174,7 +177,9 @@ internal sealed partial class StoreEngine
                     continue;
                 foreach (var backup in _placement.Backups(id, view))
                 {
-                    if (!previous.Contains(backup.NodeId) || _placement.MustHold(id, previous, backup.NodeId))
+                    // A joiner asks for its copies too, but a commit may have left here just before this node saw
+                    // it join, sent to the old backup only: pushing closes that gap (duplicates are ignored by version).
+                    if (_placement.MustHold(id, previous, backup.NodeId) && previous.Find(backup.NodeId) == backup)
                         continue;
                     if (!pushes.TryGetValue(backup.NodeId, out var list))
                         pushes[backup.NodeId] = list = [];
@@ -184,13 +189,13 @@ internal sealed partial class StoreEngine
         }
         if (pushes.Count == 0)
         {
-            MarkRebalanced(view.Id);
+            MarkRebalanced(view);
             return;
         }
-        _ = PushCopiesAsync(view.Id, pushes);
+        _ = PushCopiesAsync(view, pushes);
     }
 
-    private async Task PushCopiesAsync(long viewId, Dictionary<string, List<SessionRecord>> pushes)
+    private async Task PushCopiesAsync(MembershipView view, Dictionary<string, List<SessionRecord>> pushes)
     {
         var sent = 0;
         var tasks = new List<Task>();
@@ -217,13 +222,13 @@ internal sealed partial class StoreEngine
         {
             await Task.WhenAll(tasks);
             Counters.Rebalanced += sent;
-            MarkRebalanced(viewId);
-            LogRebalanced(sent, pushes.Count, viewId);
+            MarkRebalanced(view);
+            LogRebalanced(sent, pushes.Count, view.Id);
         }
         catch (Exception ex) when (ex is MemberGoneException or TimeoutException or OperationCanceledException)
         {
             // A later view pushes again; until then nobody drops the copies it would have replaced.
-            LogRebalanceFailed(viewId, ex);
+            LogRebalanceFailed(view.Id, ex);
         }
     }
 
@@ -234,8 +239,14 @@ internal sealed partial class StoreEngine
         return CallAsync(node, callId, new Envelope { Replicate = batch }, _options.CommitTimeout + _options.CommitTimeout, _stopping.Token);
     }
 
-    private void MarkRebalanced(long viewId)
+    private void MarkRebalanced(MembershipView view)
     {
+        var viewId = view.Id;
+        lock (_gate)
+        {
+            if (_balancedView is null || _balancedView.Id < viewId)
+                _balancedView = view;
+        }
         long seen;
         while ((seen = Interlocked.Read(ref _rebalancedView)) < viewId && Interlocked.CompareExchange(ref _rebalancedView, viewId, seen) != seen)
         {

@@ -258,7 +258,7 @@ internal sealed partial class StoreEngine
         }
         _joinBuffer.Clear();
         _joining = false;
-        MarkRebalanced(_view.Id);
+        MarkRebalanced(_view);
         _transferDone?.TrySetResult();
         _ready.TrySetResult();
     }

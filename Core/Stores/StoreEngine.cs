@@ -167,7 +167,10 @@ internal sealed partial class StoreEngine : IClusterStore
         if (access == SessionAccess.ReadOnly || _options.Locking == LockingMode.None)
         {
             // A holder reads its own copy (no network); elsewhere the acting owner has the latest.
-            var current = HoldsHere(id) ? Table.GetValueOrDefault(id) : await FetchLatestAsync(id, cancellationToken);
+            // A ring backup that has not received its copy yet (a view change just made it one) asks too.
+            var current = HoldsHere(id) ? Table.GetValueOrDefault(id) : null;
+            if (current is null && !_placement.EveryNode)
+                current = await FetchLatestAsync(id, cancellationToken);
             if (current is null || IsExpired(current, now))
                 return null;
             Touch(id, now);
@@ -241,7 +244,9 @@ internal sealed partial class StoreEngine : IClusterStore
         if (reason == SessionRemovalReason.Expired)
             return ExpireIfOwner(id);
 
-        var record = HoldsHere(id) ? Table.GetValueOrDefault(id) : await FetchLatestAsync(id, cancellationToken);
+        var record = HoldsHere(id) ? Table.GetValueOrDefault(id) : null;
+        if (record is null && !_placement.EveryNode)
+            record = await FetchLatestAsync(id, cancellationToken);
         if (record is null)
         {
             // Created in this request and never committed: only the local lock exists.

@@ -37,13 +37,7 @@ internal sealed class ClusterMetrics : IDisposable
         _commitFailures = _meter.CreateCounter<long>("multicast.commit.failures", "{commit}", "Commits that failed (write concern not met, lock lost, too large)");
         _commitDuration = _meter.CreateHistogram<double>("multicast.commit.duration", "ms", "Commit time, including the wait for ReplicationAcks members: the replication lag a request sees");
 
-        var counters = node.Store switch
-        {
-            ReplicatedClusterStore replicated => replicated.Counters,
-            RingClusterStore ring => ring.Counters,
-            _ => null,
-        };
-        if (counters is { } c)
+        if (node.Store is ArbitratedClusterStore { Counters: var c })
         {
             void Add(string name, Func<long> read, string description) =>
                 _meter.CreateObservableCounter(name, read, null, description);
@@ -56,14 +50,11 @@ internal sealed class ClusterMetrics : IDisposable
             Add("multicast.store.ack_timeouts", () => Volatile.Read(ref c.AckTimeouts), "Commits whose write concern was not met in time");
             Add("multicast.store.refused_stale", () => Volatile.Read(ref c.RefusedStale), "Commits refused for a stale fencing token");
             Add("multicast.store.malformed", () => Volatile.Read(ref c.Malformed), "Store messages dropped as malformed");
+            Add("multicast.store.rebalanced", () => Volatile.Read(ref c.Rebalanced), "Ring: session copies pushed to members that became backups");
+            Add("multicast.store.dropped", () => Volatile.Read(ref c.Dropped), "Ring: copies dropped because this node no longer must hold them");
+            Add("multicast.store.loaded_from_disk", () => Volatile.Read(ref c.LoadedFromDisk), "Ring: sessions loaded from the disk copy at start");
+            Add("multicast.store.corrupt_files", () => Volatile.Read(ref c.CorruptFiles), "Ring: disk files skipped as truncated or corrupt");
             Add("multicast.store.transferred_sessions", () => Volatile.Read(ref c.TransferredSessions), "Sessions received by state transfer");
-            if (node.Store is RingClusterStore)
-            {
-                Add("multicast.store.rebalanced", () => Volatile.Read(ref c.Rebalanced), "Full copies pushed to new backups after a view change");
-                Add("multicast.store.dropped", () => Volatile.Read(ref c.Dropped), "Copies dropped because this node no longer has to hold them");
-                Add("multicast.store.loaded_from_disk", () => Volatile.Read(ref c.LoadedFromDisk), "Sessions loaded from the disk copy at start");
-                Add("multicast.store.corrupt_files", () => Volatile.Read(ref c.CorruptFiles), "Disk files skipped as truncated or corrupt");
-            }
         }
 
         switch (node.Transport)

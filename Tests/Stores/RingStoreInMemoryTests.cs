@@ -1,3 +1,4 @@
+using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
 using Multicast.Tests.TestSupport;
@@ -9,7 +10,7 @@ namespace Multicast.Tests.Stores;
 /// <summary>The ring store's contract on the in-memory transport, and what only the ring does: placement,
 /// failover, the owner's return and the disk copy.</summary>
 [TestFixture]
-public sealed class RingStoreInMemoryTests : RingStoreContractTests
+public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
 {
     private InMemoryHub _hub = new();
     private string _dataRoot = string.Empty;
@@ -23,6 +24,9 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
 
     protected override ITransport CreateTransport(int index) => _hub.CreateTransport();
 
+    protected override IClusterStore CreateStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider time) =>
+        new RingClusterStore(channel, options, time);
+
     protected override ValueTask CleanUpAsync()
     {
         if (Directory.Exists(_dataRoot))
@@ -31,6 +35,14 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
     }
 
     private string DataDirectory(string node) => Path.Combine(_dataRoot, node);
+
+    /// <summary>A node with one backup and durable commits to its own data directory.</summary>
+    private Task<TestNode> StartDiskNodeAsync(string id) => StartNodeAsync(id, o =>
+    {
+        o.Backups = 1;
+        o.DataDirectory = DataDirectory(id);
+        o.DurableCommits = true;
+    });
 
     private static int CopiesOf(IEnumerable<TestNode> nodes, string id) => nodes.Count(n => n.Manager.Table.ContainsKey(id));
 
@@ -131,14 +143,8 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
     [Test]
     public async Task WholeClusterRestart_WithDurableDiskCopies_LosesNoCommit()
     {
-        void Durable(ClusterStoreOptions o, string node)
-        {
-            o.Backups = 1;
-            o.DataDirectory = DataDirectory(node);
-            o.DurableCommits = true;
-        }
-        var first = await StartNodeAsync("node1", o => Durable(o, "node1"));
-        var second = await StartNodeAsync("node2", o => Durable(o, "node2"));
+        var first = await StartDiskNodeAsync("node1");
+        var second = await StartDiskNodeAsync("node2");
         await Wait.UntilAsync(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
         var ids = await CreateSessionsAsync([first, second], 20);
         foreach (var id in ids)
@@ -146,7 +152,7 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
 
         await first.Manager.DisposeAsync();
         await second.Manager.DisposeAsync();
-        var again = await StartNodeAsync("node1", o => Durable(o, "node1"));
+        var again = await StartDiskNodeAsync("node1");
 
         Assert.That(Ring(again).Counters.LoadedFromDisk, Is.EqualTo(20));
         foreach (var id in ids)
@@ -156,14 +162,8 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
     [Test]
     public async Task Restart_WithAStaleDiskCopy_TakesThePeersNewerVersion()
     {
-        void WithDisk(ClusterStoreOptions o, string node)
-        {
-            o.Backups = 1;
-            o.DataDirectory = DataDirectory(node);
-            o.DurableCommits = true;
-        }
-        var first = await StartNodeAsync("node1", o => WithDisk(o, "node1"));
-        var second = await StartNodeAsync("node2", o => WithDisk(o, "node2"));
+        var first = await StartDiskNodeAsync("node1");
+        var second = await StartDiskNodeAsync("node2");
         await Wait.UntilAsync(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
         var id = await CreateWithAsync(first, s => s.SetInt32("count", 1));
         await first.Manager.DisposeAsync();
@@ -171,7 +171,7 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
         await IncrementAsync(second, id);
         await IncrementAsync(second, id);
 
-        var again = await StartNodeAsync("node1", o => WithDisk(o, "node1"));
+        var again = await StartDiskNodeAsync("node1");
 
         Assert.That(again.Manager.Table.TryGetValue(id, out var r) ? r.Version : 0, Is.EqualTo(3));
         Assert.That(await ReadCountAsync(again, id), Is.EqualTo(3));
@@ -180,12 +180,7 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
     [Test]
     public async Task Start_WithTruncatedAndCorruptFiles_SkipsAndCountsThem()
     {
-        void WithDisk(ClusterStoreOptions o)
-        {
-            o.DataDirectory = DataDirectory("node1");
-            o.DurableCommits = true;
-        }
-        var node = await StartNodeAsync("node1", WithDisk);
+        var node = await StartDiskNodeAsync("node1");
         var ids = await CreateSessionsAsync([node], 5);
         await node.Manager.DisposeAsync();
         var files = ids.Select(id => Path.Combine(DataDirectory("node1"), id + ".session")).ToArray();
@@ -195,7 +190,7 @@ public sealed class RingStoreInMemoryTests : RingStoreContractTests
         corrupt[^3] ^= 0x5A;
         await File.WriteAllBytesAsync(files[1], corrupt);
 
-        var again = await StartNodeAsync("node1", WithDisk);
+        var again = await StartDiskNodeAsync("node1");
 
         Assert.That(again.Store.IsReady, Is.True);
         Assert.That(Ring(again).Counters.CorruptFiles, Is.EqualTo(2));

@@ -78,4 +78,29 @@ public sealed class StoreCodecTests
         Assert.That(applied.Attributes.Keys, Is.EquivalentTo(new[] { "a", "c" }));
         Assert.That(applied.Version, Is.EqualTo(2));
     }
+
+    [Test]
+    public void Replicate_WithAnOverLimitUpdate_IsRefused()
+    {
+        var ok = new Update { SessionId = "0001abc", Version = 2, BaseVersion = 1, Writer = "n", Exists = true };
+        var big = new Update { SessionId = "0001abd", Version = 1, Writer = "n", Exists = true, Full = true };
+        big.Set.Add(new Attribute { Key = "k", Value = ByteString.CopyFrom(new byte[5000]) });
+
+        var fine = StoreCodec.Encode(new Envelope { Replicate = new Replicate { RequestId = 1, Updates = { ok } } });
+        var refused = StoreCodec.Encode(new Envelope { Replicate = new Replicate { RequestId = 2, Updates = { ok, big } } });
+
+        Assert.That(StoreCodec.TryDecode(fine, 4096, out var decoded), Is.True);
+        Assert.That(decoded.Replicate.Updates.Single(), Is.EqualTo(ok));
+        Assert.That(StoreCodec.TryDecode(refused, 4096, out _), Is.False);
+    }
+
+    [Test]
+    public void HoldRequest_WithAnOverlongSessionId_IsRefused()
+    {
+        var fine = StoreCodec.Encode(new Envelope { HoldRequest = new HoldRequest { RequestId = 1, Entries = { new HoldEntry { SessionId = "0001abc", Version = 3 } } } });
+        var refused = StoreCodec.Encode(new Envelope { HoldReply = new HoldReply { RequestId = 1, Held = { new string('x', 100) } } });
+
+        Assert.That(StoreCodec.TryDecode(fine, 4096, out _), Is.True);
+        Assert.That(StoreCodec.TryDecode(refused, 4096, out _), Is.False);
+    }
 }

@@ -51,7 +51,8 @@ internal sealed class StoresScenario : IBenchScenario
         {
             for (var i = 0; i < Nodes; i++)
             {
-                var channel = new ReliableGroupChannel(hub.CreateTransport(), new GroupChannelOptions { ClusterId = cluster, NodeId = $"bench{i + 1}" });
+                // A generous suspect timeout: a full GC of a multi-gigabyte heap on two cores must not look like a crash.
+                var channel = new ReliableGroupChannel(hub.CreateTransport(), new GroupChannelOptions { ClusterId = cluster, NodeId = $"bench{i + 1}", SuspectTimeout = TimeSpan.FromSeconds(60) });
                 var store = create(channel, new ClusterStoreOptions { NodeId = $"bench{i + 1}", ReplicationAcks = 1 });
                 var manager = new SessionManager(store, new SessionOptions());
                 await manager.StartAsync(cancellationToken);
@@ -71,6 +72,7 @@ internal sealed class StoresScenario : IBenchScenario
                 ids[i] = session.Id;
             });
             var loadSeconds = loadClock.Elapsed.TotalSeconds;
+            Console.Error.WriteLine($"{name}: {sessions} sessions created in {loadSeconds:0.0} s");
             // Let the last announcements and re-replications settle before counting copies.
             await Task.Delay(500, cancellationToken);
 

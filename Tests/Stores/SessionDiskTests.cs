@@ -1,0 +1,98 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Multicast.Sessions;
+using Multicast.Stores;
+using Multicast.Wire;
+
+namespace Multicast.Tests.Stores;
+
+public sealed class SessionDiskTests
+{
+    private string _directory = string.Empty;
+
+    [SetUp]
+    public void NewDirectory() => _directory = Path.Combine(Path.GetTempPath(), "multicast-disk-" + Guid.NewGuid().ToString("N"));
+
+    [TearDown]
+    public void RemoveDirectory()
+    {
+        if (Directory.Exists(_directory))
+            Directory.Delete(_directory, recursive: true);
+    }
+
+    private static SessionRecord Record(string id, long version, string value) => StoreCodec.Apply(null, StoreCodec.FromPublic(new SessionUpdate
+    {
+        SessionId = id,
+        Version = version,
+        Writer = "node1",
+        IsFull = true,
+        Set = new Dictionary<string, byte[]> { ["k"] = System.Text.Encoding.UTF8.GetBytes(value) },
+        CreatedAt = DateTimeOffset.UnixEpoch,
+        LastAccessedAt = DateTimeOffset.UnixEpoch,
+        IdleTimeout = TimeSpan.FromMinutes(20),
+    }));
+
+    [Test]
+    public async Task Save_ThenLoad_ReturnsTheLastVersionOfEachSession()
+    {
+        var counters = new StoreCounters();
+        var a = SessionIds.New(1);
+        var b = SessionIds.New(2);
+        await using (var sut = new SessionDisk(_directory, NullLogger.Instance, counters))
+        {
+            sut.Save(Record(a, 1, "one"));
+            sut.Save(Record(a, 2, "two"));
+            sut.Save(Record(b, 1, "gone"));
+            sut.Delete(b);
+            await sut.FlushAsync();
+        }
+
+        await using var again = new SessionDisk(_directory, NullLogger.Instance, counters);
+        var loaded = again.Load(1024 * 1024);
+
+        Assert.That(loaded.Select(u => (u.SessionId, u.Version)), Is.EqualTo(new[] { (a, 2L) }));
+        Assert.That(loaded[0].Set.Single().Value.ToStringUtf8(), Is.EqualTo("two"));
+    }
+
+    [Test]
+    public async Task Load_EveryTruncation_IsDetected()
+    {
+        var id = SessionIds.New(1);
+        await using (var writer = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters()))
+        {
+            writer.Save(Record(id, 1, "some value"));
+            await writer.FlushAsync();
+        }
+        var path = Path.Combine(_directory, id + ".session");
+        var whole = await File.ReadAllBytesAsync(path);
+
+        for (var length = 0; length < whole.Length; length++)
+        {
+            await File.WriteAllBytesAsync(path, whole[..length]);
+            Assert.That(SessionDisk.TryRead(path, 1024 * 1024, out _, out var reason), Is.False, $"{length} bytes");
+            Assert.That(reason, Is.Not.Null);
+        }
+    }
+
+    [Test]
+    public async Task Load_AFlippedBit_IsDetectedAndCounted()
+    {
+        var counters = new StoreCounters();
+        var id = SessionIds.New(1);
+        await using (var writer = new SessionDisk(_directory, NullLogger.Instance, counters))
+        {
+            writer.Save(Record(id, 1, "some value"));
+            await writer.FlushAsync();
+        }
+        var path = Path.Combine(_directory, id + ".session");
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[^2] ^= 0x01;
+        await File.WriteAllBytesAsync(path, bytes);
+
+        await using var sut = new SessionDisk(_directory, NullLogger.Instance, counters);
+        var loaded = sut.Load(1024 * 1024);
+
+        Assert.That(loaded, Is.Empty);
+        Assert.That(counters.CorruptFiles, Is.EqualTo(1));
+        Assert.That(File.Exists(path + ".corrupt"), Is.True);
+    }
+}
