@@ -64,6 +64,43 @@ public sealed class LoadCheckRunTests
             Assert.That(output.ToString(), Does.Contain("lost update"));
     }
 
+    [TestCase(0, 0)]
+    [TestCase(5, 1)]
+    public async Task Run_WithReadsAndJson_WritesFiguresAndKeepsTheVerdict(int loseEvery, int expectedExitCode)
+    {
+        await using var server = await StartCounterServerAsync(loseEvery);
+        using var output = new StringWriter();
+        var json = Path.Combine(Path.GetTempPath(), $"loadcheck-{Guid.NewGuid():N}.json");
+        try
+        {
+            var exitCode = await LoadCheckRun.MainAsync(
+                ["--urls", Url(server), "--clients", "3", "--duration", "1", "--progress", "0.5", "--reads", "50", "--json", json], output, output);
+
+            Assert.That(exitCode, Is.EqualTo(expectedExitCode), output.ToString());
+            var figures = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(await File.ReadAllTextAsync(json))!;
+            Assert.That(figures["reads_answered"], Is.GreaterThan(0));
+            Assert.That(figures["writes_acked"], Is.GreaterThan(0));
+            Assert.That(figures["requests_per_s"], Is.EqualTo((figures["reads_answered"] + figures["writes_acked"]) / figures["seconds"]).Within(1e-6));
+            Assert.That(figures["p99_ms"], Is.GreaterThanOrEqualTo(figures["p50_ms"]));
+            Assert.That(figures["pass"], Is.EqualTo(expectedExitCode == 0 ? 1 : 0));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Test]
+    public async Task Run_ReadsOutOfRange_ExitsTwo()
+    {
+        using var output = new StringWriter();
+
+        var exitCode = await LoadCheckRun.MainAsync(["--urls", "http://127.0.0.1:1/", "--reads", "150"], output, output);
+
+        Assert.That(exitCode, Is.EqualTo(2));
+        Assert.That(output.ToString(), Does.Contain("--reads"));
+    }
+
     [Test]
     public async Task Run_BadArguments_ExitsTwoWithUsage()
     {

@@ -16,7 +16,7 @@ internal sealed class HttpScenario : IBenchScenario
 {
     public string Name => "http";
 
-    public string Description => "LoadCheck (50% writes, non-sticky) vs 3-node cluster, in-memory ASP.NET session, PostgreSQL session [--seconds S --clients N --reads PCT]";
+    public string Description => "LoadCheck (50% writes, non-sticky) vs 3-node cluster, in-memory ASP.NET session, PostgreSQL session [--seconds S --clients N --reads PCT --diagnostics 0|1]";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -35,31 +35,13 @@ internal sealed class HttpScenario : IBenchScenario
         report.Notes.Add($"process logs: {logs}");
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
 
-        double cluster, inMemory, postgres = double.NaN;
+        double inMemory, postgres = double.NaN;
+        var cluster = await ClusterAsync(report, "cluster_3_nodes", hostDll, loadCheckDll, http, [], clients, seconds, reads, logs, cancellationToken);
+        // Diagnostic: the same cluster with a 0.1 ms ack interval, to show what the delayed acks cost a write.
+        if (arguments.Get("diagnostics") != "0")
         {
-            var group = Transport.BenchNetwork.RandomGroup().ToString();
-            var port = Transport.BenchNetwork.FreeUdpPort();
-            var apps = new List<AppProcess>();
-            try
-            {
-                for (var i = 1; i <= 3; i++)
-                {
-                    var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}/");
-                    apps.Add(AppProcess.Start(hostDll,
-                    [
-                        $"--Urls={url.ToString().TrimEnd('/')}", $"--Cluster:NodeId=node{i}", "--Cluster:Transport=Udp",
-                        $"--Cluster:Udp:Group={group}", $"--Cluster:Udp:Port={port}", "--Serilog:MinimumLevel:Default=Warning",
-                    ], url, Path.Combine(logs, $"node{i}.log")));
-                }
-                foreach (var app in apps)
-                    await app.WaitHealthyAsync(http, TimeSpan.FromSeconds(60), cancellationToken);
-                cluster = await LoadAsync(report, "cluster_3_nodes", loadCheckDll, apps, clients, seconds, reads, logs, cancellationToken);
-            }
-            finally
-            {
-                foreach (var app in apps)
-                    await app.DisposeAsync();
-            }
+            await ClusterAsync(report, "cluster_3_nodes_ack_interval_0_1ms", hostDll, loadCheckDll, http, ["--Cluster:AckInterval=00:00:00.0001"],
+                clients, seconds, reads, logs, cancellationToken);
         }
 
         {
@@ -101,6 +83,34 @@ internal sealed class HttpScenario : IBenchScenario
         report.Ratios["cluster_vs_inmemory_rps"] = cluster / inMemory;
         report.Ratios["cluster_vs_postgres_rps"] = cluster / postgres;
         return report;
+    }
+
+    private static async Task<double> ClusterAsync(BenchReport report, string name, string hostDll, string loadCheckDll, HttpClient http, string[] extra,
+        int clients, double seconds, double reads, string logs, CancellationToken cancellationToken)
+    {
+        var group = Transport.BenchNetwork.RandomGroup().ToString();
+        var port = Transport.BenchNetwork.FreeUdpPort();
+        var apps = new List<AppProcess>();
+        try
+        {
+            for (var i = 1; i <= 3; i++)
+            {
+                var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}/");
+                apps.Add(AppProcess.Start(hostDll,
+                [
+                    $"--Urls={url.ToString().TrimEnd('/')}", $"--Cluster:NodeId=node{i}", "--Cluster:Transport=Udp",
+                    $"--Cluster:Udp:Group={group}", $"--Cluster:Udp:Port={port}", "--Serilog:MinimumLevel:Default=Warning", .. extra,
+                ], url, Path.Combine(logs, $"{name}.node{i}.log")));
+            }
+            foreach (var app in apps)
+                await app.WaitHealthyAsync(http, TimeSpan.FromSeconds(60), cancellationToken);
+            return await LoadAsync(report, name, loadCheckDll, apps, clients, seconds, reads, logs, cancellationToken);
+        }
+        finally
+        {
+            foreach (var app in apps)
+                await app.DisposeAsync();
+        }
     }
 
     private static async Task<double> LoadAsync(BenchReport report, string name, string loadCheckDll, IReadOnlyList<AppProcess> apps, int clients, double seconds, double reads,

@@ -53,8 +53,10 @@ internal static class ChildProcess
         }
 
         double? throughput = null;
+        if (!killed && process.ExitCode != 0)
+            report.Notes.Add($"{peer} {size} B: the child process exited {process.ExitCode} (a libzmq assertion aborts it); its figures, if any, are what it wrote before.");
         if (killed)
-            report.Notes.Add($"{peer} {size} B: the child process was killed after {Limit.TotalSeconds} s (hung); figures below, if any, are what it wrote before.");
+            report.Notes.Add($"{peer} {size} B: the child process was killed after {Limit.TotalSeconds} s (hung); its figures, if any, are what it wrote before.");
         if (File.Exists(json))
         {
             using (var document = JsonDocument.Parse(await File.ReadAllBytesAsync(json, cancellationToken)))
@@ -67,14 +69,17 @@ internal static class ChildProcess
                     if (result.Name == throughputName && result.Figures.TryGetValue("messages_per_s", out var value))
                         throughput = value;
                 }
-                foreach (var note in document.RootElement.GetProperty("notes").EnumerateArray().Skip(4))
-                    report.Notes.Add(note.GetString()!);
+                foreach (var note in document.RootElement.GetProperty("notes").EnumerateArray().Select(n => n.GetString()!))
+                {
+                    if (!report.Notes.Contains(note))
+                        report.Notes.Add(note);
+                }
             }
             File.Delete(json);
         }
         else
         {
-            report.Notes.Add($"{peer} {size} B: not measured: the child process {(killed ? "hung and was killed" : $"exited {process.ExitCode} (libzmq assertion?)")} before reporting (limit {Limit.TotalSeconds} s)");
+            report.Notes.Add($"{peer} {size} B: not measured: the child process {(killed ? "hung and was killed" : $"exited {process.ExitCode} (libzmq assertion?)")} before reporting anything (limit {Limit.TotalSeconds} s)");
         }
         return throughput;
     }

@@ -11,7 +11,16 @@ internal abstract class PeerGroup : IAsyncDisposable
 {
     protected PeerGroup(int receivers) => Receivers = Enumerable.Range(0, receivers).Select(_ => new ReceiverStats()).ToArray();
 
+    private long _countFrom;
+
     public abstract string Name { get; }
+
+    /// <summary>Messages with a lower sequence number (late ones of an earlier step) are not counted.</summary>
+    public long CountFrom
+    {
+        get => Volatile.Read(ref _countFrom);
+        set => Volatile.Write(ref _countFrom, value);
+    }
 
     public ReceiverStats[] Receivers { get; }
 
@@ -26,11 +35,14 @@ internal abstract class PeerGroup : IAsyncDisposable
         if (message.Length < BenchNetwork.StampSize)
             return;
         var stats = Receivers[receiver];
-        if (BenchNetwork.SequenceOf(message) < 0)
+        var sequence = BenchNetwork.SequenceOf(message);
+        if (sequence < 0)
         {
             Volatile.Write(ref stats.WarmedUp, true);
             return;
         }
+        if (sequence < Volatile.Read(ref _countFrom))
+            return;
         stats.Latencies?.Add(BenchNetwork.AgeOf(message));
         Interlocked.Exchange(ref stats.LastTimestamp, Stopwatch.GetTimestamp());
         Interlocked.Increment(ref stats.Received);
