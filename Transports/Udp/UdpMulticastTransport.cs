@@ -358,11 +358,16 @@ public sealed class UdpMulticastTransport : ITransport
                         continue;
                     throw new InvalidOperationException($"poll(2) failed with errno {errno}.");
                 }
+                var delivered = 0;
+                var emptied = true;
                 for (var i = 0; i < 2 && !_stopping; i++)
                 {
                     if (fds[i].Revents != 0)
-                        Drain(fds[i].Fd, buffer, handler);
+                        emptied &= Drain(fds[i].Fd, buffer, handler, ref delivered);
                 }
+                // Both sockets are empty after a burst: the channel acknowledges now rather than at its ack timer.
+                if (delivered > 0 && emptied && !_stopping)
+                    ReportIdle(handler);
             }
         }
         catch (Exception ex)
@@ -376,7 +381,21 @@ public sealed class UdpMulticastTransport : ITransport
         }
     }
 
-    private unsafe void Drain(int fd, byte* buffer, IDatagramHandler handler)
+    private void ReportIdle(IDatagramHandler handler)
+    {
+        try
+        {
+            handler.OnReceiveIdle();
+        }
+        catch (Exception ex)
+        {
+            Interlocked.Increment(ref _handlerErrors);
+            UdpTransportLog.HandlerFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>Reads a burst from one socket; true when the socket is now empty.</summary>
+    private unsafe bool Drain(int fd, byte* buffer, IDatagramHandler handler, ref int delivered)
     {
         for (var n = 0; n < BurstPerSocket && !_stopping; n++)
         {
@@ -385,18 +404,19 @@ public sealed class UdpMulticastTransport : ITransport
             {
                 var errno = Marshal.GetLastPInvokeError();
                 if (Interop.IsWouldBlock(errno))
-                    return;
+                    return true;
                 if (Interop.IsInterrupted(errno))
                     continue;
                 var count = Interlocked.Increment(ref _receiveErrors);
                 if ((count & 1023) == 1)
                     UdpTransportLog.ReceiveFailed(_logger, errno, count);
-                return;
+                return true;
             }
             // Empty datagrams carry nothing (DisposeAsync uses one to wake this thread).
             if (length == 0)
                 continue;
             Interlocked.Increment(ref _received);
+            delivered++;
             try
             {
                 handler.OnDatagram(new ReadOnlySpan<byte>(buffer, (int)length));
@@ -407,5 +427,6 @@ public sealed class UdpMulticastTransport : ITransport
                 UdpTransportLog.HandlerFailed(_logger, ex);
             }
         }
+        return false;
     }
 }

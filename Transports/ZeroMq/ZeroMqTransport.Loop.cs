@@ -177,10 +177,15 @@ public sealed partial class ZeroMqTransport
                 nextIdleCheck = now + (long)UnicastIdleTimeout.TotalMilliseconds;
             }
             Interop.Poll(items, more ? 0 : Math.Max(1, nextIdleCheck - now));
+            var emptied = true;
+            var delivered = 0;
             if (items[1].IsReadable)
-                ReceiveFrom(_sub!);
+                emptied &= ReceiveFrom(_sub!, ref delivered);
             if (items[2].IsReadable)
-                ReceiveFrom(_pull!);
+                emptied &= ReceiveFrom(_pull!, ref delivered);
+            // Nothing left to read after a burst: the channel acknowledges now rather than at its ack timer.
+            if (delivered > 0 && emptied)
+                ReportIdle();
         }
     }
 
@@ -268,7 +273,20 @@ public sealed partial class ZeroMqTransport
         }
     }
 
-    private void ReceiveFrom(ZmqSocketHandle socket)
+    private void ReportIdle()
+    {
+        try
+        {
+            _handler!.OnReceiveIdle();
+        }
+        catch (Exception e)
+        {
+            ZeroMqLog.HandlerFailed(_logger, e);
+        }
+    }
+
+    /// <summary>Reads a batch from one socket; true when the socket is now empty.</summary>
+    private bool ReceiveFrom(ZmqSocketHandle socket, ref int delivered)
     {
         var message = default(ZmqMessage);
         Interop.InitMessage(ref message);
@@ -277,13 +295,14 @@ public sealed partial class ZeroMqTransport
             for (var i = 0; i < BatchSize; i++)
             {
                 if (!Interop.Receive(ref message, socket, Interop.ZMQ_DONTWAIT))
-                    return;
+                    return true;
                 if (Interop.MessageMore(ref message))
                 {
                     SkipRestOfMessage(ref message, socket);
                     continue;
                 }
                 Counters.OnReceived();
+                delivered++;
                 try
                 {
                     _handler!.OnDatagram(Interop.MessageData(ref message));
@@ -293,6 +312,7 @@ public sealed partial class ZeroMqTransport
                     ZeroMqLog.HandlerFailed(_logger, e);
                 }
             }
+            return false;
         }
         finally
         {

@@ -25,5 +25,12 @@ internal sealed class RecordingDatagramHandler : IDatagramHandler
             throw new InvalidOperationException("handler failure injected by the test");
     }
 
+    private int _idleReports;
+
+    /// <summary>How often the transport said its receive queue went empty.</summary>
+    public int IdleReports => Volatile.Read(ref _idleReports);
+
+    public void OnReceiveIdle() => Interlocked.Increment(ref _idleReports);
+
     public bool Contains(byte[] payload) => _datagrams.Any(d => d.AsSpan().SequenceEqual(payload));
 }

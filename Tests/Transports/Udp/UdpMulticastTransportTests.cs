@@ -63,6 +63,20 @@ public sealed class UdpMulticastTransportTests
     }
 
     [Test]
+    public async Task Receive_AfterABurst_ReportsTheQueueIdleSoTheChannelAcksAtOnce()
+    {
+        var options = UdpTestNetwork.RandomGroup();
+        var (sut, _) = await StartAsync(options);
+        var (_, handler) = await StartAsync(options);
+
+        for (var i = 0; i < 20; i++)
+            sut.SendToGroup(Encoding.UTF8.GetBytes($"burst-{i}"));
+
+        await Eventually.Until(() => handler.Count >= 20 && handler.IdleReports >= 1, "the burst and an idle report");
+        Assert.That(handler.IdleReports, Is.LessThanOrEqualTo(handler.Count), "at most one idle report per delivered burst");
+    }
+
+    [Test]
     public async Task SendTo_OneMember_OnlyThatMemberReceives()
     {
         var options = UdpTestNetwork.RandomGroup();

@@ -68,6 +68,13 @@ internal sealed class RecordingHandler : IDatagramHandler
         Threads.Enqueue(Thread.CurrentThread.Name);
     }
 
+    private int _idleReports;
+
+    /// <summary>How often the transport said its receive queue went empty.</summary>
+    public int IdleReports => Volatile.Read(ref _idleReports);
+
+    public void OnReceiveIdle() => Interlocked.Increment(ref _idleReports);
+
     public bool Has(byte[] datagram) => Datagrams.Any(d => d.AsSpan().SequenceEqual(datagram));
 
     public int Count(byte[] datagram) => Datagrams.Count(d => d.AsSpan().SequenceEqual(datagram));

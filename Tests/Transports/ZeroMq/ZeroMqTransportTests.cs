@@ -111,6 +111,21 @@ public sealed class ZeroMqTransportTests
     }
 
     [Test]
+    public async Task Receive_AfterABurst_ReportsTheQueueIdleSoTheChannelAcksAtOnce()
+    {
+        var nodes = await Mesh(2);
+        var first = new byte[] { 0 };
+        await Eventually(() => nodes[1].Handler.Has(first), () => nodes[0].Transport.SendTo(nodes[1].Transport.LocalAddress, first));
+
+        for (var i = 1; i <= 20; i++)
+            nodes[0].Transport.SendTo(nodes[1].Transport.LocalAddress, [(byte)i]);
+        var all = await Eventually(() => nodes[1].Handler.Datagrams.Count >= 21 && nodes[1].Handler.IdleReports >= 1);
+
+        Assert.That(all, Is.True);
+        Assert.That(nodes[1].Handler.IdleReports, Is.LessThanOrEqualTo(nodes[1].Handler.Datagrams.Count), "at most one idle report per delivered burst");
+    }
+
+    [Test]
     public async Task SendTo_ConnectedPeer_ArrivesOnceInOrder()
     {
         var nodes = await Mesh(2);
