@@ -22,8 +22,9 @@ public sealed class GroupChannelOptions
     /// <summary>The default <see cref="MaxMessageBytes"/>: 4 MiB of session state plus headroom.</summary>
     public const int DefaultMaxMessageBytes = 8 * 1024 * 1024;
 
-    /// <summary>The default <see cref="SendWindowBytes"/>.</summary>
-    public const long DefaultSendWindowBytes = 32L * 1024 * 1024;
+    /// <summary>The default <see cref="SendWindowBytes"/>: 4 MiB, what the receivers' socket buffers absorb (the usual
+    /// net.core.rmem_max). A larger window lets a fast sender overrun them, and the kernel's drops come back as retransmissions.</summary>
+    public const long DefaultSendWindowBytes = 4L * 1024 * 1024;
 
     /// <summary>The default <see cref="HeartbeatInterval"/>.</summary>
     public static readonly TimeSpan DefaultHeartbeatInterval = TimeSpan.FromMilliseconds(500);
@@ -84,7 +85,7 @@ public sealed class GroupChannelOptions
     public int MaxMessageBytes { get; set; } = DefaultMaxMessageBytes;
 
     /// <summary>How many bytes of sent but not yet acknowledged packets this node keeps, over all its streams.
-    /// When full, sends wait (flow control). At least <see cref="MaxMessageBytes"/>.</summary>
+    /// When full, sends wait (flow control). A message larger than the window is sent alone once the window is empty.</summary>
     /// <value>The default value is <see cref="DefaultSendWindowBytes"/>.</value>
     public long SendWindowBytes { get; set; } = DefaultSendWindowBytes;
 
@@ -140,7 +141,7 @@ public sealed class GroupChannelOptions
         Require(!Encrypt || key is not null, nameof(Encrypt), "needs Cluster:ClusterKey");
         Require(DatagramSize is >= MinDatagramSize and <= 65507, nameof(DatagramSize), $"must be between {MinDatagramSize} and 65507");
         Require(MaxMessageBytes > 0, nameof(MaxMessageBytes), "must be positive");
-        Require(SendWindowBytes >= MaxMessageBytes, nameof(SendWindowBytes), "must be at least Cluster:MaxMessageBytes");
+        Require(SendWindowBytes >= DatagramSize, nameof(SendWindowBytes), "must be at least Cluster:DatagramSize");
         Positive(SendTimeout, nameof(SendTimeout));
         Positive(HeartbeatInterval, nameof(HeartbeatInterval));
         Positive(SuspectTimeout, nameof(SuspectTimeout));

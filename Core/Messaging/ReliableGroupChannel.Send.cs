@@ -21,12 +21,15 @@ public sealed partial class ReliableGroupChannel
     private bool _flushing;
     private int _receiveThreadId = -1;
 
+    /// <summary>A message larger than the whole window goes out alone, once nothing else is in flight.</summary>
+    private bool HasRoom(int length) => _windowUsed == 0 || _windowUsed + length <= _options.SendWindowBytes;
+
     /// <summary>Assigns the sequence number now; packetizes at once when the window has room, else queues.</summary>
     private long Submit(SendStream stream, ReadOnlySpan<byte> message, CancellationToken cancellationToken, out PendingSend? pending)
     {
         var sequence = stream.NextMessage++;
         Interlocked.Increment(ref _counters.messagesSent);
-        if (_pending.Count == 0 && _windowUsed + message.Length <= _options.SendWindowBytes)
+        if (_pending.Count == 0 && HasRoom(message.Length))
         {
             Packetize(stream, message, sequence);
             pending = null;
@@ -67,7 +70,7 @@ public sealed partial class ReliableGroupChannel
                 p.Completion.TrySetException(new InvalidOperationException($"{target.Member} left the view before the message could be sent."));
                 continue;
             }
-            if (_windowUsed + p.Message.Length <= _options.SendWindowBytes)
+            if (HasRoom(p.Message.Length))
             {
                 _pending.RemoveFirst();
                 Packetize(p.Stream, p.Message, p.Sequence);

@@ -280,6 +280,26 @@ public abstract class GroupChannelContractTests
     }
 
     [Test]
+    public async Task BroadcastAsync_MessagesLargerThanTheWindow_GoOutOneAtATimeAndArriveWhole()
+    {
+        var nodes = await StartGroup(3, o => o.SendWindowBytes = 64 * 1024);
+        var big = new byte[300 * 1024];
+        new Random(3).NextBytes(big);
+
+        long last = 0;
+        for (var i = 0; i < 3; i++)
+            last = await nodes[0].Channel.BroadcastAsync(big);
+        await Eventually.Within(nodes[0].Channel.WaitForAcksAsync(last, 2), "acks for the oversized messages");
+
+        foreach (var receiver in nodes.Skip(1))
+        {
+            var got = receiver.Handler.From(nodes[0].Id).ToArray();
+            Assert.That(got, Has.Length.EqualTo(3));
+            Assert.That(got.All(m => m.Payload.AsSpan().SequenceEqual(big)), Is.True);
+        }
+    }
+
+    [Test]
     public async Task Channels_OfTwoClustersOnOneNetwork_IgnoreEachOther()
     {
         var red = await StartGroup(2, o => o.ClusterId = "red", prefix: "red");

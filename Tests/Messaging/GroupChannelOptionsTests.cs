@@ -26,7 +26,7 @@ public sealed class GroupChannelOptionsTests
             case "DatagramSize": sut.DatagramSize = 100; break;
             case "ClusterKey": sut.ClusterKey = "short"; break;
             case "Encrypt": sut.Encrypt = true; break;
-            case "SendWindowBytes": sut.SendWindowBytes = sut.MaxMessageBytes - 1; break;
+            case "SendWindowBytes": sut.SendWindowBytes = sut.DatagramSize - 1; break;
             case "SuspectTimeout": sut.SuspectTimeout = sut.HeartbeatInterval; break;
             case "NodeId": sut.NodeId = " "; break;
         }
