@@ -53,8 +53,14 @@ public sealed partial class ReliableGroupChannel
 
     private void OnLeave(MemberKey sender)
     {
-        if (!_peers.ContainsKey(sender) || !_departed.Add(sender))
+        if (!_peers.ContainsKey(sender))
+        {
+            // It repeats its Leave until it sees a view without itself: the one we sent was lost.
+            if (_departed.Contains(sender) && IsActingCoordinator())
+                SendView(Basis(), null);
             return;
+        }
+        _departed.Add(sender);
         if (IsActingCoordinator())
             Reconcile();
     }
@@ -183,7 +189,9 @@ public sealed partial class ReliableGroupChannel
             return;
         if (!containsMe)
         {
-            if (_view.Id != 0 && !_left && _peers.ContainsKey(sender))
+            if (_left && _peers.ContainsKey(sender))
+                _leaveConfirmed.TrySetResult();
+            else if (_view.Id != 0 && !_left && _peers.ContainsKey(sender))
             {
                 // Our group went on without us (we were suspected, or a partition healed): start over.
                 Log.Excluded(_log, _local!.ToString(), id);

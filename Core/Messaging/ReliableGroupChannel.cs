@@ -44,6 +44,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
     private bool _left;
     private bool _disposed;
     private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _leaveConfirmed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates a channel over <paramref name="transport"/>; nothing happens until <see cref="StartAsync"/>.</summary>
     /// <param name="transport">The unreliable transport; the channel owns it from now on.</param>
@@ -200,8 +201,9 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
     }
 
     /// <inheritdoc />
-    /// <remarks>Waits (up to the send timeout) until every member acknowledged this member's broadcasts, then
-    /// announces the departure; further sends throw.</remarks>
+    /// <remarks>Waits until every member acknowledged this member's broadcasts, then announces the departure
+    /// until a view without this member comes back; both within the shorter of the send and suspect timeouts
+    /// (after that the peers suspect it anyway). Further sends throw.</remarks>
     public async ValueTask LeaveAsync(CancellationToken cancellationToken = default)
     {
         long last;
@@ -211,22 +213,51 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
                 return;
             last = _bcast.NextMessage - 1;
         }
+        var budget = _options.SendTimeout < _options.SuspectTimeout ? _options.SendTimeout : _options.SuspectTimeout;
+        var deadline = Now + Ticks(budget);
         try
         {
-            await WaitForAcksAsync(last, int.MaxValue, cancellationToken).WaitAsync(_options.SendTimeout, _time, cancellationToken);
+            await WaitForAcksAsync(last, int.MaxValue, cancellationToken).WaitAsync(budget, _time, cancellationToken);
         }
         catch (TimeoutException)
         {
             Log.LeaveUnacknowledged(_log, last);
         }
+        bool alone;
         lock (_gate)
         {
             if (_left)
                 return;
             _left = true;
-            // Repeated: peers act on the first one that arrives; the rest are ignored.
-            for (var i = 0; i < 3; i++)
+            alone = _peers.Count == 0;
+            SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+        }
+        // Repeated until a view without this member comes back: a lost Leave would otherwise leave the peers
+        // waiting for suspicion. At least three copies go out.
+        if (!alone && Now >= deadline)
+        {
+            lock (_gate)
+            {
                 SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+                SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+            }
+        }
+        while (!alone && Now < deadline && !cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _leaveConfirmed.Task.WaitAsync(_options.JoinRetryInterval, _time, cancellationToken);
+                break;
+            }
+            catch (TimeoutException)
+            {
+                lock (_gate)
+                {
+                    if (_disposed)
+                        break;
+                    SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+                }
+            }
         }
         Log.Left(_log, _local!.ToString());
     }

@@ -17,6 +17,7 @@ internal sealed partial class StoreEngine
     private MembershipView? _balancedView; // the last view whose re-replication completed
     private DateTimeOffset _lastTrim;
     private int _trimming;
+    private int _pushing; // re-replications in flight
 
     /// <summary>Loads the disk copy before joining; the join then takes, per session, the newest of disk and peers.</summary>
     private void LoadDisk()
@@ -192,7 +193,16 @@ internal sealed partial class StoreEngine
             MarkRebalanced(view);
             return;
         }
+        Interlocked.Increment(ref _pushing);
         _ = PushCopiesAsync(view, pushes);
+    }
+
+    /// <summary>A re-replication that failed (a timeout, a member that left) is retried from the maintenance tick.</summary>
+    private void RetryRebalance()
+    {
+        var view = _view;
+        if (IsReady && Interlocked.Read(ref _rebalancedView) < view.Id && Volatile.Read(ref _pushing) == 0)
+            Rebalance(_balancedView ?? view, view);
     }
 
     private async Task PushCopiesAsync(MembershipView view, Dictionary<string, List<SessionRecord>> pushes)
@@ -227,8 +237,12 @@ internal sealed partial class StoreEngine
         }
         catch (Exception ex) when (ex is MemberGoneException or TimeoutException or OperationCanceledException)
         {
-            // A later view pushes again; until then nobody drops the copies it would have replaced.
+            // Retried from the tick; until then nobody drops the copies it would have replaced.
             LogRebalanceFailed(view.Id, ex);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _pushing);
         }
     }
 
@@ -259,6 +273,7 @@ internal sealed partial class StoreEngine
         if (!IsReady || now - _lastTrim < TrimInterval || Interlocked.CompareExchange(ref _trimming, 1, 0) != 0)
             return;
         _lastTrim = now;
+        RetryRebalance();
         var view = _view;
         var asks = new Dictionary<string, HoldRequest>(StringComparer.Ordinal);
         foreach (var (id, record) in Table)

@@ -152,6 +152,9 @@ internal sealed class ClusteredSessionMiddleware(
 
     private Task RespondLockedAsync(HttpContext context, SessionLockedException ex)
     {
+        // Redirecting to this very node would loop: the holder is a concurrent request here, so ask to retry.
+        if (ex.Policy == LockConflictPolicy.Redirect && ex.Holder == node.NodeId)
+            return RespondAsync(context, StatusCodes.Status503ServiceUnavailable, ex.Message, retry: true);
         if (ex.Policy == LockConflictPolicy.Redirect && ex.HolderAddress.Length > 0)
         {
             var request = context.Request;

@@ -238,6 +238,19 @@ public sealed class ClusteredSessionMiddlewareTests
     }
 
     [Test]
+    public async Task LockedWithRedirectPolicyByThisNode_Answers503InsteadOfRedirectingToItself()
+    {
+        using var client = _sut.Client();
+        await client.PostAsync("/counter", null);
+        _store.Conflict = new SessionLockedException("s", _store.InstanceId, "http://127.0.0.1:5001", LockConflictPolicy.Redirect);
+
+        using var response = await client.PostAsync("/counter", null);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(response.Headers.RetryAfter, Is.Not.Null);
+    }
+
+    [Test]
     public async Task LockedWithFailPolicy_Answers409NamingTheHolder()
     {
         using var client = _sut.Client();

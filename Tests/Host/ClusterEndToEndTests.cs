@@ -2,17 +2,18 @@ using System.Net;
 
 namespace Multicast.Tests.Host;
 
-/// <summary>Three node processes sharing sessions over UDP multicast on loopback, with each store.</summary>
+/// <summary>Three node processes sharing sessions on loopback, with each store and each transport.</summary>
 [Category("Integration")]
 [NonParallelizable]
-[TestFixture("Replicated")]
-[TestFixture("Ring")]
-public sealed class ClusterEndToEndTests(string store)
+[TestFixture("Replicated", "Udp")]
+[TestFixture("Ring", "Udp")]
+[TestFixture("Replicated", "ZeroMq")]
+public sealed class ClusterEndToEndTests(string store, string transport)
 {
     private TestCluster _cluster = null!;
 
     [OneTimeSetUp]
-    public async Task StartCluster() => _cluster = await TestCluster.StartAsync(3, 1, $"--Cluster:Store={store}");
+    public async Task StartCluster() => _cluster = await TestCluster.StartAsync(3, transport, 1, $"--Cluster:Store={store}");
 
     [OneTimeTearDown]
     public async Task StopCluster() => await _cluster.DisposeAsync();
@@ -126,6 +127,7 @@ public sealed class ClusterEndToEndTests(string store)
             Assert.That(status.GetProperty("viewId").GetInt64(), Is.EqualTo(statuses[0].GetProperty("viewId").GetInt64()));
             Assert.That(status.GetProperty("replication").GetProperty("acks").GetInt32(), Is.EqualTo(1));
             Assert.That(status.GetProperty("store").GetString(), Is.EqualTo(store));
+            Assert.That(status.GetProperty("transport").GetString(), Is.EqualTo(transport));
             var counters = status.GetProperty("counters");
             foreach (var name in new[] { "multicast.members", "multicast.sessions", "multicast.channel.retransmissions", "multicast.channel.rejected_forged", "multicast.transport.send_errors", "multicast.store.lock_waits" })
                 Assert.That(counters.TryGetProperty(name, out _), Is.True, name);

@@ -14,7 +14,7 @@ public sealed partial class RingRollingRestartEndToEndTests
     {
         await using var sut = await TestCluster.StartAsync(3, replicationAcks: 1, "--Cluster:Store=Ring", "--Cluster:Backups=1");
         var urls = string.Join(',', sut.Nodes.Select(n => n.Url.ToString()));
-        using var load = StartLoadCheck("--urls", urls, "--clients", "6", "--duration", "40", "--progress", "5");
+        using var load = StartLoadCheck("--urls", urls, "--clients", "6", "--duration", "30", "--progress", "5");
 
         foreach (var node in sut.Nodes)
         {
@@ -27,6 +27,7 @@ public sealed partial class RingRollingRestartEndToEndTests
             await node.WaitHealthyAsync(sut.Http, TimeSpan.FromSeconds(60));
             await sut.WaitForMembersAsync(3, TimeSpan.FromSeconds(30));
         }
+        Assert.That(load.HasExited, Is.False, "every restart happened while the load ran");
         var output = await WaitForExitAsync(load, TimeSpan.FromMinutes(3));
 
         Assert.That(load.ExitCode, Is.Zero, output);

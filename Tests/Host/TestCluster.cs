@@ -21,25 +21,42 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public NodeProcess this[int number] => Nodes[number - 1];
 
-    public static async Task<TestCluster> StartAsync(int count, int replicationAcks = 1, params string[] extra)
+    public static Task<TestCluster> StartAsync(int count, int replicationAcks = 1, params string[] extra) =>
+        StartAsync(count, "Udp", replicationAcks, extra);
+
+    /// <summary>Starts <paramref name="count"/> nodes over UDP multicast (a random group and port) or ZeroMQ (free
+    /// loopback ports, every node given every PUB endpoint), in a cluster id of their own.</summary>
+    public static async Task<TestCluster> StartAsync(int count, string transport, int replicationAcks, params string[] extra)
     {
-        var group = $"239.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}";
-        var port = Random.Shared.Next(20000, 60000);
         string[] common =
         [
-            "--Cluster:Transport=Udp",
-            $"--Cluster:Udp:Group={group}",
-            $"--Cluster:Udp:Port={port}",
+            $"--Cluster:Transport={transport}",
+            $"--Cluster:ClusterId=test-{Guid.NewGuid():N}",
             $"--Cluster:ReplicationAcks={replicationAcks}",
             "--Host:EnableTestEndpoints=true",
             .. extra,
         ];
+        var perNode = new List<string[]>();
+        if (transport == "ZeroMq")
+        {
+            var publish = Enumerable.Range(0, count).Select(_ => $"tcp://127.0.0.1:{NodeProcess.FreeTcpPort()}").ToArray();
+            var peers = publish.Select((p, i) => $"--Cluster:ZeroMq:Peers:{i}={p}").ToArray();
+            foreach (var p in publish)
+                perNode.Add([$"--Cluster:ZeroMq:PublishEndpoint={p}", "--Cluster:ZeroMq:BeaconEnabled=false", .. peers]);
+        }
+        else
+        {
+            var group = $"239.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}";
+            var port = Random.Shared.Next(20000, 60000);
+            for (var i = 0; i < count; i++)
+                perNode.Add([$"--Cluster:Udp:Group={group}", $"--Cluster:Udp:Port={port}"]);
+        }
         var nodes = new List<NodeProcess>();
         var cluster = new TestCluster(nodes);
         try
         {
             for (var i = 1; i <= count; i++)
-                nodes.Add(NodeProcess.Start($"node{i}", common));
+                nodes.Add(NodeProcess.Start($"node{i}", [.. common, .. perNode[i - 1]]));
             foreach (var node in nodes)
                 await node.WaitHealthyAsync(cluster.Http, TimeSpan.FromSeconds(60));
             await cluster.WaitForMembersAsync(count, TimeSpan.FromSeconds(30));

@@ -107,6 +107,10 @@ public sealed class UdpMulticastTransport : ITransport
     /// <summary>Datagrams whose handler threw.</summary>
     public long HandlerErrors => Interlocked.Read(ref _handlerErrors);
 
+    /// <summary>Whether this node's own group datagrams are dropped in the kernel (Linux) instead of reaching the handler.
+    /// Either way is allowed by <see cref="ITransport"/>; the channel ignores its own datagrams.</summary>
+    public bool OwnDatagramsFiltered { get; private set; }
+
     /// <summary>SO_RCVBUF of the multicast socket as the kernel reports it (Linux reports twice the usable size); 0 before start.</summary>
     public int ReceiveBufferBytes { get; private set; }
 
@@ -144,9 +148,10 @@ public sealed class UdpMulticastTransport : ITransport
 
         _localEndPoint = (IPEndPoint)_unicastSocket.LocalEndPoint!;
         _localAddress = _localEndPoint.ToString();
+        FilterOwnDatagrams();
         _groupAddress = new IPEndPoint(_group, _port).Serialize();
         _handler = handler;
-        UdpTransportLog.Started(_logger, _group.ToString(), _port, _interface.ToString(), _ttl, _localAddress, _datagramSize, ReceiveBufferBytes, SendBufferBytes);
+        UdpTransportLog.Started(_logger, _group.ToString(), _port, _interface.ToString(), _ttl, _localAddress, _datagramSize, ReceiveBufferBytes, SendBufferBytes, OwnDatagramsFiltered);
 
         _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = ReceiveThreadName };
         _receiveThread.Start();
@@ -242,6 +247,21 @@ public sealed class UdpMulticastTransport : ITransport
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Group datagrams leave from the unicast socket and loop back to every group socket on this host, this node's
+    /// too. On Linux a socket filter drops this node's own in the kernel: on a busy sender that saves a wake-up,
+    /// a read and the channel's authentication check per datagram it sends.
+    /// </summary>
+    private void FilterOwnDatagrams()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        var errno = Interop.DropDatagramsFrom((int)_multicastSocket!.SafeHandle.DangerousGetHandle(), _localEndPoint!.Address.GetAddressBytes(), _localEndPoint.Port);
+        OwnDatagramsFiltered = errno == 0;
+        if (errno != 0)
+            UdpTransportLog.FilterNotAttached(_logger, errno);
     }
 
     private static void Bind(Socket socket, IPEndPoint endPoint, string key)

@@ -155,9 +155,11 @@ public sealed partial class ZeroMqTransport
         var nextIdleCheck = Environment.TickCount64 + (long)UnicastIdleTimeout.TotalMilliseconds;
         while (true)
         {
-            // Clear the flag before draining: whatever is queued from now on signals the eventfd again.
-            Volatile.Write(ref _wakePending, 0);
+            // Reset the eventfd, then clear the flag (a full fence, so the queue is read after it): whatever is queued
+            // from now on signals again. In the other order a signal landing in between would be consumed while the
+            // flag stayed set, and every later Wake() would skip the eventfd: a lost wakeup.
             Interop.DrainEventFd(_wakeFd);
+            Interlocked.Exchange(ref _wakePending, 0);
             if (_stopping)
                 return;
             while (_peersToConnect.TryDequeue(out var peer))

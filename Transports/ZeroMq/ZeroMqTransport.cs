@@ -88,6 +88,7 @@ public sealed partial class ZeroMqTransport : ITransport
     /// <inheritdoc />
     /// <exception cref="OptionsValidationError">An option is invalid.</exception>
     /// <exception cref="ZeroMqException">libzmq is not installed, or an endpoint could not be bound or connected.</exception>
+    /// <exception cref="InvalidOperationException">The beacon could not join its multicast group.</exception>
     public async ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -106,7 +107,16 @@ public sealed partial class ZeroMqTransport : ITransport
         if (_options.BeaconEnabled && _options.GroupEndpoint is null)
         {
             _beacon = new ZeroMqBeacon(_options, _publishAddress, AddPeer, _logger);
-            _beacon.Start();
+            try
+            {
+                _beacon.Start();
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new InvalidOperationException(
+                    $"The ZeroMQ beacon could not join {_options.BeaconGroup}:{_options.BeaconPort} on {_options.BeaconInterface}: {e.Message}. " +
+                    "Check Cluster:ZeroMq:BeaconGroup, BeaconPort and BeaconInterface, or set Cluster:ZeroMq:BeaconEnabled=false and list Cluster:ZeroMq:Peers.", e);
+            }
         }
     }
 
@@ -147,7 +157,9 @@ public sealed partial class ZeroMqTransport : ITransport
             _stopped.TrySetResult();
             return;
         }
-        Wake();
+        // Signal directly, not through the wake flag: stopping must never depend on another wakeup.
+        if (Volatile.Read(ref _wakeFd) is { } fd)
+            Interop.SignalEventFd(fd);
         await _stopped.Task.ConfigureAwait(false);
     }
 
@@ -177,8 +189,8 @@ public sealed partial class ZeroMqTransport : ITransport
         Counters.OnDropped();
     }
 
-    // One eventfd write per batch: only the enqueuer that flips the flag signals; the owning thread clears the flag
-    // before it drains, so anything queued after that signals again.
+    // One eventfd write per batch: only the enqueuer that flips the flag signals; the owning thread resets the eventfd,
+    // then clears the flag, then drains, so anything queued after that signals again.
     private void Wake()
     {
         if (Interlocked.Exchange(ref _wakePending, 1) == 0)

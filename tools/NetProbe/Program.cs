@@ -21,6 +21,9 @@ var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
     ClusterId = "netprobe",
     NodeId = options.NodeId,
     DatagramSize = options.DatagramSize,
+    // Three processes on a small, busy CI machine: a node starved for a few seconds is slow, not dead.
+    SuspectTimeout = TimeSpan.FromSeconds(10),
+    SendTimeout = TimeSpan.FromSeconds(30),
 });
 var handler = new ProbeHandler(options);
 var stdin = Console.In;

@@ -1,4 +1,5 @@
 using Multicast.Tests.Messaging;
+using Multicast.Messaging;
 using Multicast.Transport;
 using Multicast.Transports.Udp;
 
@@ -13,6 +14,15 @@ public sealed class UdpGroupChannelTests : GroupChannelContractTests
 
     [SetUp]
     public void NewGroup() => _options = UdpTestNetwork.RandomGroup();
+
+    /// <summary>The base timings, with suspicion slow enough that a CPU-starved receive thread on a busy
+    /// two-core CI machine is not mistaken for a crash (real sockets and threads, unlike the in-memory hub).</summary>
+    protected override GroupChannelOptions CreateOptions(string nodeId)
+    {
+        var options = base.CreateOptions(nodeId);
+        options.SuspectTimeout = TimeSpan.FromSeconds(5);
+        return options;
+    }
 
     protected override ITransport CreateTransport() => new UdpMulticastTransport(_options);
 }

@@ -10,7 +10,8 @@ namespace Multicast.Tests.Transports.Udp;
 
 /// <summary>
 /// A plain socket on the host throws garbage, truncated, forged, replayed and oversize datagrams at the group while
-/// the channel carries traffic: every one is rejected and counted by every node, and no message is lost.
+/// the channel carries traffic: every one is rejected and counted by every node (replays of a node's own datagrams
+/// are ignored by that node as its own), and no message is lost.
 /// </summary>
 [TestFixture]
 [Category("Integration")]
@@ -97,7 +98,9 @@ public sealed class UdpHostileTrafficTests
 
         foreach (var receiver in handlers.Skip(1))
             await Eventually.Until(() => receiver.CountFrom("node0") >= Messages + 1, "every message at every receiver");
-        await Eventually.Until(() => _channels.All(c => Rejected(c.Counters) - Rejected(before[_channels.IndexOf(c)]) >= 5 * PerKind),
+        // The sender never saw its own genuine datagram (the transport filters its own group datagrams in the kernel),
+        // so a replay of it is not a replay there: it is ignored as its own. Every other node counts all five kinds.
+        await Eventually.Until(() => _channels.Select((c, i) => Rejected(c.Counters) - Rejected(before[i]) >= (i == 0 ? 4 : 5) * PerKind).All(done => done),
             "every hostile datagram counted at every node");
 
         Assert.Multiple(() =>
@@ -114,7 +117,8 @@ public sealed class UdpHostileTrafficTests
                 var was = before[i];
                 Assert.That(now.RejectedMalformed - was.Malformed, Is.EqualTo(2 * PerKind), $"node{i}: garbage and truncated");
                 Assert.That(now.RejectedForged - was.Forged, Is.EqualTo(PerKind), $"node{i}: forged");
-                Assert.That(now.RejectedReplayed - was.Replayed, Is.EqualTo(PerKind), $"node{i}: replayed");
+                if (i > 0)
+                    Assert.That(now.RejectedReplayed - was.Replayed, Is.EqualTo(PerKind), $"node{i}: replayed");
                 Assert.That(now.RejectedOversize - was.Oversize, Is.EqualTo(PerKind), $"node{i}: oversize");
                 Assert.That(now.HandlerErrors, Is.Zero);
             }

@@ -16,7 +16,8 @@ public sealed class UdpPacketLossTests
     private const int LargeEvery = 50;
     private const int LargeSize = 20 * 1024;
     private const double Loss = 0.1;
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
+    // Generous: CI has two cores and other fixtures may still be finishing; the whole run normally takes ~3 s.
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(45);
 
     [Test]
@@ -67,6 +68,9 @@ public sealed class UdpPacketLossTests
         }
         finally
         {
+            // Shown with a failure: what every node said, not only the one that timed out.
+            foreach (var node in nodes)
+                TestContext.Out.WriteLine(node.Output());
             await Task.WhenAll(nodes.Select(n => n.StopAsync(TimeSpan.FromSeconds(5))));
             foreach (var node in nodes)
                 node.Dispose();

@@ -24,6 +24,27 @@ public sealed class ZeroMqBeaconTests
 
     [Test]
     [Category("Integration")]
+    public async Task StartAsync_BeaconOnAnAddressThatIsNotLocal_ThrowsNamingTheBeaconKeys()
+    {
+        var options = LoopbackOptions();
+        options.BeaconEnabled = true;
+        options.BeaconPort = Random.Shared.Next(20_000, 60_000);
+        options.BeaconInterface = "192.0.2.1"; // TEST-NET-1: never a local interface
+        var sut = new ZeroMqTransport(options);
+        try
+        {
+            var e = Assert.ThrowsAsync<InvalidOperationException>(async () => await sut.StartAsync(new RecordingHandler()));
+
+            Assert.That(e!.Message, Does.Contain("192.0.2.1").And.Contain("Cluster:ZeroMq:BeaconGroup, BeaconPort and BeaconInterface"));
+        }
+        finally
+        {
+            await sut.DisposeAsync();
+        }
+    }
+
+    [Test]
+    [Category("Integration")]
     public async Task BeaconEnabled_NoStaticPeers_NodesDiscoverEachOther()
     {
         var group = $"239.{Random.Shared.Next(1, 255)}.{Random.Shared.Next(1, 255)}.{Random.Shared.Next(1, 255)}";

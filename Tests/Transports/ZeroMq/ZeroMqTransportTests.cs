@@ -241,6 +241,47 @@ public sealed class ZeroMqTransportTests
         Assert.That(sut.Counters.Dropped, Is.EqualTo(0));
     }
 
+    [Test]
+    public async Task SendToGroup_RepeatedConcurrentBursts_NoneLeftWaitingInTheQueue()
+    {
+        // A lost wakeup leaves the last datagrams of a burst queued until the thread wakes for another reason.
+        var nodes = await Mesh(1);
+        var sut = nodes[0].Transport;
+        long queued = 0;
+        for (var round = 0; round < 300; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+            {
+                for (var i = 0; i < 20; i++)
+                    sut.SendToGroup([1]);
+            })));
+            queued += 40;
+            var drained = await Eventually(() => sut.Counters.GroupSent + sut.Counters.Dropped == queued, timeout: TimeSpan.FromSeconds(10));
+            Assert.That(drained, Is.True, $"round {round}: {queued - sut.Counters.GroupSent - sut.Counters.Dropped} datagrams still queued");
+        }
+    }
+
+    [Test]
+    public async Task Receive_MultiFrameMessage_IsDroppedAndCountedAndTheNextDatagramArrives()
+    {
+        var nodes = await Mesh(1);
+        var sut = nodes[0].Transport;
+        using var context = Interop.CreateContext();
+        using var push = Interop.CreateSocket(context, Interop.ZMQ_PUSH);
+        Interop.SetOption(push, Interop.ZMQ_LINGER, 0);
+        Interop.Connect(push, sut.LocalAddress);
+
+        // One ZeroMQ connection is FIFO: once the single frame has arrived, the two-frame message was handled.
+        Interop.Send(push, "topic"u8, Interop.ZMQ_SNDMORE);
+        Interop.Send(push, "body"u8, 0);
+        Interop.Send(push, "single"u8, 0);
+        var arrived = await Eventually(() => nodes[0].Handler.Has("single"u8.ToArray()));
+
+        Assert.That(arrived, Is.True);
+        Assert.That(nodes[0].Handler.Datagrams, Has.Count.EqualTo(1), "neither frame of the two-frame message is a datagram");
+        Assert.That(sut.Counters.Invalid, Is.EqualTo(1));
+    }
+
     private sealed class ThrowingHandler : Multicast.Transport.IDatagramHandler
     {
         private int _calls;
