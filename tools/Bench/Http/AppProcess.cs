@@ -63,6 +63,10 @@ internal sealed class AppProcess : IAsyncDisposable
             {
                 // not listening yet
             }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // listening but slow to answer (a loaded machine): ask again
+            }
             await Task.Delay(100, cancellationToken);
         }
     }
