@@ -27,7 +27,7 @@ public sealed partial class ReliableGroupChannel
         [LoggerMessage(7, LogLevel.Information, "{Member} left the group")]
         public static partial void Left(ILogger logger, string member);
 
-        [LoggerMessage(8, LogLevel.Warning, "Leaving with broadcasts up to {Sequence} not acknowledged by every member")]
+        [LoggerMessage(8, LogLevel.Warning, "Leaving with messages not acknowledged by every addressee (broadcasts up to {Sequence})")]
         public static partial void LeaveUnacknowledged(ILogger logger, long sequence);
 
         [LoggerMessage(9, LogLevel.Warning, "Sending a datagram to {Destination} failed")]

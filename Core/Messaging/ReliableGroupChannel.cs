@@ -201,27 +201,28 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
     }
 
     /// <inheritdoc />
-    /// <remarks>Waits until every member acknowledged this member's broadcasts, then announces the departure
+    /// <remarks>Waits until every addressee acknowledged what this member sent (broadcasts and unicasts), then announces the departure
     /// until a view without this member comes back; both within the shorter of the send and suspect timeouts
     /// (after that the peers suspect it anyway). Further sends throw.</remarks>
     public async ValueTask LeaveAsync(CancellationToken cancellationToken = default)
     {
-        long last;
         lock (_gate)
         {
             if (_local is null || _left || _disposed || _view.Id == 0)
                 return;
-            last = _bcast.NextMessage - 1;
         }
         var budget = _options.SendTimeout < _options.SuspectTimeout ? _options.SendTimeout : _options.SuspectTimeout;
         var deadline = Now + Ticks(budget);
-        try
+        // Everything sent so far — broadcasts and unicasts (replication, replies) — reaches its addressees
+        // before this member announces its departure.
+        while (!Drained())
         {
-            await WaitForAcksAsync(last, int.MaxValue, cancellationToken).WaitAsync(budget, _time, cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            Log.LeaveUnacknowledged(_log, last);
+            if (Now >= deadline)
+            {
+                Log.LeaveUnacknowledged(_log, _bcast.NextMessage - 1);
+                break;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken);
         }
         bool alone;
         lock (_gate)
@@ -314,6 +315,21 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         lock (_txLock)
             _protector.Dispose();
         _meter.Dispose();
+    }
+
+    private bool Drained()
+    {
+        lock (_gate)
+        {
+            if (_pending.Count > 0 || _txQueue.Count > 0 || _peers.Count > 0 && _bcast.Unacked.Count > 0)
+                return false;
+            foreach (var peer in _peers.Values)
+            {
+                if (peer.UnicastSend is { Unacked.Count: > 0 })
+                    return false;
+            }
+            return true;
+        }
     }
 
     private void CheckMessage(int length)

@@ -30,7 +30,9 @@ public interface ITransport : IAsyncDisposable
     /// <exception cref="ArgumentException">The datagram is larger than <see cref="MaxDatagramSize"/>.</exception>
     void SendToGroup(ReadOnlySpan<byte> datagram);
 
-    /// <summary>Sends one datagram to the member at <paramref name="address"/> (an address a member announced).</summary>
+    /// <summary>Sends one datagram to the member at <paramref name="address"/> (an address a member announced).
+    /// <paramref name="address"/> may be this node's own <see cref="LocalAddress"/>: the datagram then reaches this
+    /// node's own handler (the reliable channel installs its views that way, on the receive thread).</summary>
     /// <exception cref="ArgumentException">The datagram is larger than <see cref="MaxDatagramSize"/>.</exception>
     void SendTo(string address, ReadOnlySpan<byte> datagram);
 }

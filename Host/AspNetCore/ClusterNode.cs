@@ -16,6 +16,7 @@ internal sealed class ClusterNode : IAsyncDisposable
     private readonly ILogger<ClusterNode> _logger;
     private Task? _start;
     private int _disposed;
+    private bool _stopping;
 
     public ClusterNode(IOptions<ClusteredSessionOptions> options, IOptions<ClusterComposition> composition,
         IServiceProvider services, TimeProvider time, ILoggerFactory loggerFactory)
@@ -54,7 +55,7 @@ internal sealed class ClusterNode : IAsyncDisposable
     /// <summary>Joined, caught up, and not stopping.</summary>
     public bool IsReady => _start is { IsCompletedSuccessfully: true } && Volatile.Read(ref _disposed) == 0 && !Stopping && Store.IsReady;
 
-    public bool Stopping { get; private set; }
+    public bool Stopping => Volatile.Read(ref _stopping);
 
     /// <summary>The start; faulted when the node could not join.</summary>
     public Task Started => _start ?? Task.CompletedTask;
@@ -67,16 +68,16 @@ internal sealed class ClusterNode : IAsyncDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        Stopping = true;
+        Volatile.Write(ref _stopping, true);
         if (_start is null)
             return;
         try
         {
             await _start.WaitAsync(cancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception) when (_start.IsFaulted || _start.IsCanceled)
         {
-            return; // never joined: nothing to leave
+            return; // never joined (failed, or the host stopped while joining): nothing to leave
         }
         Log.Leaving(_logger, NodeId);
         await Manager.StopAsync(cancellationToken);

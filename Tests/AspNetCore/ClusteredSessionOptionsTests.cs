@@ -104,6 +104,19 @@ public sealed class ClusteredSessionOptionsTests
     }
 
     [Test]
+    public async Task Stop_WhileStillJoining_StopsCleanlyWithoutLeaving()
+    {
+        var store = new FakeClusterStore { HoldJoin = true };
+        var sut = await TestApp.StartAsync(b => b.UseStore(_ => store), MapCounter, waitReady: false);
+        var node = sut.App.Services.GetRequiredService<ClusterNode>();
+
+        Assert.DoesNotThrowAsync(() => sut.DisposeAsync().AsTask());
+
+        Assert.That(node.Started.IsCanceled, Is.True);
+        Assert.That(node.IsReady, Is.False);
+    }
+
+    [Test]
     public void Start_InvalidOptions_FailsNamingTheKey()
     {
         var store = new FakeClusterStore();

@@ -208,6 +208,23 @@ public abstract class GroupChannelContractTests
     }
 
     [Test]
+    public async Task LeaveAsync_RightAfterSends_EverythingSentArrivesFirst()
+    {
+        var (a, b, c) = await StartThree();
+
+        for (var i = 0; i < 200; i++)
+        {
+            _ = a.Channel.SendAsync(b.Id, Text($"u{i}"));
+            _ = a.Channel.BroadcastAsync(Text($"b{i}"));
+        }
+        await a.Channel.LeaveAsync();
+
+        await AllSee(b, c);
+        Assert.That(b.Handler.From(a.Id, unicast: true).Select(m => Encoding.UTF8.GetString(m.Payload)), Is.EqualTo(Enumerable.Range(0, 200).Select(i => $"u{i}")));
+        Assert.That(c.Handler.From(a.Id).Select(m => Encoding.UTF8.GetString(m.Payload)), Is.EqualTo(Enumerable.Range(0, 200).Select(i => $"b{i}")));
+    }
+
+    [Test]
     public async Task Crash_TransportStoppedWithoutLeave_MemberIsSuspectedAndRemoved([Values(0, 2)] int crashed)
     {
         var nodes = await StartGroup(3);
