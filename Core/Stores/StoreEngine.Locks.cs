@@ -138,7 +138,9 @@ internal sealed partial class StoreEngine
             cancellationToken.ThrowIfCancellationRequested();
             var view = _view;
             var arbiter = ArbiterFor(id, view);
-            var known = Table.TryGetValue(id, out var r) ? r.Version : 0;
+            // A node that need not hold the session asks for the whole of it with the grant: a copy it still has
+            // may be dropped (trimmed) before the request reads it.
+            var known = HoldsHere(id) && Table.TryGetValue(id, out var r) ? r.Version : 0;
             LockReply reply;
             try
             {

@@ -538,6 +538,7 @@ internal sealed partial class StoreEngine
         {
             Counters.Increment(ref Counters.Recoveries);
             var known = Table.TryGetValue(id, out var r) ? r.Version : 0;
+            var unanswered = 0;
             var asks = view.Members.Where(m => m.NodeId != InstanceId).Select(async m =>
             {
                 var callId = NextCallId();
@@ -546,8 +547,14 @@ internal sealed partial class StoreEngine
                     var reply = await CallAsync(m.NodeId, callId, new Envelope { SyncRequest = new SyncRequest { RequestId = callId, SessionId = id, KnownVersion = known, TakeLock = true } }, _options.CommitTimeout, _stopping.Token);
                     return reply.SyncReply;
                 }
-                catch (Exception ex) when (ex is MemberGoneException or TimeoutException)
+                catch (MemberGoneException)
                 {
+                    return null;
+                }
+                catch (TimeoutException)
+                {
+                    // A live member that did not answer may hold the newest copy: this recovery does not count.
+                    Interlocked.Increment(ref unanswered);
                     return null;
                 }
             }).ToArray();
@@ -574,7 +581,8 @@ internal sealed partial class StoreEngine
                         st.ExpiresAt = expires;
                     }
                 }
-                st.ConfirmedInView = view.Id;
+                if (unanswered == 0)
+                    st.ConfirmedInView = view.Id;
             }
             LogRecovered(id, Table.TryGetValue(id, out var after) ? after.Version : 0, replies.Count(x => x is not null));
         }

@@ -124,18 +124,26 @@ internal sealed partial class StoreEngine
     {
         try
         {
-            foreach (var update in missing)
+            // A joiner may not know the arbiter yet, or be receiving the base in its state transfer: keep trying
+            // while the arbiter still waits.
+            var started = Stopwatch.GetTimestamp();
+            while (missing.Any(u => !HoldsVersion(u)))
             {
-                if (!HoldsVersion(update))
-                    await SyncFromAsync(from, update.SessionId, Table.TryGetValue(update.SessionId, out var r) ? r.Version : 0);
+                if (Stopwatch.GetElapsedTime(started) > _options.CommitTimeout || _stopping.IsCancellationRequested)
+                    return; // no acknowledgement: the arbiter's write concern times out rather than count a copy that is not here
+                foreach (var update in missing)
+                {
+                    if (!HoldsVersion(update))
+                        await SyncFromAsync(from, update.SessionId, Table.TryGetValue(update.SessionId, out var r) ? r.Version : 0);
+                }
+                if (missing.Any(u => !HoldsVersion(u)))
+                    await Task.Delay(TimeSpan.FromMilliseconds(20), _stopping.Token);
             }
-            if (missing.Any(u => !HoldsVersion(u)))
-                return; // no acknowledgement: the arbiter's write concern times out rather than count a copy that is not here
             if (_options.DurableCommits && _disk is not null)
                 await _disk.FlushAsync();
             Reply(from, new Envelope { ReplicateAck = new ReplicateAck { RequestId = requestId } });
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
             LogAckFailed(from, ex);
         }

@@ -15,20 +15,28 @@ public sealed partial class RingRollingRestartEndToEndTests
         await using var sut = await TestCluster.StartAsync(3, replicationAcks: 1, "--Cluster:Store=Ring", "--Cluster:Backups=1");
         var urls = string.Join(',', sut.Nodes.Select(n => n.Url.ToString()));
         using var load = StartLoadCheck("--urls", urls, "--clients", "6", "--duration", "30", "--progress", "5");
-
-        foreach (var node in sut.Nodes)
+        try
         {
-            if (graceful)
-                Assert.That(await node.TerminateAsync(TimeSpan.FromSeconds(30)), Is.Zero, $"{node.NodeId} exit code");
-            else
-                node.Kill();
-            await sut.WaitForMembersAsync(2, TimeSpan.FromSeconds(30));
-            node.Restart();
-            await node.WaitHealthyAsync(sut.Http, TimeSpan.FromSeconds(60));
-            await sut.WaitForMembersAsync(3, TimeSpan.FromSeconds(30));
+            foreach (var node in sut.Nodes)
+            {
+                if (graceful)
+                    Assert.That(await node.TerminateAsync(TimeSpan.FromSeconds(30)), Is.Zero, $"{node.NodeId} exit code");
+                else
+                    node.Kill();
+                await sut.WaitForMembersAsync(2, TimeSpan.FromSeconds(30));
+                node.Restart();
+                await node.WaitHealthyAsync(sut.Http, TimeSpan.FromSeconds(60));
+                await sut.WaitForMembersAsync(3, TimeSpan.FromSeconds(30));
+            }
         }
-        Assert.That(load.HasExited, Is.False, "every restart happened while the load ran");
+        catch
+        {
+            load.Kill(entireProcessTree: true);
+            throw;
+        }
+        var underLoad = !load.HasExited;
         var output = await WaitForExitAsync(load, TimeSpan.FromMinutes(3));
+        Assert.That(underLoad, Is.True, "every restart happened while the load ran\n" + output);
 
         Assert.That(load.ExitCode, Is.Zero, output);
         var summary = PassLine().Match(output);
