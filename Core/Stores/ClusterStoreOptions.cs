@@ -39,6 +39,10 @@ public sealed class ClusterStoreOptions
     /// <value>The default value is <see cref="LockingMode.Pessimistic"/>.</value>
     public LockingMode Locking { get; set; } = LockingMode.Pessimistic;
 
+    /// <summary>What a read-only request on a node other than the session's owner sees. Key <c>Cluster:ReadConsistency</c>.</summary>
+    /// <value>The default value is <see cref="ReadConsistency.Latest"/>.</value>
+    public ReadConsistency ReadConsistency { get; set; } = ReadConsistency.Latest;
+
     /// <summary>What an exclusive find does when the lock is held. Key <c>Cluster:ConflictPolicy</c>.</summary>
     /// <value>The default value is <see cref="LockConflictPolicy.Wait"/>.</value>
     public LockConflictPolicy ConflictPolicy { get; set; } = LockConflictPolicy.Wait;
@@ -86,6 +90,8 @@ public sealed class ClusterStoreOptions
             throw new OptionsValidationError("Cluster:Backups", "must be 0 or more");
         if (!Enum.IsDefined(ConflictPolicy))
             throw new OptionsValidationError("Cluster:ConflictPolicy", "must be Wait, Fail or Redirect");
+        if (!Enum.IsDefined(ReadConsistency))
+            throw new OptionsValidationError("Cluster:ReadConsistency", "must be Latest or Local");
         if (!Enum.IsDefined(Locking))
             throw new OptionsValidationError("Cluster:Locking", "must be Pessimistic or None");
     }

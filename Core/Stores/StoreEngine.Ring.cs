@@ -36,8 +36,12 @@ internal sealed partial class StoreEngine
         LogDiskLoaded(loaded.Count, Counters.CorruptFiles, _options.DataDirectory);
     }
 
-    /// <summary>A read on a node that need not hold the session: the acting owner's latest committed copy.</summary>
-    private async Task<SessionRecord?> FetchLatestAsync(string id, CancellationToken cancellationToken)
+    /// <summary>
+    /// The acting owner's latest committed copy, for a read on a node that need not hold the session or whose copy
+    /// may trail (<see cref="ReadConsistency.Latest"/>). The owner sends the whole session only when
+    /// <paramref name="known"/> is behind; a newer copy also refreshes this node's own.
+    /// </summary>
+    private async Task<SessionRecord?> FetchLatestAsync(string id, SessionRecord? known, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         while (true)
@@ -55,10 +59,19 @@ internal sealed partial class StoreEngine
                 var callId = NextCallId();
                 try
                 {
-                    var request = new Envelope { SyncRequest = new SyncRequest { RequestId = callId, SessionId = id, Latest = true } };
+                    var request = new Envelope { SyncRequest = new SyncRequest { RequestId = callId, SessionId = id, Latest = true, KnownVersion = known?.Version ?? 0 } };
                     var reply = (await CallAsync(arbiter.NodeId, callId, request, _options.CommitTimeout, cancellationToken)).SyncReply;
                     if (reply is { NotArbiter: false, State: { } state })
-                        return state.Exists ? StoreCodec.Apply(null, state) : null;
+                    {
+                        if (!state.Exists)
+                            return null;
+                        if (state.Summary)
+                            return known;
+                        if (HoldsHere(id))
+                            Apply(state, arbiter.NodeId);
+                        var latest = StoreCodec.Apply(null, state);
+                        return Table.TryGetValue(id, out var held) && held.Version >= latest.Version ? held : latest;
+                    }
                 }
                 catch (MemberGoneException)
                 {

@@ -170,7 +170,9 @@ internal sealed partial class StoreEngine : IClusterStore
             // A ring backup that has not received its copy yet (a view change just made it one) asks too.
             var current = HoldsHere(id) ? Table.GetValueOrDefault(id) : null;
             if (current is null && !_placement.EveryNode)
-                current = await FetchLatestAsync(id, cancellationToken);
+                current = await FetchLatestAsync(id, null, cancellationToken);
+            else if (_options.ReadConsistency == ReadConsistency.Latest && !IsArbiter(id, _view))
+                current = await FetchLatestAsync(id, current, cancellationToken);
             if (current is null || IsExpired(current, now))
                 return null;
             Touch(id, now);
@@ -246,7 +248,7 @@ internal sealed partial class StoreEngine : IClusterStore
 
         var record = HoldsHere(id) ? Table.GetValueOrDefault(id) : null;
         if (record is null && !_placement.EveryNode)
-            record = await FetchLatestAsync(id, cancellationToken);
+            record = await FetchLatestAsync(id, null, cancellationToken);
         if (record is null)
         {
             // Created in this request and never committed: only the local lock exists.

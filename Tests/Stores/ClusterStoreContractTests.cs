@@ -254,6 +254,21 @@ public abstract class ClusterStoreContractTests
     }
 
     [Test]
+    public async Task ReadOnly_OnAnyNode_SeesTheCommitThatJustReturned()
+    {
+        // One ack completes a commit, so without the read barrier (ReadConsistency.Local) a third node may not have it yet.
+        var nodes = await StartClusterAsync(3, o => o.ReplicationAcks = 1);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 0));
+
+        for (var i = 1; i <= 30; i++)
+        {
+            Assert.That(await IncrementAsync(nodes[i % 3], id), Is.EqualTo(i));
+            foreach (var reader in nodes)
+                Assert.That(await ReadCountAsync(reader, id), Is.EqualTo(i), $"read on {reader.Id} after commit {i}");
+        }
+    }
+
+    [Test]
     public async Task Session_LargerThanTheMaximum_IsRefusedAndNothingIsLost()
     {
         var nodes = await StartClusterAsync(2, session: s => s.MaxSessionBytes = 4096);
