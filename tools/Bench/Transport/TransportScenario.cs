@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using Multicast.Bench.TransportPeers;
+using Multicast.Bench.ZeroMq;
 using Multicast.Transports.Udp;
 
 namespace Multicast.Bench.Transport;
@@ -15,7 +17,7 @@ internal sealed partial class TransportScenario : IBenchScenario
 
     public string Name => "transport";
 
-    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput --send-window-bytes B]";
+    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput --send-window-bytes B --peers none]; also runs transport-peers (64 KiB, epgm, norm) and zeromq in the same run";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -68,7 +70,29 @@ internal sealed partial class TransportScenario : IBenchScenario
 
         RawLatency(report, size, rate, duration, cancellationToken);
         await ReliableAsync(report, size, rate, duration, arguments, cancellationToken);
+
+        // The other peers, in this same run: 64 KiB messages, libzmq epgm:// and norm://, and our ZeroMQ transport.
+        if (arguments.Get("peers") != "none")
+        {
+            await MergeAsync(report, new TransportPeersScenario(), "peers", cancellationToken);
+            await MergeAsync(report, new ZeroMqScenario(), "zeromq", cancellationToken);
+        }
         return report;
+    }
+
+    /// <summary>Runs another scenario with its defaults and adds its figures, ratios and notes under a prefix.</summary>
+    private static async Task MergeAsync(BenchReport report, IBenchScenario part, string prefix, CancellationToken cancellationToken)
+    {
+        Console.Error.WriteLine($"transport: running {part.Name} ...");
+        var sub = await part.RunAsync(BenchArguments.Parse([]), cancellationToken);
+        foreach (var result in sub.Results)
+        {
+            result.Name = $"{prefix}.{result.Name}";
+            report.Results.Add(result);
+        }
+        foreach (var (name, ratio) in sub.Ratios)
+            report.Ratios.TryAdd(name, ratio);
+        report.Notes.AddRange(sub.Notes.Select(n => $"{prefix}: {n}"));
     }
 
     /// <summary>The run with the highest messages_per_s, with every run's figure and the median.</summary>
