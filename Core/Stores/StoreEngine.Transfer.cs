@@ -259,8 +259,9 @@ internal sealed partial class StoreEngine
         _joinBuffer.Clear();
         _joining = false;
         MarkRebalanced(_view);
-        _transferDone?.TrySetResult();
+        // Ready first: the join's waiter resumes on another thread and StartAsync must not return before it.
         _ready.TrySetResult();
+        _transferDone?.TrySetResult();
     }
 
     private sealed class GapException(string message) : Exception(message);

@@ -96,6 +96,7 @@ internal sealed partial class StoreEngine : IClusterStore
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.LockLease.TotalMilliseconds / 4, 20, 250));
         _timer = _time.CreateTimer(_ => OnTick(), null, period, period);
         await JoinAsync(cancellationToken);
+        await _ready.Task.WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc />
