@@ -36,7 +36,7 @@ public sealed class GroupChannelOptions
     public static readonly TimeSpan DefaultReorderGuard = TimeSpan.FromMilliseconds(2);
 
     /// <summary>The default <see cref="NakRetryInterval"/>.</summary>
-    public static readonly TimeSpan DefaultNakRetryInterval = TimeSpan.FromMilliseconds(10);
+    public static readonly TimeSpan DefaultNakRetryInterval = TimeSpan.FromMilliseconds(5);
 
     /// <summary>The default <see cref="AckInterval"/>.</summary>
     public static readonly TimeSpan DefaultAckInterval = TimeSpan.FromMilliseconds(2);

@@ -269,6 +269,29 @@ public abstract class ClusterStoreContractTests
     }
 
     [Test]
+    public async Task LockingNone_ConcurrentWritesToDifferentAttributes_BothSurvive()
+    {
+        var nodes = await StartClusterAsync(3, o => o.Locking = LockingMode.None);
+        var id = await CreateWithAsync(nodes[0], s => s.SetString("base", "x"));
+        var first = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found on node2");
+        var second = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found on node3");
+
+        // Both loaded the same version and neither waited for the other: no lock is taken.
+        first.SetString("a", "1");
+        second.SetString("b", "2");
+        second.SetString("base", "y");
+        await Task.WhenAll(nodes[1].Manager.EndRequestAsync(first), nodes[2].Manager.EndRequestAsync(second));
+
+        foreach (var node in nodes)
+        {
+            var read = await node.Manager.BeginRequestAsync(id, SessionAccess.ReadOnly);
+            Assert.That(read?.GetString("a"), Is.EqualTo("1"), node.Id);
+            Assert.That(read?.GetString("b"), Is.EqualTo("2"), node.Id);
+            Assert.That(read?.GetString("base"), Is.EqualTo("y"), node.Id);
+        }
+    }
+
+    [Test]
     public async Task Session_LargerThanTheMaximum_IsRefusedAndNothingIsLost()
     {
         var nodes = await StartClusterAsync(2, session: s => s.MaxSessionBytes = 4096);
