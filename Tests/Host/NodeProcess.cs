@@ -9,6 +9,9 @@ namespace Multicast.Tests.Host;
 /// <summary>A node host running as its own process (<c>dotnet Multicast.Host.dll</c> from the Host project's build output).</summary>
 internal sealed partial class NodeProcess : IAsyncDisposable
 {
+    /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
     private readonly ConcurrentQueue<string> _output = new();
     private readonly string[] _args;
     private Process _process;
@@ -97,7 +100,7 @@ internal sealed partial class NodeProcess : IAsyncDisposable
             }
             if (clock.Elapsed > timeout)
                 Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s:\n{Output}");
-            await Task.Delay(100);
+            await Task.Delay(PollInterval);
         }
     }
 

@@ -8,6 +8,9 @@ namespace Multicast.Tests.Host;
 /// <summary>N node processes on loopback with a random multicast group and port, test endpoints on.</summary>
 internal sealed class TestCluster : IAsyncDisposable
 {
+    /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
     public const string CookieName = ".Multicast.Session";
 
     private TestCluster(IReadOnlyList<NodeProcess> nodes)
@@ -82,7 +85,7 @@ internal sealed class TestCluster : IAsyncDisposable
                     break;
                 if (DateTime.UtcNow > deadline)
                     Assert.Fail($"{node.NodeId} sees {status.GetProperty("members")} instead of {members} members:\n{node.Output}");
-                await Task.Delay(100);
+                await Task.Delay(PollInterval);
             }
         }
     }

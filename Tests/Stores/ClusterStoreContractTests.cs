@@ -80,7 +80,7 @@ public abstract class ClusterStoreContractTests
         var nodes = new TestNode[count];
         for (var i = 0; i < count; i++)
             nodes[i] = await StartNodeAsync($"node{i + 1}", configure, time, session);
-        await Wait.UntilAsync(() => nodes.All(n => n.Store.View.Members.Count == count && n.Store.IsReady), $"{count} members in every view");
+        await Eventually.Until(() => nodes.All(n => n.Store.View.Members.Count == count && n.Store.IsReady), $"{count} members in every view");
         return nodes;
     }
 
@@ -118,7 +118,7 @@ public abstract class ClusterStoreContractTests
 
     /// <summary>Waits until every node that must hold the session holds at least <paramref name="version"/>.</summary>
     protected static Task HeldEverywhereAsync(TestNode[] nodes, string id, long version, string what) =>
-        Wait.UntilAsync(() => HoldersOf(nodes, id) is { Length: > 0 } holders && holders.All(n => Holds(n, id, version)), what);
+        Eventually.Until(() => HoldersOf(nodes, id) is { Length: > 0 } holders && holders.All(n => Holds(n, id, version)), what);
 
     [Test]
     public async Task Create_OnOneNode_IsReadOnTheOthers()
@@ -232,9 +232,9 @@ public abstract class ClusterStoreContractTests
         Assert.That(await nodes[1].Manager.SweepAsync(), Is.Zero, "only the owner expires");
         Assert.That(await nodes[0].Manager.SweepAsync(), Is.EqualTo(1));
 
-        await Wait.UntilAsync(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "expired everywhere");
+        await Eventually.Until(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "expired everywhere");
         Assert.That(await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), Is.Null);
-        await Wait.UntilAsync(() => expiredOn.Distinct().Count() == holders, "expired event on every node that held it");
+        await Eventually.Until(() => expiredOn.Distinct().Count() == holders, "expired event on every node that held it");
     }
 
     [Test]
@@ -350,7 +350,7 @@ public abstract class ClusterStoreContractTests
         var session = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
         await nodes[2].Manager.InvalidateAsync(session!);
 
-        await Wait.UntilAsync(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "removed everywhere");
+        await Eventually.Until(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "removed everywhere");
         Assert.That(await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), Is.Null);
     }
 

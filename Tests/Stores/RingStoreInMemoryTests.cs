@@ -65,7 +65,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
 
         foreach (var id in ids)
         {
-            await Wait.UntilAsync(() => CopiesOf(nodes, id) == 2, $"two copies of {id}");
+            await Eventually.Until(() => CopiesOf(nodes, id) == 2, $"two copies of {id}");
             Assert.That(nodes.Where(n => n.Manager.Table.ContainsKey(id)).All(n => Ring(n).MustHold(id)), Is.True, "held by its owner and its backup");
         }
         // Each node created ten and backs up its predecessor's ten: sessions x (1 + backups) / nodes.
@@ -107,12 +107,12 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
         else
             _hub.Partition(TransportAddressOf(owner)); // a crash, as the others see it: silence
         var rest = nodes.Skip(1).ToArray();
-        await Wait.UntilAsync(() => rest.All(n => n.Store.View.Members.Count == 3), "the owner out of every view");
+        await Eventually.Until(() => rest.All(n => n.Store.View.Members.Count == 3), "the owner out of every view");
 
         foreach (var id in ids)
         {
             Assert.That(await IncrementAsync(rest[0], id), Is.EqualTo(3), id);
-            await Wait.UntilAsync(() => CopiesOf(rest, id) == 2 && rest.Where(n => n.Manager.Table.ContainsKey(id)).All(n => Ring(n).MustHold(id)), $"two copies of {id} among the survivors");
+            await Eventually.Until(() => CopiesOf(rest, id) == 2 && rest.Where(n => n.Manager.Table.ContainsKey(id)).All(n => Ring(n).MustHold(id)), $"two copies of {id} among the survivors");
         }
     }
 
@@ -124,7 +124,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
         var nodes = await StartClusterAsync(3, o => o.Backups = 1);
         var ids = await CreateSessionsAsync([nodes[0]], 10);
         await nodes[0].Manager.StopAsync();
-        await Wait.UntilAsync(() => nodes[1].Store.View.Members.Count == 2, "node1 gone");
+        await Eventually.Until(() => nodes[1].Store.View.Members.Count == 2, "node1 gone");
         foreach (var id in ids)
             await IncrementAsync(nodes[1], id);
 
@@ -137,7 +137,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
             Assert.That(await IncrementAsync(back, id), Is.EqualTo(3), id);
         var all = new[] { back, nodes[1], nodes[2] };
         foreach (var id in ids)
-            await Wait.UntilAsync(() => CopiesOf(all, id) == 2, $"two copies of {id} again");
+            await Eventually.Until(() => CopiesOf(all, id) == 2, $"two copies of {id} again");
     }
 
     [Test]
@@ -145,7 +145,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
     {
         var first = await StartDiskNodeAsync("node1");
         var second = await StartDiskNodeAsync("node2");
-        await Wait.UntilAsync(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
+        await Eventually.Until(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
         var ids = await CreateSessionsAsync([first, second], 20);
         foreach (var id in ids)
             await IncrementAsync(first, id);
@@ -164,10 +164,10 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
     {
         var first = await StartDiskNodeAsync("node1");
         var second = await StartDiskNodeAsync("node2");
-        await Wait.UntilAsync(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
+        await Eventually.Until(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
         var id = await CreateWithAsync(first, s => s.SetInt32("count", 1));
         await first.Manager.DisposeAsync();
-        await Wait.UntilAsync(() => second.Store.View.Members.Count == 1, "node1 gone");
+        await Eventually.Until(() => second.Store.View.Members.Count == 1, "node1 gone");
         await IncrementAsync(second, id);
         await IncrementAsync(second, id);
 
