@@ -41,7 +41,7 @@ internal sealed partial class TransportScenario
 
     private static async Task<BenchResult> ReliableThroughputAsync(string name, int size, TimeSpan duration, int datagramSize, CancellationToken cancellationToken)
     {
-        await using var cluster = await Cluster.StartAsync(datagramSize, loss: 0, repairs: null, configure: null, cancellationToken);
+        await using var cluster = await StartClusterAsync(datagramSize, loss: 0, repairs: null, lossy: [], configure: null, cancellationToken);
         var message = new byte[size];
         long sent = 0;
         var start = Stopwatch.GetTimestamp();
@@ -68,7 +68,8 @@ internal sealed partial class TransportScenario
     private static async Task ReliableLatencyAsync(BenchReport report, string name, int size, double rate, TimeSpan duration, int datagramSize, double loss, Action<GroupChannelOptions>? configure, CancellationToken cancellationToken)
     {
         var repairs = new Latencies(1 << 20);
-        await using var cluster = await Cluster.StartAsync(datagramSize, loss, loss > 0 ? repairs : null, configure, cancellationToken);
+        var lossy = new List<LossyTransport>();
+        await using var cluster = await StartClusterAsync(datagramSize, loss, loss > 0 ? repairs : null, lossy, configure, cancellationToken);
         var latencies = new Latencies((int)(rate * duration.TotalSeconds * Receivers) + 16);
         foreach (var receiver in cluster.Receivers)
             receiver.Latencies = latencies;
@@ -91,7 +92,7 @@ internal sealed partial class TransportScenario
         if (loss > 0)
         {
             result.Set("loss_pct", loss * 100);
-            result.Set("datagrams_dropped", cluster.Dropped);
+            result.Set("datagrams_dropped", lossy.Sum(l => l.Dropped));
             repairs.Report(result, "repair_");
         }
         cluster.Report(result);
@@ -99,89 +100,30 @@ internal sealed partial class TransportScenario
             report.Notes.Add($"{name}: not every message was delivered within 30 s");
     }
 
-    /// <summary>One sender and <see cref="Receivers"/> receivers, each a channel over its own UDP transport.</summary>
-    private sealed class Cluster : IAsyncDisposable
+    /// <summary>One sender and <see cref="Receivers"/> receivers, each a channel over its own UDP transport; with
+    /// <paramref name="loss"/>, the receivers' transports drop that share of what arrives (recorded in <paramref name="lossy"/>).</summary>
+    private static Task<ChannelCluster> StartClusterAsync(int datagramSize, double loss, Latencies? repairs, List<LossyTransport> lossy, Action<GroupChannelOptions>? configure, CancellationToken cancellationToken)
     {
-        private readonly List<ReliableGroupChannel> _channels = [];
-        private readonly List<LossyTransport> _lossy = [];
-
-        public ReliableGroupChannel Sender => _channels[0];
-
-        public List<BenchNode> Receivers { get; } = [];
-
-        public long Dropped => _lossy.Sum(l => l.Dropped);
-
-        public static async Task<Cluster> StartAsync(int datagramSize, double loss, Latencies? repairs, Action<GroupChannelOptions>? configure, CancellationToken cancellationToken)
+        var udp = new UdpTransportOptions
         {
-            var cluster = new Cluster();
-            var udp = new UdpTransportOptions
-            {
-                Group = BenchNetwork.RandomGroup().ToString(),
-                Port = BenchNetwork.FreeUdpPort(),
-                DatagramSize = datagramSize,
-                ReceiveBufferBytes = BufferBytes,
-            };
-            var clusterId = $"bench-{Guid.NewGuid():N}";
-            var nodes = new List<BenchNode>();
-            for (var i = 0; i <= TransportScenario.Receivers; i++)
-            {
-                ITransport transport = new UdpMulticastTransport(udp);
-                if (i > 0 && loss > 0)
-                {
-                    var lossy = new LossyTransport(transport, loss, repairs!);
-                    cluster._lossy.Add(lossy);
-                    transport = lossy;
-                }
-                var options = new GroupChannelOptions
-                {
-                    ClusterId = clusterId,
-                    NodeId = i == 0 ? "sender" : $"receiver{i}",
-                    DatagramSize = datagramSize,
-                };
-                Tuning?.Invoke(options);
-                configure?.Invoke(options);
-                var channel = new ReliableGroupChannel(transport, options);
-                var node = new BenchNode();
-                cluster._channels.Add(channel);
-                nodes.Add(node);
-                if (i > 0)
-                    cluster.Receivers.Add(node);
-                await channel.StartAsync(node, cancellationToken);
-            }
-            var clock = Stopwatch.StartNew();
-            while (nodes.Any(n => n.Members < TransportScenario.Receivers + 1))
-            {
-                if (clock.Elapsed > TimeSpan.FromSeconds(20))
-                    throw new TimeoutException("the benchmark cluster did not form a view of every node");
-                await Task.Delay(10, cancellationToken);
-            }
-            return cluster;
-        }
-
-        public async Task<bool> WaitDeliveredAsync(long count, TimeSpan timeout)
+            Group = BenchNetwork.RandomGroup().ToString(),
+            Port = BenchNetwork.FreeUdpPort(),
+            DatagramSize = datagramSize,
+            ReceiveBufferBytes = BufferBytes,
+        };
+        return ChannelCluster.StartAsync(Receivers, i =>
         {
-            var clock = Stopwatch.StartNew();
-            while (Receivers.Any(r => r.Delivered < count))
-            {
-                if (clock.Elapsed > timeout)
-                    return false;
-                await Task.Delay(1);
-            }
-            return true;
-        }
-
-        public void Report(BenchResult result)
+            ITransport transport = new UdpMulticastTransport(udp);
+            if (i == 0 || loss <= 0)
+                return transport;
+            var dropping = new LossyTransport(transport, loss, repairs!);
+            lossy.Add(dropping);
+            return dropping;
+        }, o =>
         {
-            var sender = Sender.Counters;
-            result.Set("retransmissions", sender.Retransmissions);
-            result.Set("naks_received", sender.NaksReceived);
-            result.Set("datagrams_sent", sender.DatagramsSent);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var channel in _channels)
-                await channel.DisposeAsync();
-        }
+            o.DatagramSize = datagramSize;
+            Tuning?.Invoke(o);
+            configure?.Invoke(o);
+        }, cancellationToken);
     }
 }

@@ -154,7 +154,7 @@ internal sealed class ZeroMqScenario : IBenchScenario
 
     private static async Task<BenchResult> ReliableThroughputAsync(int size, TimeSpan duration, CancellationToken cancellationToken)
     {
-        await using var cluster = await Cluster.StartAsync(cancellationToken);
+        await using var cluster = await StartClusterAsync(cancellationToken);
         var message = new byte[size];
         long sent = 0;
         var start = Stopwatch.GetTimestamp();
@@ -179,7 +179,7 @@ internal sealed class ZeroMqScenario : IBenchScenario
 
     private static async Task ReliableLatencyAsync(BenchReport report, int size, double rate, TimeSpan duration, CancellationToken cancellationToken)
     {
-        await using var cluster = await Cluster.StartAsync(cancellationToken);
+        await using var cluster = await StartClusterAsync(cancellationToken);
         var latencies = new Latencies((int)(rate * duration.TotalSeconds * Receivers) + 16);
         foreach (var receiver in cluster.Receivers)
             receiver.Latencies = latencies;
@@ -226,69 +226,9 @@ internal sealed class ZeroMqScenario : IBenchScenario
     }
 
     /// <summary>One sender and <see cref="Receivers"/> receivers, each a channel over its own ZeroMQ transport.</summary>
-    private sealed class Cluster : IAsyncDisposable
+    private static Task<ChannelCluster> StartClusterAsync(CancellationToken cancellationToken)
     {
-        private readonly List<ReliableGroupChannel> _channels = [];
-
-        public ReliableGroupChannel Sender => _channels[0];
-
-        public List<BenchNode> Receivers { get; } = [];
-
-        public static async Task<Cluster> StartAsync(CancellationToken cancellationToken)
-        {
-            var cluster = new Cluster();
-            var ports = Enumerable.Range(0, ZeroMqScenario.Receivers + 1).Select(_ => FreeTcpPort()).ToArray();
-            var clusterId = $"bench-{Guid.NewGuid():N}";
-            var nodes = new List<BenchNode>();
-            for (var i = 0; i <= ZeroMqScenario.Receivers; i++)
-            {
-                var transport = new ZeroMqTransport(MeshOptions(i, ports, null, ZeroMqTransportOptions.DefaultRate));
-                var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-                {
-                    ClusterId = clusterId,
-                    NodeId = i == 0 ? "sender" : $"receiver{i}",
-                });
-                var node = new BenchNode();
-                cluster._channels.Add(channel);
-                nodes.Add(node);
-                if (i > 0)
-                    cluster.Receivers.Add(node);
-                await channel.StartAsync(node, cancellationToken);
-            }
-            var clock = Stopwatch.StartNew();
-            while (nodes.Any(n => n.Members < ZeroMqScenario.Receivers + 1))
-            {
-                if (clock.Elapsed > TimeSpan.FromSeconds(20))
-                    throw new TimeoutException("the benchmark cluster did not form a view of every node");
-                await Task.Delay(10, cancellationToken);
-            }
-            return cluster;
-        }
-
-        public async Task<bool> WaitDeliveredAsync(long count, TimeSpan timeout)
-        {
-            var clock = Stopwatch.StartNew();
-            while (Receivers.Any(r => r.Delivered < count))
-            {
-                if (clock.Elapsed > timeout)
-                    return false;
-                await Task.Delay(1);
-            }
-            return true;
-        }
-
-        public void Report(BenchResult result)
-        {
-            var sender = Sender.Counters;
-            result.Set("retransmissions", sender.Retransmissions);
-            result.Set("naks_received", sender.NaksReceived);
-            result.Set("datagrams_sent", sender.DatagramsSent);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var channel in _channels)
-                await channel.DisposeAsync();
-        }
+        var ports = Enumerable.Range(0, Receivers + 1).Select(_ => FreeTcpPort()).ToArray();
+        return ChannelCluster.StartAsync(Receivers, i => new ZeroMqTransport(MeshOptions(i, ports, null, ZeroMqTransportOptions.DefaultRate)), null, cancellationToken);
     }
 }
