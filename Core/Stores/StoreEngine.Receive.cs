@@ -369,8 +369,6 @@ internal sealed partial class StoreEngine
         }
     }
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _touchQueue = new(StringComparer.Ordinal);
-
     /// <summary>Announces the last-access times gathered since the previous flush, in batches.</summary>
     private async Task FlushTouchesAsync()
     {

@@ -41,6 +41,29 @@ internal sealed class ChannelCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>
+    /// Offers <paramref name="rate"/> messages/s of <paramref name="size"/> bytes for <paramref name="duration"/>, each
+    /// stamped so the receivers record its age in <paramref name="latencies"/>, then waits (30 s at most) for delivery.
+    /// </summary>
+    /// <returns>How many were sent and whether every receiver got them all.</returns>
+    public async Task<(long Sent, bool All)> SendPacedAsync(int size, double rate, TimeSpan duration, Latencies latencies, CancellationToken cancellationToken)
+    {
+        foreach (var receiver in Receivers)
+            receiver.Latencies = latencies;
+        var message = new byte[size];
+        var pending = new List<Task>();
+        var sent = BenchNetwork.Paced(rate, duration, i =>
+        {
+            BenchNetwork.Stamp(message, i);
+            // Sequence numbers are assigned at the call; a full window would make the task wait.
+            var send = Sender.BroadcastAsync(message, cancellationToken);
+            if (!send.IsCompletedSuccessfully)
+                pending.Add(send.AsTask());
+        }, cancellationToken);
+        await Task.WhenAll(pending);
+        return (sent, await WaitDeliveredAsync(sent, TimeSpan.FromSeconds(30)));
+    }
+
     public async Task<bool> WaitDeliveredAsync(long count, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();

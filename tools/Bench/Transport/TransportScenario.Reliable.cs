@@ -71,20 +71,7 @@ internal sealed partial class TransportScenario
         var lossy = new List<LossyTransport>();
         await using var cluster = await StartClusterAsync(datagramSize, loss, loss > 0 ? repairs : null, lossy, configure, cancellationToken);
         var latencies = new Latencies((int)(rate * duration.TotalSeconds * Receivers) + 16);
-        foreach (var receiver in cluster.Receivers)
-            receiver.Latencies = latencies;
-        var message = new byte[size];
-        var pending = new List<Task>();
-        var sent = BenchNetwork.Paced(rate, duration, i =>
-        {
-            BenchNetwork.Stamp(message, i);
-            // Sequence numbers are assigned at the call; a full window would make the task wait (it does not here).
-            var send = cluster.Sender.BroadcastAsync(message, cancellationToken);
-            if (!send.IsCompletedSuccessfully)
-                pending.Add(send.AsTask());
-        }, cancellationToken);
-        await Task.WhenAll(pending);
-        var all = await cluster.WaitDeliveredAsync(sent, TimeSpan.FromSeconds(30));
+        var (sent, all) = await cluster.SendPacedAsync(size, rate, duration, latencies, cancellationToken);
 
         var result = report.Add(name).Set("datagram_size", datagramSize).Set("offered_per_s", rate).Set("messages_sent", sent)
             .Set("undelivered", cluster.Receivers.Sum(r => sent - r.Delivered));

@@ -181,19 +181,7 @@ internal sealed class ZeroMqScenario : IBenchScenario
     {
         await using var cluster = await StartClusterAsync(cancellationToken);
         var latencies = new Latencies((int)(rate * duration.TotalSeconds * Receivers) + 16);
-        foreach (var receiver in cluster.Receivers)
-            receiver.Latencies = latencies;
-        var message = new byte[size];
-        var pending = new List<Task>();
-        var sent = BenchNetwork.Paced(rate, duration, i =>
-        {
-            BenchNetwork.Stamp(message, i);
-            var send = cluster.Sender.BroadcastAsync(message, cancellationToken);
-            if (!send.IsCompletedSuccessfully)
-                pending.Add(send.AsTask());
-        }, cancellationToken);
-        await Task.WhenAll(pending);
-        var all = await cluster.WaitDeliveredAsync(sent, TimeSpan.FromSeconds(30));
+        var (sent, all) = await cluster.SendPacedAsync(size, rate, duration, latencies, cancellationToken);
         var result = report.Add("reliable_zmq_latency").Set("offered_per_s", rate).Set("messages_sent", sent)
             .Set("undelivered", cluster.Receivers.Sum(r => sent - r.Delivered));
         latencies.Report(result);
