@@ -57,7 +57,7 @@ internal static class ProtobufSessionValues
         {
             return Model.Deserialize<T>(new ReadOnlyMemory<byte>(bytes));
         }
-        catch (ProtoException ex)
+        catch (Exception ex) when (ex is ProtoException or EndOfStreamException or InvalidOperationException or OverflowException)
         {
             throw new InvalidDataException($"Session value '{key}' ({bytes.Length} bytes) is not a valid {typeof(T).FullName}: {ex.Message}", ex);
         }
