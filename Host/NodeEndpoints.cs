@@ -71,6 +71,7 @@ internal static class NodeEndpoints
         }).WithSessionAccess(SessionAccess.None);
 
         app.MapPrometheusScrapingEndpoint("/metrics").WithSessionAccess(SessionAccess.None);
+        app.MapClusterPage(settings);
 
         if (settings.EnableTestEndpoints)
             MapTestEndpoints(app);

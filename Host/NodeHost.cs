@@ -59,6 +59,7 @@ internal static class NodeHost
             o.RetryAfter = settings.Session.RetryAfter;
         });
         NodeComposition.Configure(clustered, settings);
+        builder.Services.AddClusterPage();
 
         var app = builder.Build();
         app.UseSerilogRequestLogging();
