@@ -91,7 +91,7 @@ $("lookup").addEventListener("submit", async (event) => {
     facts.push(["owner", (s.owner ?? "–") + " (ring position " + s.ringPosition + ")"]);
     facts.push(["backups", s.backups.length ? s.backups.join(", ") : "–"]);
     if (s.found) {
-      facts.push(["version", s.version], ["size", s.sizeBytes.toLocaleString("en") + " bytes in " + s.attributes + " attributes"]);
+      facts.push(["version", s.version], ["size", s.sizeBytes.toLocaleString("en") + " bytes in " + s.attributes + (s.attributes === 1 ? " attribute" : " attributes")]);
       facts.push(["last writer", s.lastWriter], ["created", s.createdAt], ["last access", s.lastAccessedAt], ["expires", s.expiresAt]);
     }
   } catch (e) {
