@@ -154,14 +154,17 @@ internal sealed partial class StoreNode
         Broadcast(new Envelope { MemberReady = new MemberReady { Epoch = reconciliation.Epoch } });
     }
 
-    /// <summary>Fewer caught-up members can acknowledge than the write concern asks for.</summary>
+    /// <summary>Some commits complete with fewer acknowledgements than the write concern asks for, because the members
+    /// that would give them are catching up (their acknowledgements count once they are caught up).</summary>
     private bool WriteConcernShortfall(EpochState epoch)
     {
-        int others;
+        int members = epoch.View.Members.Count, ready;
         lock (_gate)
-            others = _ready.Count - (_ready.Contains(InstanceId) ? 1 : 0);
-        var wanted = _replication is BackupReplication ring ? Math.Min(_options.ReplicationAcks, ring.Backups) : _options.ReplicationAcks;
-        return others < Math.Min(wanted, epoch.View.Members.Count - 1) || (wanted > 0 && epoch.View.Members.Count == 1);
+            ready = _ready.Count;
+        if (_options.ReplicationAcks == 0 || members == 1)
+            return false;
+        // Ring: a catching-up member may be the only backup of some sessions. Replicated: any ready replica will do.
+        return _replication.EveryMember ? ready - 1 < Math.Min(_options.ReplicationAcks, members - 1) : ready < members;
     }
 
     /// <summary>Waits (bounded by the lock wait timeout) until this node may serve: decided, primary and caught up.</summary>
