@@ -45,7 +45,7 @@ internal sealed class HttpScenario : IBenchScenario
         }
 
         {
-            var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}/");
+            var url = new Uri($"http://127.0.0.1:{TcpPorts.Free()}/");
             await using var app = AppProcess.Start(benchDll, ["serve-baseline", "--store", "memory", "--urls", url.ToString().TrimEnd('/')], url, Path.Combine(logs, "memory.log"));
             await app.WaitHealthyAsync(http, TimeSpan.FromSeconds(30), cancellationToken);
             inMemory = await LoadAsync(report, "aspnetcore_in_memory_1_process", loadCheckDll, [app], clients, seconds, reads, logs, cancellationToken);
@@ -61,7 +61,7 @@ internal sealed class HttpScenario : IBenchScenario
             {
                 for (var i = 1; i <= 3; i++)
                 {
-                    var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}/");
+                    var url = new Uri($"http://127.0.0.1:{TcpPorts.Free()}/");
                     apps.Add(AppProcess.Start(benchDll, ["serve-baseline", "--store", "postgres", "--urls", url.ToString().TrimEnd('/'), "--postgres", server.ConnectionString],
                         url, Path.Combine(logs, $"postgres{i}.log")));
                 }
@@ -95,7 +95,7 @@ internal sealed class HttpScenario : IBenchScenario
         {
             for (var i = 1; i <= 3; i++)
             {
-                var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}/");
+                var url = new Uri($"http://127.0.0.1:{TcpPorts.Free()}/");
                 apps.Add(AppProcess.Start(hostDll,
                 [
                     $"--Urls={url.ToString().TrimEnd('/')}", $"--Cluster:NodeId=node{i}", "--Cluster:Transport=Udp",
@@ -163,14 +163,5 @@ internal sealed class HttpScenario : IBenchScenario
         using var build = Process.Start("dotnet", ["build", Path.Combine(root, project), "-c", "Release", "-nologo", "-v", "q"]);
         await build.WaitForExitAsync(cancellationToken);
         return build.ExitCode == 0 && File.Exists(dll) ? dll : throw new InvalidOperationException($"could not build {project}");
-    }
-
-    private static int FreeTcpPort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }
