@@ -17,6 +17,9 @@ internal sealed class AppProcess : IAsyncDisposable
 
     public Uri Url { get; }
 
+    /// <summary>The process id (for its CPU time in /proc/&lt;pid&gt;/stat).</summary>
+    public int Id => _process.Id;
+
     public string LogPath { get; private init; } = "";
 
     /// <summary>Starts <c>dotnet <paramref name="dll"/> <paramref name="arguments"/></c>.</summary>

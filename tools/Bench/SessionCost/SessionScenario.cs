@@ -200,14 +200,7 @@ internal sealed class SessionScenario : IBenchScenario
         /// <summary>Set for the Redis variants: the call counter and an admin connection (INFO commandstats).</summary>
         public (CallCountingCache Cache, ConnectionMultiplexer Admin)? Redis { get; init; }
 
-        public double MedianCost
-        {
-            get
-            {
-                var sorted = _costs.Order().ToArray();
-                return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-            }
-        }
+        public double MedianCost => Statistics.Median(_costs);
 
         public async Task PrepareAsync(int sessions, byte[] payload, CancellationToken cancellationToken)
         {
