@@ -48,6 +48,7 @@ internal sealed class HttpScenario : IBenchScenario
             {
                 Rounds = Math.Max(1, arguments.GetInt("rounds", 3)),
                 WarmupSeconds = arguments.GetDouble("warmup", 5),
+                Diagnostics = arguments.Get("diagnostics") != "0",
             };
             await comparison.RunAsync(report, cancellationToken);
         }

@@ -19,15 +19,18 @@ internal sealed class LoadCheckRunner(string loadCheckDll, string logs)
 
     public double Reads { get; init; } = 50;
 
-    /// <summary>The same load for another duration (a warm-up).</summary>
-    public LoadCheckRunner For(double seconds) => new(loadCheckDll, logs) { Clients = Clients, Reads = Reads, Seconds = seconds };
+    /// <summary>The same load for another duration (a warm-up) or share of reads.</summary>
+    public LoadCheckRunner For(double seconds, double? reads = null) => new(loadCheckDll, logs) { Clients = Clients, Reads = reads ?? Reads, Seconds = seconds };
 
     /// <summary>
     /// One load: every client to a random node, or (<paramref name="sticky"/>) each client to one node; the final
     /// check of every session on every node unless <paramref name="finalCheck"/> is false (for stores that do not
-    /// share). The result is not added to <paramref name="report"/>; LoadCheck's verdict is, as a note.
+    /// share). The load goes to <paramref name="targets"/> (default: every app of the group); the CPU of every
+    /// server process of the group counts. The result is not added to <paramref name="report"/>; LoadCheck's verdict
+    /// is, as a note.
     /// </summary>
-    public async Task<BenchResult> RunAsync(string name, AppGroup servers, bool sticky, bool finalCheck, BenchReport report, CancellationToken cancellationToken)
+    public async Task<BenchResult> RunAsync(string name, AppGroup servers, bool sticky, bool finalCheck, BenchReport report, CancellationToken cancellationToken,
+        IReadOnlyList<AppProcess>? targets = null)
     {
         Console.Error.WriteLine($"http: {name}: LoadCheck for {Seconds} s{(sticky ? ", sticky" : "")} ...");
         var json = Path.Combine(logs, $"{name}.json");
@@ -35,7 +38,7 @@ internal sealed class LoadCheckRunner(string loadCheckDll, string logs)
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[]
         {
-            loadCheckDll, "--urls", string.Join(',', servers.Apps.Select(a => a.Url.ToString())), "--clients", Clients.ToString(CultureInfo.InvariantCulture),
+            loadCheckDll, "--urls", string.Join(',', (targets ?? servers.Apps).Select(a => a.Url.ToString())), "--clients", Clients.ToString(CultureInfo.InvariantCulture),
             "--duration", Seconds.ToString(CultureInfo.InvariantCulture), "--reads", Reads.ToString(CultureInfo.InvariantCulture), "--json", json, "--progress", "1000",
         })
         {
@@ -49,24 +52,22 @@ internal sealed class LoadCheckRunner(string loadCheckDll, string logs)
             start.ArgumentList.Add("none");
         }
 
-        var pids = servers.ServerProcessIds.ToArray();
-        var shared = servers.SharedServerProcessIds.ToArray();
+        // Per process: the group's apps, then the servers they share, then the load checker itself.
+        var appCount = servers.Apps.Count;
+        var sharedCount = servers.SharedServerProcessIds.Count();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start LoadCheck");
+        int[] pids = [.. servers.ServerProcessIds, process.Id];
         var output = new StringBuilder();
-        double? cpuStart = null, cpuEnd = null, clientStart = null, clientEnd = null, sharedStart = null, sharedEnd = null;
+        double[]? cpuStart = null, cpuEnd = null;
         long windowStart = 0, windowEnd = 0;
         var error = process.StandardError.ReadToEndAsync(cancellationToken);
         while (await process.StandardOutput.ReadLineAsync(cancellationToken) is { } line)
         {
             output.AppendLine(line);
             if (cpuStart is null && line.StartsWith("LoadCheck:", StringComparison.Ordinal))
-            {
-                (cpuStart, sharedStart, clientStart, windowStart) = (ProcessCpu.Seconds(pids), ProcessCpu.Seconds(shared), ProcessCpu.Seconds([process.Id]), Stopwatch.GetTimestamp());
-            }
+                (cpuStart, windowStart) = (pids.Select(p => ProcessCpu.Seconds([p])).ToArray(), Stopwatch.GetTimestamp());
             else if (cpuEnd is null && line.Contains("] load done", StringComparison.Ordinal))
-            {
-                (cpuEnd, sharedEnd, clientEnd, windowEnd) = (ProcessCpu.Seconds(pids), ProcessCpu.Seconds(shared), ProcessCpu.Seconds([process.Id]), Stopwatch.GetTimestamp());
-            }
+                (cpuEnd, windowEnd) = (pids.Select(p => ProcessCpu.Seconds([p])).ToArray(), Stopwatch.GetTimestamp());
         }
         await process.WaitForExitAsync(cancellationToken);
         output.Append(await error);
@@ -81,14 +82,18 @@ internal sealed class LoadCheckRunner(string loadCheckDll, string logs)
             foreach (var figure in document.RootElement.EnumerateObject())
                 result.Set(figure.Name, figure.Value.ValueKind == JsonValueKind.Number ? figure.Value.GetDouble() : double.NaN);
         }
-        if (cpuStart is { } s && cpuEnd is { } e && result.Figures.TryGetValue("requests_per_s", out var rps) && result.Figures.TryGetValue("seconds", out var seconds))
+        if (cpuStart is not null && cpuEnd is not null && result.Figures.TryGetValue("requests_per_s", out var rps) && result.Figures.TryGetValue("seconds", out var seconds))
         {
             var requests = rps * seconds;
             var window = (windowEnd - windowStart) / (double)Stopwatch.Frequency;
-            result.Set("server_cpu_s", e - s).Set("server_cpu_cores", (e - s) / window).Set("cpu_us_per_request", (e - s) * 1e6 / requests)
-                .Set("client_cpu_us_per_request", (clientEnd!.Value - clientStart!.Value) * 1e6 / requests).Set("cpu_window_s", window);
-            if (shared.Length > 0)
-                result.Set("shared_server_cpu_us_per_request", (sharedEnd!.Value - sharedStart!.Value) * 1e6 / requests);
+            var used = cpuEnd.Zip(cpuStart, (e, s) => e - s).ToArray();
+            var server = used[..^1].Sum();
+            result.Set("server_cpu_s", server).Set("server_cpu_cores", server / window).Set("cpu_us_per_request", server * 1e6 / requests)
+                .Set("client_cpu_us_per_request", used[^1] * 1e6 / requests).Set("cpu_window_s", window);
+            for (var i = 0; i < appCount; i++)
+                result.Set($"app_{i + 1}_cpu_us_per_request", used[i] * 1e6 / requests);
+            if (sharedCount > 0)
+                result.Set("shared_server_cpu_us_per_request", used[appCount..^1].Sum() * 1e6 / requests);
         }
         return result;
     }

@@ -20,6 +20,9 @@ internal sealed class RedisComparison(string hostDll, LoadCheckRunner load, stri
 
     public double WarmupSeconds { get; init; } = 5;
 
+    /// <summary>Also run the per-node diagnostic: every request a write, all on one node (see <see cref="WritesOnOneNodeAsync"/>).</summary>
+    public bool Diagnostics { get; init; } = true;
+
     public async Task RunAsync(BenchReport report, CancellationToken cancellationToken)
     {
         RedisServer redis;
@@ -59,6 +62,9 @@ internal sealed class RedisComparison(string hostDll, LoadCheckRunner load, stri
             await RunAsync(runs, report, baseline, sticky: true, finalCheck: false, round, cancellationToken);
         }
 
+        if (Diagnostics)
+            await WritesOnOneNodeAsync(report, cluster, redisApps, cancellationToken);
+
         var baselineCpu = Median(runs[Baseline + "_sticky"], "cpu_us_per_request");
         foreach (var (name, results) in runs)
         {
@@ -86,6 +92,25 @@ internal sealed class RedisComparison(string hostDll, LoadCheckRunner load, stri
             report.Ratios["cluster_vs_redis_session_cpu" + ratio] =
                 (Median(ours, "cpu_us_per_request") - baselineCpu) / (Median(theirs, "cpu_us_per_request") - baselineCpu);
         }
+    }
+
+    /// <summary>
+    /// Where a write's CPU goes, per process: every request a POST, every client on node (app) 1, so node 1 serves
+    /// the HTTP request and commits, and the other nodes only receive the replicated write (apply, ack) — or, for the
+    /// Redis side, app 1 and redis-server do all the work. The same for a 3-node ring store (one backup per session).
+    /// </summary>
+    private async Task WritesOnOneNodeAsync(BenchReport report, AppGroup cluster, AppGroup redisApps, CancellationToken cancellationToken)
+    {
+        var writes = load.For(load.Seconds, reads: 0);
+        await using var ring = await AppGroup.StartClusterAsync(Cluster + "_ring", hostDll, 3, ["--Cluster:Store=Ring"], logs, http, cancellationToken);
+        await load.For(WarmupSeconds).RunAsync($"{ring.Name}_warmup", ring, sticky: false, finalCheck: true, new BenchReport(), cancellationToken);
+        foreach (var group in new[] { cluster, ring, redisApps })
+        {
+            var result = await writes.RunAsync($"{group.Name}_writes_on_1", group, sticky: false, finalCheck: true, report, cancellationToken, [group.Apps[0]]);
+            result.Set("load_average", LoadAverage());
+            report.Results.Add(result);
+        }
+        report.Notes.Add("*_writes_on_1 (diagnostic): 100% POST /counter, every client on node/app 1; app_N_cpu_us_per_request = that process's CPU per request: node 1 serves HTTP and commits, nodes 2 and 3 only receive the replicated write (the replicated store sends it to both, the ring store to one backup); for Redis, shared_server_cpu_us_per_request is redis-server's.");
     }
 
     private async Task RunAsync(Dictionary<string, List<BenchResult>> runs, BenchReport report, AppGroup group, bool sticky, bool finalCheck, int round,
