@@ -27,7 +27,8 @@ internal sealed class AppGroup : IAsyncDisposable
     public IEnumerable<int> SharedServerProcessIds => _sharedServers;
 
     /// <summary>Three (or <paramref name="count"/>) node host processes on one random UDP multicast group on 127.0.0.1.</summary>
-    public static Task<AppGroup> StartClusterAsync(string name, string hostDll, int count, string[] extra, string logs, HttpClient http, CancellationToken cancellationToken)
+    public static Task<AppGroup> StartClusterAsync(string name, string hostDll, int count, string[] extra, string logs, HttpClient http, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var group = Transport.BenchNetwork.RandomGroup().ToString();
         var port = Transport.BenchNetwork.FreeUdpPort();
@@ -35,16 +36,17 @@ internal sealed class AppGroup : IAsyncDisposable
         [
             $"--Urls={url}", $"--Cluster:NodeId=node{i}", "--Cluster:Transport=Udp",
             $"--Cluster:Udp:Group={group}", $"--Cluster:Udp:Port={port}", "--Serilog:MinimumLevel:Default=Warning", .. extra,
-        ]), cancellationToken);
+        ]), cancellationToken, environment);
     }
 
     /// <summary><paramref name="count"/> processes of <c>Bench serve-baseline</c> with <paramref name="storeArguments"/> (e.g. <c>--store redis --redis ...</c>).</summary>
-    public static Task<AppGroup> StartBaselineAsync(string name, int count, string[] storeArguments, int[] sharedServers, string logs, HttpClient http, CancellationToken cancellationToken) =>
+    public static Task<AppGroup> StartBaselineAsync(string name, int count, string[] storeArguments, int[] sharedServers, string logs, HttpClient http, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null) =>
         StartAsync(name, count, sharedServers, logs, http, TimeSpan.FromSeconds(30),
-            (_, url) => (typeof(AppGroup).Assembly.Location, ["serve-baseline", "--urls", url, .. storeArguments]), cancellationToken);
+            (_, url) => (typeof(AppGroup).Assembly.Location, ["serve-baseline", "--urls", url, .. storeArguments]), cancellationToken, environment);
 
     private static async Task<AppGroup> StartAsync(string name, int count, int[] sharedServers, string logs, HttpClient http, TimeSpan limit,
-        Func<int, string, (string Dll, string[] Arguments)> command, CancellationToken cancellationToken)
+        Func<int, string, (string Dll, string[] Arguments)> command, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? environment)
     {
         var apps = new List<AppProcess>();
         var group = new AppGroup(name, apps, sharedServers);
@@ -54,7 +56,7 @@ internal sealed class AppGroup : IAsyncDisposable
             {
                 var url = new Uri($"http://127.0.0.1:{TcpPorts.Free()}/");
                 var (dll, arguments) = command(i, url.ToString().TrimEnd('/'));
-                apps.Add(AppProcess.Start(dll, arguments, url, Path.Combine(logs, $"{name}.{i}.log")));
+                apps.Add(AppProcess.Start(dll, arguments, url, Path.Combine(logs, $"{name}.{i}.log"), environment));
             }
             foreach (var app in apps)
                 await app.WaitHealthyAsync(http, limit, cancellationToken);

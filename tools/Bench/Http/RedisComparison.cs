@@ -63,7 +63,7 @@ internal sealed class RedisComparison(string hostDll, LoadCheckRunner load, stri
         }
 
         if (Diagnostics)
-            await WritesOnOneNodeAsync(report, cluster, redisApps, cancellationToken);
+            await WritesOnOneNodeAsync(report, cluster, redisApps, redis.Configuration, redis.ProcessId, keys, cancellationToken);
 
         var baselineCpu = Median(runs[Baseline + "_sticky"], "cpu_us_per_request");
         foreach (var (name, results) in runs)
@@ -97,20 +97,27 @@ internal sealed class RedisComparison(string hostDll, LoadCheckRunner load, stri
     /// <summary>
     /// Where a write's CPU goes, per process: every request a POST, every client on node (app) 1, so node 1 serves
     /// the HTTP request and commits, and the other nodes only receive the replicated write (apply, ack) — or, for the
-    /// Redis side, app 1 and redis-server do all the work. The same for a 3-node ring store (one backup per session).
+    /// Redis side, app 1 and redis-server do all the work. The same for a 3-node ring store (one backup per session),
+    /// and for both sides with the thread pool's spin-wait off (a runtime setting, no code change).
     /// </summary>
-    private async Task WritesOnOneNodeAsync(BenchReport report, AppGroup cluster, AppGroup redisApps, CancellationToken cancellationToken)
+    private async Task WritesOnOneNodeAsync(BenchReport report, AppGroup cluster, AppGroup redisApps, string redisConfiguration, int redisProcessId, string keys,
+        CancellationToken cancellationToken)
     {
         var writes = load.For(load.Seconds, reads: 0);
+        var noSpin = new Dictionary<string, string> { ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" };
         await using var ring = await AppGroup.StartClusterAsync(Cluster + "_ring", hostDll, 3, ["--Cluster:Store=Ring"], logs, http, cancellationToken);
-        await load.For(WarmupSeconds).RunAsync($"{ring.Name}_warmup", ring, sticky: false, finalCheck: true, new BenchReport(), cancellationToken);
-        foreach (var group in new[] { cluster, ring, redisApps })
+        await using var clusterNoSpin = await AppGroup.StartClusterAsync(Cluster + "_spin_limit_0", hostDll, 3, [], logs, http, cancellationToken, noSpin);
+        await using var redisNoSpin = await AppGroup.StartBaselineAsync(Redis + "_spin_limit_0", 3, ["--store", "redis", "--redis", redisConfiguration, "--keys", keys], [redisProcessId], logs, http,
+            cancellationToken, noSpin);
+        foreach (var group in new[] { ring, clusterNoSpin, redisNoSpin })
+            await load.For(WarmupSeconds).RunAsync($"{group.Name}_warmup", group, sticky: false, finalCheck: true, new BenchReport(), cancellationToken);
+        foreach (var group in new[] { cluster, ring, clusterNoSpin, redisApps, redisNoSpin })
         {
             var result = await writes.RunAsync($"{group.Name}_writes_on_1", group, sticky: false, finalCheck: true, report, cancellationToken, [group.Apps[0]]);
             result.Set("load_average", LoadAverage());
             report.Results.Add(result);
         }
-        report.Notes.Add("*_writes_on_1 (diagnostic): 100% POST /counter, every client on node/app 1; app_N_cpu_us_per_request = that process's CPU per request: node 1 serves HTTP and commits, nodes 2 and 3 only receive the replicated write (the replicated store sends it to both, the ring store to one backup); for Redis, shared_server_cpu_us_per_request is redis-server's.");
+        report.Notes.Add("*_writes_on_1 (diagnostic, one load each): 100% POST /counter, every client on node/app 1; app_N_cpu_us_per_request = that process's CPU per request: node 1 serves HTTP and commits, nodes 2 and 3 only receive the replicated write (the replicated store sends it to both, the ring store to one backup); for Redis, shared_server_cpu_us_per_request is redis-server's. *_spin_limit_0: the same apps with DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 (thread-pool workers block at once instead of spinning in sched_yield when they run out of work).");
     }
 
     private async Task RunAsync(Dictionary<string, List<BenchResult>> runs, BenchReport report, AppGroup group, bool sticky, bool finalCheck, int round,
