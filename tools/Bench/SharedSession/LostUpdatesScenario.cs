@@ -70,7 +70,8 @@ internal sealed class LostUpdatesScenario : IBenchScenario
                 .Set("phantom", list.Sum(t => t.Phantom))
                 .Set("unknown", list.Sum(t => t.Unknown))
                 .Set("rejected", list.Sum(t => t.Rejected))
-                .Set("nodes_disagree", list.Count(t => t.NodesDisagree));
+                .Set("nodes_disagree", list.Count(t => t.NodesDisagree))
+                .Set("requests_per_s", (acknowledged + list.Sum(t => t.Rejected + t.Unknown) - list.Count) / list.Sum(t => t.Elapsed.TotalSeconds));
         }
         return report;
     }

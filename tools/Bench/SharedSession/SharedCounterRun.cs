@@ -29,7 +29,9 @@ internal sealed class SharedCounterRun(IReadOnlyList<Uri> nodes, string cookieNa
         using var setup = NewClient();
         var cookie = await CreateSessionAsync(setup, nodes[random.Next(nodes.Count)], tally, cancellationToken);
         var seeds = Enumerable.Range(0, Clients).Select(_ => random.Next()).ToArray();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await Task.WhenAll(seeds.Select(seed => Task.Run(() => ClientAsync(cookie, new Random(seed), tally, cancellationToken), cancellationToken)));
+        tally.Elapsed = clock.Elapsed;
         (tally.Final, tally.NodesDisagree) = await ReadFinalAsync(setup, cookie, cancellationToken);
         return tally;
     }

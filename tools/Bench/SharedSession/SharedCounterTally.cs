@@ -23,6 +23,9 @@ internal sealed class SharedCounterTally
     /// <summary>The counter every node agreed on at the end (or the lowest, if they never agreed); null until read.</summary>
     public long? Final { get; set; }
 
+    /// <summary>How long the concurrent requests took (the creating POST and the final read excluded).</summary>
+    public TimeSpan Elapsed { get; set; }
+
     /// <summary>Whether the nodes still disagreed when the final read gave up.</summary>
     public bool NodesDisagree { get; set; }
 
