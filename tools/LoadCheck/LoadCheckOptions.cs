@@ -9,6 +9,7 @@ internal sealed class LoadCheckOptions
         usage: LoadCheck [--urls URL,URL,...] [--cluster-dir DIR] [--clients M] [--duration SECONDS]
                          [--kill-node I [--kill-after SECONDS] [--restart-after SECONDS]] [--timeout SECONDS]
                          [--cookie NAME] [--progress SECONDS] [--seed N] [--reads PERCENT] [--json FILE]
+                         [--strict] [--fail-on-5xx] [--max-latency SECONDS]
           M clients, each with its own session cookie, send POST /counter to random nodes (not sticky) for the
           duration; then every session's counter is read from every live node and checked against the increments
           the client saw acknowledged. Without --urls the URLs come from the cluster started by tools/cluster.sh
@@ -17,6 +18,10 @@ internal sealed class LoadCheckOptions
           --reads P: once a client has its session, P% of its requests are GET /counter (read-only) instead of a POST;
           reads are counted and timed, not checked. --json FILE: requests/s and latency percentiles (every answered
           request) with the verdict, for tools/Bench.
+          --strict: every 503 and 409 counts as "not applied" (what the store contract promises), so a refused request
+          that was applied after all shows up as a phantom update; without it a 503 whose body says the change "could
+          not be stored" counts as an unknown outcome. --fail-on-5xx: any 5xx answer (503 included) is a violation.
+          --max-latency S: any request (answered or not) slower than S seconds is a violation.
           Exit code: 0 no lost update, 1 a lost or phantom update or diverging nodes, 2 usage or setup error.
         """;
 
@@ -34,6 +39,9 @@ internal sealed class LoadCheckOptions
     public int Seed { get; set; } = Environment.TickCount;
     public double Reads { get; set; }
     public string? Json { get; set; }
+    public bool Strict { get; set; }
+    public bool FailOn5xx { get; set; }
+    public TimeSpan? MaxLatency { get; set; }
 
     public static LoadCheckOptions Parse(string[] args)
     {
@@ -60,6 +68,9 @@ internal sealed class LoadCheckOptions
                 case "--seed": o.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--reads": o.Reads = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": o.Json = Next(); break;
+                case "--strict": o.Strict = true; break;
+                case "--fail-on-5xx": o.FailOn5xx = true; break;
+                case "--max-latency": o.MaxLatency = Seconds(); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
@@ -77,6 +88,8 @@ internal sealed class LoadCheckOptions
         }
         if (o.Clients < 1 || o.Duration <= TimeSpan.Zero || o.Urls.Count == 0)
             throw new ArgumentException("--clients and --duration must be positive and at least one URL given");
+        if (o.MaxLatency is { } max && max <= TimeSpan.Zero)
+            throw new ArgumentException("--max-latency must be positive");
         if (o.Reads is < 0 or > 100)
             throw new ArgumentException("--reads must be between 0 and 100");
         if (o.KillNode is { } k && (k < 1 || k > o.Urls.Count))

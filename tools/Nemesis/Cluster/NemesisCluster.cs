@@ -281,7 +281,11 @@ internal sealed class NemesisCluster : IAsyncDisposable
         node.Store = null;
         node.Transport = null;
         if (manager is not null)
-            Track(AwaitQuietlyAsync(manager.DisposeAsync().AsTask(), DisposeTimeout));
+        {
+            var dying = AwaitQuietlyAsync(manager.DisposeAsync().AsTask(), DisposeTimeout);
+            node.Dying = dying;
+            Track(dying);
+        }
     }
 
     /// <summary>SIGTERM: the node stops taking requests, finishes what is in flight and leaves gracefully.</summary>
@@ -311,8 +315,9 @@ internal sealed class NemesisCluster : IAsyncDisposable
         {
             if (node.State != NodeState.Down)
                 return;
-            if (node.WipeOnRestart && Directory.Exists(node.DataDirectory))
-                Directory.Delete(node.DataDirectory, recursive: true);
+            await node.Dying;
+            if (node.WipeOnRestart)
+                Wipe(node.DataDirectory);
             node.WipeOnRestart = false;
             await StartIncarnationAsync(node, cancellationToken);
         }
@@ -377,7 +382,9 @@ internal sealed class NemesisCluster : IAsyncDisposable
             node.Store = null;
             node.Transport = null;
             Hub.Crash(transport.LocalAddress);
-            Track(AwaitQuietlyAsync(manager.DisposeAsync().AsTask(), DisposeTimeout));
+            var dying = AwaitQuietlyAsync(manager.DisposeAsync().AsTask(), DisposeTimeout);
+            node.Dying = dying;
+            Track(dying);
         }
     }
 
@@ -392,6 +399,21 @@ internal sealed class NemesisCluster : IAsyncDisposable
         node.Transport = null;
         if (manager is not null)
             await AwaitQuietlyAsync(manager.DisposeAsync().AsTask(), DisposeTimeout);
+    }
+
+    private static void Wipe(string directory)
+    {
+        for (var attempt = 0; Directory.Exists(directory); attempt++)
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException) when (attempt < 10)
+            {
+                // a file the dead incarnation's disposal is still closing
+            }
+        }
     }
 
     private void Track(Task task)

@@ -36,6 +36,10 @@ internal sealed class NemesisNode(int index, NodeClock clock, string dataDirecto
     /// <summary>Completes when the node is not paused (a request sent to a frozen process waits for it).</summary>
     public Task Running => Volatile.Read(ref _running).Task;
 
+    /// <summary>The last incarnation's disposal: a restart waits for it, so two incarnations never share the disk copy
+    /// (a killed process writes nothing more).</summary>
+    public Task Dying { get; set; } = Task.CompletedTask;
+
     /// <summary>Set on a crash that deletes the disk copy: the next start begins empty.</summary>
     public bool WipeOnRestart { get; set; }
 

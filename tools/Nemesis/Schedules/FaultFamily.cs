@@ -1,7 +1,7 @@
 namespace Multicast.Nemesis.Schedules;
 
 /// <summary>Which faults a schedule draws from (one CI test per store and family).</summary>
-internal enum FaultFamily
+public enum FaultFamily
 {
     /// <summary>No fault: the baseline every other family is measured against.</summary>
     None,

@@ -1,7 +1,7 @@
 namespace Multicast.Nemesis.Schedules;
 
 /// <summary>One kind of injected fault; see <see cref="Fault"/> for what its fields mean per kind.</summary>
-internal enum FaultKind
+public enum FaultKind
 {
     /// <summary>The nodes listed are cut off from the others, both ways, for the duration.</summary>
     Partition,

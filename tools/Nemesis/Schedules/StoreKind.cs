@@ -1,7 +1,7 @@
 namespace Multicast.Nemesis.Schedules;
 
 /// <summary>The store a schedule runs against.</summary>
-internal enum StoreKind
+public enum StoreKind
 {
     /// <summary><see cref="Stores.ReplicatedClusterStore"/>: every node holds every session.</summary>
     Replicated,

@@ -1,0 +1,70 @@
+using Multicast.Nemesis.Running;
+using Multicast.Nemesis.Schedules;
+
+namespace Multicast.Tests.Stores.Nemesis;
+
+/// <summary>
+/// The bounded CI share of the nemesis (tools/Nemesis): per store and fault family, a fixed range of seeded schedules
+/// over the in-memory hub, each checked by the history checker. A failure prints every failing schedule with the
+/// history lines that show it and the command that replays it. The console command runs thousands
+/// (<c>dotnet run --project tools/Nemesis -c Release -- --schedules 5000 --store Ring --seed N</c>); see docs/faults.md.
+/// </summary>
+/// <remarks>The cases the store before the rebuild of issue 10 fails are explicit; each says what fails
+/// (docs/faults.md and notes/nemesis-findings.md list the seeds).</remarks>
+[TestFixture]
+[Category("Nemesis")]
+public sealed class NemesisScheduleTests
+{
+    /// <summary>Schedules per store and family: 16 cases x 12 = 192 schedules.</summary>
+    private const int Schedules = 12;
+
+    /// <summary>Schedules run at once (each on its own hub); the suite runs other fixtures meanwhile.</summary>
+    private const int Parallel = 2;
+
+    private const string Rebuild = "Enable once the store rebuild lands: ";
+
+    [TestCase(StoreKind.Replicated, FaultFamily.None)]
+    [TestCase(StoreKind.Ring, FaultFamily.None)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Partition)]
+    [TestCase(StoreKind.Ring, FaultFamily.Partition)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Pause)]
+    [TestCase(StoreKind.Ring, FaultFamily.Pause)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Slow)]
+    [TestCase(StoreKind.Ring, FaultFamily.Slow)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Network)]
+    [TestCase(StoreKind.Ring, FaultFamily.Network)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Crash)]
+    [TestCase(StoreKind.Ring, FaultFamily.Crash)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Skew)]
+    [TestCase(StoreKind.Ring, FaultFamily.Skew)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Mixed)]
+    [TestCase(StoreKind.Ring, FaultFamily.Mixed)]
+    public async Task Schedules_UnderFaultFamily_KeepEveryGuarantee(StoreKind store, FaultFamily family)
+    {
+        var seed = FirstSeed(store, family);
+        var results = await RunAsync(store, family, seed);
+
+        var failed = results.Where(r => !r.Passed).ToList();
+        foreach (var f in failed)
+            TestContext.Out.WriteLine(ScheduleReport.Format(f));
+        Assert.That(failed, Is.Empty, $"{failed.Count} of {results.Count} schedules (seeds {seed}..{seed + Schedules - 1}) broke a guarantee:\n"
+            + string.Join("\n", failed.Select(f => ScheduleReport.Format(f))));
+    }
+
+    /// <summary>Each case its own seed range, so that cases do not repeat each other's schedules.</summary>
+    private static int FirstSeed(StoreKind store, FaultFamily family) => 1_000_000 + ((int)family * 10 + (int)store) * 1000;
+
+    private static async Task<List<ScheduleResult>> RunAsync(StoreKind store, FaultFamily family, int seed)
+    {
+        var results = new System.Collections.Concurrent.ConcurrentBag<ScheduleResult>();
+        var next = -1;
+        async Task Worker()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < Schedules)
+                results.Add(await ScheduleRunner.RunAsync(ScheduleGenerator.Generate(seed + i, store, family)));
+        }
+        await Task.WhenAll(Enumerable.Range(0, Parallel).Select(_ => Task.Run(Worker)));
+        return [.. results.OrderBy(r => r.Schedule.Seed)];
+    }
+}
