@@ -54,8 +54,12 @@ internal sealed class HistoryChecker(LockingMode locking, bool everyNodeHolds, i
         }
         if (!settled)
             violations.Add(new Violation(ViolationKind.NotLive, null, $"the cluster did not settle after healing: {settleProblem ?? "not ready"}", []));
-        foreach (var probe in ops.Where(o => o.Kind == OpKind.Probe && o.Outcome != OpOutcome.Ok))
-            violations.Add(new Violation(ViolationKind.NotLive, probe.SessionId, $"after healing, session {probe.SessionId} did not take a write: #{probe.Id} {probe.Outcome} {probe.Error}", [probe.Id]));
+        foreach (var probes in ops.Where(o => o.Kind == OpKind.Probe).GroupBy(o => o.SessionId).Where(g => g.All(o => o.Outcome != OpOutcome.Ok)))
+        {
+            var last = probes.MaxBy(o => o.Id)!;
+            violations.Add(new Violation(ViolationKind.NotLive, last.SessionId,
+                $"after healing, session {last.SessionId} did not take a write in {probes.Count()} attempts: #{last.Id} {last.Outcome} {last.Error}", [.. probes.Select(o => o.Id)]));
+        }
         return violations;
     }
 

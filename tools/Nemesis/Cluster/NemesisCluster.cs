@@ -32,9 +32,16 @@ internal sealed class NemesisCluster : IAsyncDisposable
     private readonly List<Task> _background = [];
     private readonly TimeSpan[] _skew;
 
-    public NemesisCluster(Schedule schedule, Func<TimeSpan> now, ILoggerFactory? loggers = null)
+    private readonly Func<IClusterStore, IClusterStore>? _decorate;
+
+    /// <param name="schedule">What to build.</param>
+    /// <param name="now">The history's clock, for the timeline.</param>
+    /// <param name="decorate">Wraps each node's store (a test's faulty store, to prove the checker catches it).</param>
+    /// <param name="loggers">The nodes' loggers.</param>
+    public NemesisCluster(Schedule schedule, Func<TimeSpan> now, Func<IClusterStore, IClusterStore>? decorate = null, ILoggerFactory? loggers = null)
     {
         _schedule = schedule;
+        _decorate = decorate;
         _now = now;
         _loggers = loggers ?? NullLoggerFactory.Instance;
         Hub = new InMemoryHub(schedule.HubSeed);
@@ -358,6 +365,8 @@ internal sealed class NemesisCluster : IAsyncDisposable
         IClusterStore store = _schedule.Store == StoreKind.Ring
             ? new RingClusterStore(channel, options, node.Clock, logger)
             : new ReplicatedClusterStore(channel, options, node.Clock, logger);
+        if (_decorate is not null)
+            store = _decorate(store);
         var manager = new SessionManager(store, new SessionOptions { MaxSessionBytes = t.MaxSessionBytes }, node.Clock);
         node.Transport = transport;
         node.Store = store;

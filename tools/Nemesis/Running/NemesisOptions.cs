@@ -8,10 +8,11 @@ internal sealed class NemesisOptions
 {
     public const string Usage = """
         usage: Nemesis [--schedules N] [--seed N] [--store Replicated|Ring|Both] [--family F|All] [--parallel P]
-                       [--verbose] [--out FILE] [--max-failures N]
+                       [--locking Pessimistic|None] [--repeat N] [--verbose] [--out FILE] [--max-failures N]
           Runs N randomized fault schedules (default 100) over the in-memory hub and checks each history: schedule i
           uses seed N+i (default seed 1). --store and --family choose what the schedules draw (default Both and All:
-          they take turns). Families: None, Partition, Pause, Slow, Network, Crash, Skew, Mixed. --parallel P runs P
+          they take turns). --repeat N runs each schedule N times in a row (a failure that depends on timing shows in
+          some replays, not all). --locking fixes the locking mode (drawn otherwise: None one time in five). Families: None, Partition, Pause, Slow, Network, Crash, Skew, Mixed. --parallel P runs P
           schedules at once (default 2; each has its own hub). A failing schedule prints its seed, the schedule, the
           offending history lines and the command that replays it; --verbose prints every schedule with its whole
           history. --out FILE also writes the failure reports to FILE. --max-failures N stops after N failing schedules.
@@ -26,10 +27,19 @@ internal sealed class NemesisOptions
     public bool Verbose { get; set; }
     public string? Out { get; set; }
     public int MaxFailures { get; set; } = int.MaxValue;
+    public Stores.LockingMode? Locking { get; set; }
+    public int Repeat { get; set; } = 1;
 
-    /// <summary>The store and family of schedule <paramref name="i"/>: stores alternate fastest, then families.</summary>
-    public (int Seed, StoreKind Store, FaultFamily Family) Pick(int i) =>
-        (Seed + i, Stores[i % Stores.Count], Families[i / Stores.Count % Families.Count]);
+    /// <summary>The seed, store and family of run <paramref name="i"/> (of <see cref="Schedules"/> x <see cref="Repeat"/>):
+    /// repeats of one schedule are next to each other; then stores alternate, then families.</summary>
+    public (int Seed, StoreKind Store, FaultFamily Family) Pick(int i)
+    {
+        var schedule = i / Repeat;
+        return (Seed + schedule, Stores[schedule % Stores.Count], Families[schedule / Stores.Count % Families.Count]);
+    }
+
+    /// <summary>How many runs: every schedule, each repeated.</summary>
+    public int Runs => Schedules * Repeat;
 
     public static NemesisOptions Parse(string[] args)
     {
@@ -67,12 +77,22 @@ internal sealed class NemesisOptions
                     break;
                 }
                 case "--parallel": o.Parallel = Int(); break;
+                case "--repeat": o.Repeat = Int(); break;
+                case "--locking":
+                {
+                    var value = Next();
+                    o.Locking = Enum.TryParse<Stores.LockingMode>(value, ignoreCase: true, out var mode) && Enum.IsDefined(mode) ? mode
+                        : throw new ArgumentException($"--locking {value}: Pessimistic or None");
+                    break;
+                }
                 case "--verbose": o.Verbose = true; break;
                 case "--out": o.Out = Next(); break;
                 case "--max-failures": o.MaxFailures = Int(); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
+        if (o.Repeat < 1)
+            throw new ArgumentException("--repeat must be positive");
         if (o.Schedules < 1 || o.Parallel < 1 || o.MaxFailures < 1 || o.Families.Count == 0)
             throw new ArgumentException("--schedules, --parallel and --max-failures must be positive, and --family must name a family");
         return o;

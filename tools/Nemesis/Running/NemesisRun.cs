@@ -29,7 +29,7 @@ internal sealed class NemesisRun(TextWriter output, TextWriter error)
             return 2;
         }
 
-        output.WriteLine($"Nemesis: {options.Schedules} schedules from seed {options.Seed}, stores {string.Join("/", options.Stores)}, "
+        output.WriteLine($"Nemesis: {options.Schedules} schedules{(options.Repeat > 1 ? $" x {options.Repeat}" : string.Empty)} from seed {options.Seed}, stores {string.Join("/", options.Stores)}, "
             + $"families {string.Join("/", options.Families)}, {options.Parallel} at a time");
         var clock = Stopwatch.StartNew();
         var failures = new ConcurrentQueue<ScheduleResult>();
@@ -45,11 +45,11 @@ internal sealed class NemesisRun(TextWriter output, TextWriter error)
             while (!stop.IsCancellationRequested)
             {
                 var i = Interlocked.Increment(ref next);
-                if (i >= options.Schedules)
+                if (i >= options.Runs)
                     return;
                 var (seed, store, family) = options.Pick(i);
-                var schedule = ScheduleGenerator.Generate(seed, store, family);
-                var result = await ScheduleRunner.RunAsync(schedule, cancellationToken: CancellationToken.None);
+                var schedule = ScheduleGenerator.Generate(seed, store, family, locking: options.Locking);
+                var result = await ScheduleRunner.RunAsync(schedule);
                 Interlocked.Increment(ref done);
                 byFamily.AddOrUpdate((store, family), _ => (1, result.Passed ? 0 : 1), (_, v) => (v.Runs + 1, v.Failed + (result.Passed ? 0 : 1)));
                 if (!result.Passed)
@@ -80,7 +80,7 @@ internal sealed class NemesisRun(TextWriter output, TextWriter error)
         while (await Task.WhenAny(all, Task.Delay(ProgressInterval)) != all)
         {
             lock (_writeLock)
-                output.WriteLine($"[{clock.Elapsed.TotalSeconds,7:0.0}s] {Volatile.Read(ref done)}/{options.Schedules} schedules, {failures.Count} failing");
+                output.WriteLine($"[{clock.Elapsed.TotalSeconds,7:0.0}s] {Volatile.Read(ref done)}/{options.Runs} schedules, {failures.Count} failing");
         }
         await all;
 

@@ -16,11 +16,16 @@ internal static class ScheduleRunner
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
 
-    public static async Task<ScheduleResult> RunAsync(Schedule schedule, ILoggerFactory? loggers = null, CancellationToken cancellationToken = default)
+    /// <param name="schedule">What to run.</param>
+    /// <param name="decorate">Wraps each node's store (a test's faulty store, to prove the checker catches it).</param>
+    /// <param name="loggers">The nodes' loggers.</param>
+    /// <param name="cancellationToken">Abandons the run.</param>
+    public static async Task<ScheduleResult> RunAsync(Schedule schedule, Func<Sessions.IClusterStore, Sessions.IClusterStore>? decorate = null,
+        ILoggerFactory? loggers = null, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
         var history = new OperationHistory();
-        var cluster = new NemesisCluster(schedule, () => history.Now, loggers);
+        var cluster = new NemesisCluster(schedule, () => history.Now, decorate, loggers);
         var violations = new List<Violation>();
         IReadOnlyList<NodeSnapshot> final = [];
         await using (cluster)

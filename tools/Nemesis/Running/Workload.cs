@@ -35,10 +35,21 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
             .Select(o => o.SessionId).ToHashSet(StringComparer.Ordinal);
         for (var slot = 0; slot < _slots.Length; slot++)
         {
-            if (Slot(slot) is { } id && !removed.Contains(id))
-                await StepAsync(-1, new PlannedOp(OpKind.Probe, slot, slot % schedule.Nodes), cancellationToken);
+            if (Slot(slot) is not { } id || removed.Contains(id))
+                continue;
+            // A typed refusal (a view change at that moment) is retried on the next node; an answer that is not a
+            // refusal, or refusals every time, is for the checker to judge.
+            for (var attempt = 0; attempt < ProbeAttempts; attempt++)
+            {
+                var op = await StepAsync(-1, new PlannedOp(OpKind.Probe, slot, (slot + attempt) % schedule.Nodes), cancellationToken);
+                if (op is null || op.Outcome != OpOutcome.NotApplied)
+                    break;
+            }
         }
     }
+
+    /// <summary>How often a probe is sent when the store refuses it.</summary>
+    public const int ProbeAttempts = 5;
 
     /// <summary>The session ids the slots hold now.</summary>
     public IReadOnlyList<string> LiveSlots()
@@ -79,13 +90,13 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
         return null;
     }
 
-    private async Task StepAsync(int client, PlannedOp step, CancellationToken cancellationToken)
+    private async Task<OpRecord?> StepAsync(int client, PlannedOp step, CancellationToken cancellationToken)
     {
         var id = step.Kind == OpKind.Create ? null : Slot(step.Slot);
         if (step.Kind != OpKind.Create && id is null)
-            return;
+            return null;
         if (Pick(step.Node) is not { } node)
-            return;
+            return null;
         var op = history.Begin(client, step.Kind, step.Slot, id, node.Index);
         var generation = node.Generation;
         var body = ExecuteAsync(op, node, generation, cancellationToken);
@@ -113,6 +124,7 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
             lock (_slotsLock)
                 _slots[step.Slot] = op.SessionId;
         }
+        return op;
     }
 
     private async Task ExecuteAsync(OpRecord op, NemesisNode node, int generation, CancellationToken cancellationToken)

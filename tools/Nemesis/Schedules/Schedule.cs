@@ -39,7 +39,11 @@ internal sealed record Schedule
 
     /// <summary>The command that runs this schedule again.</summary>
     public string ReplayCommand =>
-        $"dotnet run --project tools/Nemesis -c Release -- --store {Store} --family {Family} --seed {Seed.ToString(CultureInfo.InvariantCulture)} --schedules 1 --verbose";
+        $"dotnet run --project tools/Nemesis -c Release -- --store {Store} --family {Family} --seed {Seed.ToString(CultureInfo.InvariantCulture)}"
+        + (LockingForced ? $" --locking {Locking}" : string.Empty) + " --schedules 1 --verbose";
+
+    /// <summary>Whether <see cref="Locking"/> was chosen by the caller rather than drawn (the replay must say so).</summary>
+    public bool LockingForced { get; init; }
 
     /// <summary>The schedule, human-readable: what a failure report prints.</summary>
     public override string ToString()

@@ -8,14 +8,20 @@ internal static class ScheduleGenerator
     /// <summary>How many steps each client plans (paced evenly over the load).</summary>
     public const int StepsPerClient = 60;
 
-    public static Schedule Generate(int seed, StoreKind store, FaultFamily family, NemesisTimings? timings = null)
+    /// <param name="seed">Draws everything else.</param>
+    /// <param name="store">The store under test.</param>
+    /// <param name="family">Which faults to draw from.</param>
+    /// <param name="timings">The channel and store timings; the defaults when null.</param>
+    /// <param name="locking">The locking mode; drawn (Pessimistic mostly, <c>None</c> one time in five) when null.</param>
+    public static Schedule Generate(int seed, StoreKind store, FaultFamily family, NemesisTimings? timings = null, LockingMode? locking = null)
     {
         var random = new Random(seed);
         var t = timings ?? new NemesisTimings();
         var nodes = family == FaultFamily.Partition
             ? Pick(random, 3, 3, 4, 5)
             : Pick(random, 3, 3, 3, 3, 5);
-        var locking = family != FaultFamily.Skew && random.NextDouble() < 0.2 ? LockingMode.None : LockingMode.Pessimistic;
+        var drawn = family != FaultFamily.Skew && random.NextDouble() < 0.2 ? LockingMode.None : LockingMode.Pessimistic;
+        var mode = locking ?? drawn;
         var skew = new TimeSpan[nodes];
         if (family == FaultFamily.Skew || (family == FaultFamily.Mixed && random.NextDouble() < 0.3))
         {
@@ -47,7 +53,7 @@ internal static class ScheduleGenerator
         {
             var plan = new PlannedOp[StepsPerClient];
             for (var s = 0; s < plan.Length; s++)
-                plan[s] = new PlannedOp(PickOp(random, locking), random.Next(slots), random.Next(nodes));
+                plan[s] = new PlannedOp(PickOp(random, mode), random.Next(slots), random.Next(nodes));
             plans.Add(plan);
         }
 
@@ -57,7 +63,8 @@ internal static class ScheduleGenerator
             Store = store,
             Family = family,
             Nodes = nodes,
-            Locking = locking,
+            Locking = mode,
+            LockingForced = locking is not null,
             Slots = slots,
             InitialSkew = skew,
             Faults = faults,
