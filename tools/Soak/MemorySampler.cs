@@ -31,7 +31,7 @@ internal sealed class MemorySampler(IReadOnlyList<SoakNode> nodes, TimeSpan inte
             {
                 lock (_lock)
                 {
-                    if (!_watches.TryGetValue(node.Index, out var watch) || watch.Pid != pid)
+                    if (!_watches.TryGetValue(node.Index, out var watch) || watch.Pid != pid || !watch.Attached)
                     {
                         watch?.Dispose();
                         watch = new Watch(pid, interval);
@@ -96,6 +96,9 @@ internal sealed class MemorySampler(IReadOnlyList<SoakNode> nodes, TimeSpan inte
         }
 
         public int Pid { get; }
+
+        /// <summary>Whether the session started (a process still starting up refuses it; the next sample tries again).</summary>
+        public bool Attached => _session is not null;
 
         public double? HeapMiB => double.IsNaN(Volatile.Read(ref _heapMiB)) ? null : Volatile.Read(ref _heapMiB);
 
