@@ -8,6 +8,7 @@ internal sealed class LoadCheckProcess : IDisposable
     private readonly Process _process;
     private readonly Task<string> _stdout;
     private readonly Task<string> _stderr;
+    private int _disposed;
 
     private LoadCheckProcess(Process process)
     {
@@ -50,6 +51,8 @@ internal sealed class LoadCheckProcess : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         if (!_process.HasExited)
             _process.Kill(entireProcessTree: true);
         _process.Dispose();

@@ -2,10 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Multicast.LoadCheck;
 
@@ -13,14 +10,11 @@ namespace Multicast.Tests.Tools.LoadCheck;
 
 /// <summary>The fault tests' options: a 503 counts as "not applied" (--strict), any 5xx fails (--fail-on-5xx), a slow
 /// request fails (--max-latency).</summary>
-[Category("Integration")]
-public sealed class LoadCheckStrictTests
+public sealed partial class LoadCheckRunTests
 {
-    private const string Cookie = ".Multicast.Session";
-
     /// <summary>A /counter server that answers every <paramref name="every"/>-th increment with
     /// <paramref name="status"/> (after applying it when <paramref name="apply"/>), after waiting <paramref name="delay"/>.</summary>
-    private static async Task<WebApplication> StartAsync(int every, int status, bool apply, TimeSpan delay = default)
+    private static async Task<WebApplication> StartFailingServerAsync(int every, int status, bool apply, TimeSpan delay = default)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -53,10 +47,7 @@ public sealed class LoadCheckStrictTests
         return app;
     }
 
-    private static string Url(WebApplication app) =>
-        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-
-    private static async Task<(int ExitCode, string Output)> RunAsync(WebApplication server, params string[] extra)
+    private static async Task<(int ExitCode, string Output)> RunStrictAsync(WebApplication server, params string[] extra)
     {
         using var output = new StringWriter();
         var code = await LoadCheckRun.MainAsync(["--urls", Url(server), "--clients", "2", "--duration", "1", "--progress", "0.5", .. extra], output, output);
@@ -66,10 +57,10 @@ public sealed class LoadCheckStrictTests
     [Test]
     public async Task Strict_A503ThatWasApplied_IsAPhantomUpdate()
     {
-        await using var server = await StartAsync(every: 5, status: 503, apply: true);
+        await using var server = await StartFailingServerAsync(every: 5, status: 503, apply: true);
 
-        var lenient = await RunAsync(server);
-        var strict = await RunAsync(server, "--strict");
+        var lenient = await RunStrictAsync(server);
+        var strict = await RunStrictAsync(server, "--strict");
 
         Assert.That(lenient.ExitCode, Is.Zero, "without --strict such a 503 is an unknown outcome:\n" + lenient.Output);
         Assert.That(strict.ExitCode, Is.EqualTo(1), strict.Output);
@@ -79,9 +70,9 @@ public sealed class LoadCheckStrictTests
     [Test]
     public async Task Strict_A503ThatWasNotApplied_Passes()
     {
-        await using var server = await StartAsync(every: 5, status: 503, apply: false);
+        await using var server = await StartFailingServerAsync(every: 5, status: 503, apply: false);
 
-        var (exitCode, output) = await RunAsync(server, "--strict");
+        var (exitCode, output) = await RunStrictAsync(server, "--strict");
 
         Assert.That(exitCode, Is.Zero, output);
         Assert.That(output, Does.Contain("PASS: no lost update"));
@@ -90,9 +81,9 @@ public sealed class LoadCheckStrictTests
     [Test]
     public async Task FailOn5xx_AnyServerError_IsAViolation()
     {
-        await using var server = await StartAsync(every: 5, status: 500, apply: false);
+        await using var server = await StartFailingServerAsync(every: 5, status: 500, apply: false);
 
-        var (exitCode, output) = await RunAsync(server, "--strict", "--fail-on-5xx");
+        var (exitCode, output) = await RunStrictAsync(server, "--strict", "--fail-on-5xx");
 
         Assert.That(exitCode, Is.EqualTo(1), output);
         Assert.That(output, Does.Contain("answered 500"));
@@ -101,9 +92,9 @@ public sealed class LoadCheckStrictTests
     [Test]
     public async Task MaxLatency_ASlowRequest_IsAViolation()
     {
-        await using var server = await StartAsync(every: 3, status: 503, apply: false, delay: TimeSpan.FromMilliseconds(400));
+        await using var server = await StartFailingServerAsync(every: 3, status: 503, apply: false, delay: TimeSpan.FromMilliseconds(400));
 
-        var (exitCode, output) = await RunAsync(server, "--strict", "--max-latency", "0.2");
+        var (exitCode, output) = await RunStrictAsync(server, "--strict", "--max-latency", "0.2");
 
         Assert.That(exitCode, Is.EqualTo(1), output);
         Assert.That(output, Does.Contain("(limit 200 ms)"));
