@@ -12,7 +12,7 @@ namespace Multicast.Tests.Tools.LoadCheck;
 /// request fails (--max-latency).</summary>
 public sealed partial class LoadCheckRunTests
 {
-    /// <summary>A /counter server that answers every <paramref name="every"/>-th increment with
+    /// <summary>A /counter server that answers every <paramref name="every"/>-th increment of an existing session with
     /// <paramref name="status"/> (after applying it when <paramref name="apply"/>), after waiting <paramref name="delay"/>.</summary>
     private static async Task<WebApplication> StartFailingServerAsync(int every, int status, bool apply, TimeSpan delay = default)
     {
@@ -50,14 +50,14 @@ public sealed partial class LoadCheckRunTests
     private static async Task<(int ExitCode, string Output)> RunStrictAsync(WebApplication server, params string[] extra)
     {
         using var output = new StringWriter();
-        var code = await LoadCheckRun.MainAsync(["--urls", Url(server), "--clients", "2", "--duration", "1", "--progress", "0.5", .. extra], output, output);
+        var code = await LoadCheckRun.MainAsync(["--urls", Url(server), "--clients", "2", "--duration", "3", "--progress", "1", .. extra], output, output);
         return (code, output.ToString());
     }
 
     [Test]
     public async Task Strict_A503ThatWasApplied_IsAPhantomUpdate()
     {
-        await using var server = await StartFailingServerAsync(every: 5, status: 503, apply: true);
+        await using var server = await StartFailingServerAsync(every: 2, status: 503, apply: true);
 
         var lenient = await RunStrictAsync(server);
         var strict = await RunStrictAsync(server, "--strict");
@@ -70,7 +70,7 @@ public sealed partial class LoadCheckRunTests
     [Test]
     public async Task Strict_A503ThatWasNotApplied_Passes()
     {
-        await using var server = await StartFailingServerAsync(every: 5, status: 503, apply: false);
+        await using var server = await StartFailingServerAsync(every: 2, status: 503, apply: false);
 
         var (exitCode, output) = await RunStrictAsync(server, "--strict");
 
@@ -81,7 +81,7 @@ public sealed partial class LoadCheckRunTests
     [Test]
     public async Task FailOn5xx_AnyServerError_IsAViolation()
     {
-        await using var server = await StartFailingServerAsync(every: 5, status: 500, apply: false);
+        await using var server = await StartFailingServerAsync(every: 1, status: 500, apply: false);
 
         var (exitCode, output) = await RunStrictAsync(server, "--strict", "--fail-on-5xx");
 
@@ -92,7 +92,7 @@ public sealed partial class LoadCheckRunTests
     [Test]
     public async Task MaxLatency_ASlowRequest_IsAViolation()
     {
-        await using var server = await StartFailingServerAsync(every: 3, status: 503, apply: false, delay: TimeSpan.FromMilliseconds(400));
+        await using var server = await StartFailingServerAsync(every: 1, status: 503, apply: false, delay: TimeSpan.FromMilliseconds(400));
 
         var (exitCode, output) = await RunStrictAsync(server, "--strict", "--max-latency", "0.2");
 
