@@ -10,6 +10,7 @@ internal sealed class LoadCheckOptions
                          [--kill-node I [--kill-after SECONDS] [--restart-after SECONDS]] [--timeout SECONDS]
                          [--cookie NAME] [--progress SECONDS] [--seed N] [--reads PERCENT] [--json FILE]
                          [--strict] [--fail-on-5xx] [--max-latency SECONDS]
+                         [--sticky] [--check all|none]
           M clients, each with its own session cookie, send POST /counter to random nodes (not sticky) for the
           duration; then every session's counter is read from every live node and checked against the increments
           the client saw acknowledged. Without --urls the URLs come from the cluster started by tools/cluster.sh
@@ -17,7 +18,9 @@ internal sealed class LoadCheckOptions
           third of the duration) and restarts it (DIR/nodeI.sh) --restart-after seconds later (default 3).
           --reads P: once a client has its session, P% of its requests are GET /counter (read-only) instead of a POST;
           reads are counted and timed, not checked. --json FILE: requests/s and latency percentiles (every answered
-          request) with the verdict, for tools/Bench.
+          request) with the verdict, for tools/Bench. --sticky: client i sends every request to node ((i - 1) mod N), as a
+          load balancer with session affinity would. --check none: skip the final read of every session from every node
+          (for a store that does not share sessions between nodes); the answers' sequence is still checked.
           --strict: every 503 and 409 counts as "not applied" (what the store contract promises), so a refused request
           that was applied after all shows up as a phantom update; without it a 503 whose body says the change "could
           not be stored" counts as an unknown outcome. --fail-on-5xx: any 5xx answer (503 included) is a violation.
@@ -42,6 +45,8 @@ internal sealed class LoadCheckOptions
     public bool Strict { get; set; }
     public bool FailOn5xx { get; set; }
     public TimeSpan? MaxLatency { get; set; }
+    public bool Sticky { get; set; }
+    public bool FinalCheck { get; set; } = true;
 
     public static LoadCheckOptions Parse(string[] args)
     {
@@ -71,6 +76,15 @@ internal sealed class LoadCheckOptions
                 case "--strict": o.Strict = true; break;
                 case "--fail-on-5xx": o.FailOn5xx = true; break;
                 case "--max-latency": o.MaxLatency = Seconds(); break;
+                case "--sticky": o.Sticky = true; break;
+                case "--check":
+                    o.FinalCheck = Next() switch
+                    {
+                        "all" => true,
+                        "none" => false,
+                        var other => throw new ArgumentException($"--check must be all or none, not {other}"),
+                    };
+                    break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
