@@ -2,7 +2,10 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Multicast.LoadCheck;
 
@@ -24,11 +27,11 @@ public sealed partial class LoadCheckRunTests
         var requests = 0;
         app.MapPost("/counter", async (HttpContext c) =>
         {
-            if (!c.Request.Cookies.TryGetValue(Cookie, out var id) || !counters.ContainsKey(id))
+            if (!c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) || !counters.ContainsKey(id))
             {
                 id = Guid.NewGuid().ToString("N");
                 counters[id] = 0;
-                c.Response.Cookies.Append(Cookie, id);
+                c.Response.Cookies.Append(CounterServer.Cookie, id);
                 return Results.Text(counters.AddOrUpdate(id, 1, (_, v) => v + 1).ToString(CultureInfo.InvariantCulture));
             }
             if (Interlocked.Increment(ref requests) % every == 0)
@@ -42,15 +45,18 @@ public sealed partial class LoadCheckRunTests
             return Results.Text(counters.AddOrUpdate(id, 1, (_, v) => v + 1).ToString(CultureInfo.InvariantCulture));
         });
         app.MapGet("/counter", (HttpContext c) =>
-            c.Request.Cookies.TryGetValue(Cookie, out var id) && counters.TryGetValue(id, out var v) ? v.ToString(CultureInfo.InvariantCulture) : "0");
+            c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) && counters.TryGetValue(id, out var v) ? v.ToString(CultureInfo.InvariantCulture) : "0");
         await app.StartAsync();
         return app;
     }
 
+    private static string UrlOf(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
     private static async Task<(int ExitCode, string Output)> RunStrictAsync(WebApplication server, params string[] extra)
     {
         using var output = new StringWriter();
-        var code = await LoadCheckRun.MainAsync(["--urls", Url(server), "--clients", "2", "--duration", "3", "--progress", "1", .. extra], output, output);
+        var code = await LoadCheckRun.MainAsync(["--urls", UrlOf(server), "--clients", "2", "--duration", "3", "--progress", "1", .. extra], output, output);
         return (code, output.ToString());
     }
 
