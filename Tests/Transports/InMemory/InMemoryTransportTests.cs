@@ -5,7 +5,7 @@ using Multicast.Transports.InMemory;
 
 namespace Multicast.Tests.Transports.InMemory;
 
-public sealed class InMemoryTransportTests
+public sealed partial class InMemoryTransportTests
 {
     private readonly List<InMemoryTransport> _transports = [];
 
