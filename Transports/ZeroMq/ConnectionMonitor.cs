@@ -19,7 +19,7 @@ namespace Multicast.Transports.ZeroMq;
 internal sealed class ConnectionMonitor : IDisposable
 {
     /// <summary>A connection closed this soon after it opened is counted as refused.</summary>
-    public static readonly TimeSpan HandshakeWindow = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan HandshakeWindow = TimeSpan.FromMilliseconds(250);
 
     private static readonly TimeSpan WarningInterval = TimeSpan.FromSeconds(10);
 
