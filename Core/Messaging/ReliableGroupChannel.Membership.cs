@@ -416,6 +416,8 @@ public sealed partial class ReliableGroupChannel
         _joiners.Clear();
         _acksDeferred.Clear();
         _proposed = null;
+        if (_view.Id != 0)
+            _excludedToAnnounce = _view;
         _view = new MembershipView(0, []);
         FreeBroadcast();
         foreach (var waiter in _ackWaiters)

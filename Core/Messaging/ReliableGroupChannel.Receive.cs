@@ -14,6 +14,7 @@ public sealed partial class ReliableGroupChannel
     private readonly List<Delivery> _deliveries = [];
     private readonly List<byte[]> _returnAfterDelivery = [];
     private MembershipView? _viewToAnnounce;
+    private MembershipView? _excludedToAnnounce;
     private readonly List<ReceiveStream> _acksDeferred = [];
     private readonly List<ReceiveStream> _touched = [];
 
@@ -97,6 +98,7 @@ public sealed partial class ReliableGroupChannel
             Log.ReceiveFailed(_log, ex);
             _deliveries.Clear();
             _viewToAnnounce = null;
+            _excludedToAnnounce = null;
             _touched.Clear();
         }
     }
@@ -469,6 +471,19 @@ public sealed partial class ReliableGroupChannel
     private void Deliver(ReadOnlySpan<byte> payload)
     {
         var handler = _handler!;
+        if (_excludedToAnnounce is { } last)
+        {
+            _excludedToAnnounce = null;
+            try
+            {
+                handler.OnExcluded(last);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Interlocked.Increment(ref _counters.handlerErrors);
+                Log.HandlerFailed(_log, ex);
+            }
+        }
         if (_viewToAnnounce is { } view)
         {
             _viewToAnnounce = null;
