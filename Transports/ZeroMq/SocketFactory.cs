@@ -53,7 +53,19 @@ internal sealed class SocketFactory(ZeroMqTransportOptions options, CurveKeys? c
         return socket;
     }
 
-    private static void Common(NetMQSocket socket) => socket.Options.Linger = TimeSpan.Zero;
+    private void Common(NetMQSocket socket)
+    {
+        socket.Options.Linger = TimeSpan.Zero;
+        // A pipe's reader tells its writer how far it has read every low-water-mark messages, and the writer counts
+        // as queued what it has not heard of yet. NetMQ's default low-water mark is HWM - 1024, so a writer whose
+        // reader is idle may believe the queue nearly full: a PUB then drops a burst of little more than 1,024
+        // messages whatever the high-water mark. Reported every 1,024 messages (or half the mark, if smaller), a
+        // queue holds at least HWM - 1,024 before it drops.
+        socket.Options.SendLowWatermark = LowWaterMark(options.SendHighWaterMark);
+        socket.Options.ReceiveLowWatermark = LowWaterMark(options.ReceiveHighWaterMark);
+    }
+
+    internal static int LowWaterMark(int highWaterMark) => Math.Max(1, Math.Min(highWaterMark / 2, 1024));
 
     /// <summary>What a frame on the wire may carry beyond the datagram: CURVE's MESSAGE command wraps it in its
     /// name, a nonce, a flags byte and a MAC (33 bytes).</summary>

@@ -304,6 +304,9 @@ public sealed class ZeroMqTransport : ITransport
         _pub = factory.Publisher();
         Bind(_pub, Prefix + nameof(ZeroMqTransportOptions.PublishEndpoint), _options.PublishEndpoint);
         _publishAddress = Announced(_pub.Options.LastEndpoint ?? _options.PublishEndpoint);
+        // In the poller although nothing is read from it: NetMQ then processes its commands (the subscribers' flow
+        // control among them) as they come, not only at the next send.
+        _poller.Add(_pub);
         _pubMonitor = Watch(_pub, "PUB");
 
         _router = factory.Router();

@@ -184,6 +184,28 @@ public sealed class ZeroMqTransportTests
     }
 
     [Test]
+    public async Task SendToGroup_RepeatedBurstsBelowTheHighWaterMark_NothingIsDropped()
+    {
+        // NetMQ's default low-water mark (HWM - 1,024) let a PUB drop bursts of little more than 1,024 messages
+        // every other burst, whatever the high-water mark: the writer only hears how far its reader got every LWM messages.
+        const int Burst = 5000;
+        var nodes = await Mesh(3);
+        var sut = nodes[0].Transport;
+        var datagram = new byte[1400];
+        await Eventually(() => nodes[1].Handler.Datagrams.Count > 0 && nodes[2].Handler.Datagrams.Count > 0, () => sut.SendToGroup([1]));
+        var before = new[] { nodes[1].Handler.Datagrams.Count, nodes[2].Handler.Datagrams.Count };
+
+        for (var round = 1; round <= 12; round++)
+        {
+            for (var i = 0; i < Burst; i++)
+                sut.SendToGroup(datagram);
+            var expected = round * Burst;
+            var all = await Eventually(() => nodes[1].Handler.Datagrams.Count - before[0] >= expected && nodes[2].Handler.Datagrams.Count - before[1] >= expected);
+            Assert.That(all, Is.True, $"burst {round}: {nodes[1].Handler.Datagrams.Count - before[0]} and {nodes[2].Handler.Datagrams.Count - before[1]} of {expected} arrived");
+        }
+    }
+
+    [Test]
     public async Task SendToGroup_BeforeStartAndAfterDispose_IsDroppedAndCounted()
     {
         var sut = new ZeroMqTransport(LoopbackOptions());

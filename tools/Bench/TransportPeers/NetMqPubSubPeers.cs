@@ -12,6 +12,7 @@ namespace Multicast.Bench.TransportPeers;
 internal sealed class NetMqPubSubPeers : PeerGroup
 {
     private const int HighWaterMark = 100_000;
+    private const int LowWaterMark = 1024;
 
     private readonly PublisherSocket _pub;
     private readonly List<SubscriberSocket> _subs = [];
@@ -23,6 +24,8 @@ internal sealed class NetMqPubSubPeers : PeerGroup
         _pub = new PublisherSocket();
         _pub.Options.Linger = TimeSpan.Zero;
         _pub.Options.SendHighWatermark = HighWaterMark;
+        // As the transport does (SocketFactory): flow-control reports every 1,024 messages, not every HWM - 1,024.
+        _pub.Options.SendLowWatermark = LowWaterMark;
         _pub.Bind("tcp://127.0.0.1:*");
         var endpoint = _pub.Options.LastEndpoint!;
         for (var i = 0; i < receivers; i++)
@@ -30,6 +33,7 @@ internal sealed class NetMqPubSubPeers : PeerGroup
             var sub = new SubscriberSocket();
             sub.Options.Linger = TimeSpan.Zero;
             sub.Options.ReceiveHighWatermark = HighWaterMark;
+            sub.Options.ReceiveLowWatermark = LowWaterMark;
             sub.Options.MaxMsgSize = maxMessage + 1024;
             sub.SubscribeToAnyTopic();
             sub.Connect(endpoint);

@@ -13,6 +13,7 @@ namespace Multicast.Bench.TransportPeers;
 internal sealed class ReliablePeers : PeerGroup
 {
     private readonly List<ReliableGroupChannel> _channels = [];
+    private readonly List<ITransport> _transports = [];
     private readonly string _name;
 
     private ReliablePeers(string name, int receivers) : base(receivers) => _name = name;
@@ -22,6 +23,11 @@ internal sealed class ReliablePeers : PeerGroup
     private ReliableGroupChannel Sender => _channels[0];
 
     public ChannelCounters SenderCounters => Sender.Counters;
+
+    /// <summary>Datagrams the NetMQ transports dropped before the wire (a full send queue, a DEALER at its high-water
+    /// mark) and received malformed, summed over the nodes; zero over UDP.</summary>
+    public (long Dropped, long Invalid) ZeroMqCounters =>
+        (_transports.OfType<ZeroMqTransport>().Sum(t => t.Counters.Dropped), _transports.OfType<ZeroMqTransport>().Sum(t => t.Counters.Invalid));
 
     /// <summary>Over <see cref="UdpMulticastTransport"/> on a random loopback group, socket buffers raised.</summary>
     public static Task<ReliablePeers> StartUdpAsync(int receivers, CancellationToken cancellationToken, int datagramSize = GroupChannelOptions.DefaultDatagramSize)
@@ -41,12 +47,19 @@ internal sealed class ReliablePeers : PeerGroup
 
     /// <summary>Over <see cref="ZeroMqTransport"/> (NetMQ) on loopback TCP: every node is given the whole peer list
     /// before it starts, as a deployment's static configuration would, with the default high-water marks.</summary>
-    public static Task<ReliablePeers> StartNetMqAsync(int receivers, CancellationToken cancellationToken, string? curveServerSecretKey = null)
+    public static Task<ReliablePeers> StartNetMqAsync(int receivers, CancellationToken cancellationToken, string? curveServerSecretKey = null,
+        int highWaterMark = ZeroMqTransportOptions.DefaultHighWaterMark)
     {
         var ports = Enumerable.Range(0, receivers + 1).Select(_ => FreeTcpPort()).ToArray();
         return StartAsync(curveServerSecretKey is null ? "reliable_netmq" : "reliable_netmq_curve", receivers, GroupChannelOptions.DefaultDatagramSize, i =>
         {
-            var options = new ZeroMqTransportOptions { PublishEndpoint = $"tcp://127.0.0.1:{ports[i]}", CurveServerSecretKey = curveServerSecretKey };
+            var options = new ZeroMqTransportOptions
+            {
+                PublishEndpoint = $"tcp://127.0.0.1:{ports[i]}",
+                CurveServerSecretKey = curveServerSecretKey,
+                SendHighWaterMark = highWaterMark,
+                ReceiveHighWaterMark = highWaterMark,
+            };
             foreach (var port in ports)
                 options.Peers.Add($"tcp://127.0.0.1:{port}");
             return new ZeroMqTransport(options);
@@ -68,7 +81,9 @@ internal sealed class ReliablePeers : PeerGroup
             var clusterId = $"bench-{Guid.NewGuid():N}";
             for (var i = 0; i <= receivers; i++)
             {
-                var channel = new ReliableGroupChannel(transport(i), new GroupChannelOptions
+                var node = transport(i);
+                peers._transports.Add(node);
+                var channel = new ReliableGroupChannel(node, new GroupChannelOptions
                 {
                     ClusterId = clusterId,
                     NodeId = i == 0 ? "sender" : $"receiver{i}",

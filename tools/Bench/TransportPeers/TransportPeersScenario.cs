@@ -238,6 +238,8 @@ internal sealed class TransportPeersScenario : IBenchScenario
                 .Set("sender_retransmissions", counters.Retransmissions)
                 .Set("sender_multicast_repairs", counters.MulticastRepairs)
                 .Set("sender_datagrams_sent", counters.DatagramsSent);
+            if (reliable.Name.Contains("netmq", StringComparison.Ordinal))
+                result.Set("transport_dropped", reliable.ZeroMqCounters.Dropped).Set("transport_invalid", reliable.ZeroMqCounters.Invalid);
         }
     }
 }

@@ -16,13 +16,14 @@ internal sealed class ZeroMqScenario : IBenchScenario
 
     public string Name => "zeromq";
 
-    public string Description => "raw NetMQ PUB/SUB vs raw libzmq PUB/SUB vs the reliable channel over NetMQ (and with CURVE) vs over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --only a,b]";
+    public string Description => "raw NetMQ PUB/SUB vs raw libzmq PUB/SUB vs the reliable channel over NetMQ (and with CURVE) vs over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --zmq-hwm N --only a,b]";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
         var size = arguments.GetInt("size", 1024);
         var duration = TimeSpan.FromSeconds(arguments.GetDouble("seconds", 2));
         var rate = arguments.GetDouble("rate", 10_000);
+        var highWaterMark = arguments.GetInt("zmq-hwm", Multicast.Transports.ZeroMq.ZeroMqTransportOptions.DefaultHighWaterMark);
         var only = arguments.Get("only")?.Split(',') ?? ["netmq_pubsub", "libzmq_pubsub", "reliable_netmq", "reliable_netmq_curve", "reliable_udp"];
         var report = new BenchReport();
         string libzmq;
@@ -48,14 +49,14 @@ internal sealed class ZeroMqScenario : IBenchScenario
             Console.Error.WriteLine($"zeromq: {peer} ...");
             try
             {
-                await using (var group = await CreateAsync(peer, size, cancellationToken))
+                await using (var group = await CreateAsync(peer, size, highWaterMark, cancellationToken))
                     throughput[peer] = await TransportPeersScenario.ThroughputAsync(report, group, $"{peer}_throughput", size, duration, cancellationToken);
                 if (peer.EndsWith("_pubsub", StringComparison.Ordinal))
                 {
-                    await using var group = await CreateAsync(peer, size, cancellationToken);
+                    await using var group = await CreateAsync(peer, size, highWaterMark, cancellationToken);
                     await TransportPeersScenario.ThroughputAsync(report, group, $"{peer}_flat_throughput", size, duration, cancellationToken, sweep: false);
                 }
-                await using (var group = await CreateAsync(peer, size, cancellationToken))
+                await using (var group = await CreateAsync(peer, size, highWaterMark, cancellationToken))
                     await TransportPeersScenario.LatencyAsync(report, group, $"{peer}_latency", size, rate, duration, cancellationToken);
             }
             catch (Exception ex) when (ex is TimeoutException or LibzmqException)
@@ -76,12 +77,12 @@ internal sealed class ZeroMqScenario : IBenchScenario
         return report;
     }
 
-    private static async Task<PeerGroup> CreateAsync(string peer, int size, CancellationToken cancellationToken) => peer switch
+    private static async Task<PeerGroup> CreateAsync(string peer, int size, int highWaterMark, CancellationToken cancellationToken) => peer switch
     {
         "netmq_pubsub" => new NetMqPubSubPeers(Receivers, size),
         "libzmq_pubsub" => new LibzmqPeers("tcp", Receivers, 0, size),
-        "reliable_netmq" => await ReliablePeers.StartNetMqAsync(Receivers, cancellationToken),
-        "reliable_netmq_curve" => await ReliablePeers.StartNetMqAsync(Receivers, cancellationToken, new NetMQCertificate().SecretKeyZ85),
+        "reliable_netmq" => await ReliablePeers.StartNetMqAsync(Receivers, cancellationToken, highWaterMark: highWaterMark),
+        "reliable_netmq_curve" => await ReliablePeers.StartNetMqAsync(Receivers, cancellationToken, new NetMQCertificate().SecretKeyZ85, highWaterMark),
         "reliable_udp" => await ReliablePeers.StartUdpAsync(Receivers, cancellationToken),
         _ => throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"unknown peer {peer}"), nameof(peer)),
     };
