@@ -117,25 +117,20 @@ public sealed class ZeroMqTransport : ITransport
     public int MaxDatagramSize => _options.MaxDatagramSize;
 
     /// <inheritdoc />
-    /// <remarks>When every endpoint it binds or connects to is on this machine (tcp on a loopback address or localhost,
-    /// ipc, inproc) and the beacon, if enabled, runs on a loopback interface.</remarks>
+    /// <remarks>When every endpoint it binds or connects to is on this machine (tcp on a loopback address or localhost)
+    /// and the beacon, if enabled, runs on a loopback interface.</remarks>
     public bool IsLoopback =>
         IsLoopbackEndpoint(_options.UnicastEndpoint)
-        && (_options.GroupEndpoint is { } group ? IsLoopbackEndpoint(group) : IsLoopbackEndpoint(_options.PublishEndpoint) && _options.Peers.All(IsLoopbackEndpoint))
+        && IsLoopbackEndpoint(_options.PublishEndpoint) && _options.Peers.All(IsLoopbackEndpoint)
         && (!_options.BeaconEnabled || System.Net.IPAddress.TryParse(_options.BeaconInterface, out var beacon) && System.Net.IPAddress.IsLoopback(beacon));
 
     private static bool IsLoopbackEndpoint(string endpoint)
     {
-        var split = endpoint.IndexOf("://", StringComparison.Ordinal);
-        if (split < 0)
+        const string Tcp = "tcp://";
+        if (!endpoint.StartsWith(Tcp, StringComparison.OrdinalIgnoreCase))
             return false;
-        var scheme = endpoint[..split];
-        var rest = endpoint[(split + 3)..];
-        if (scheme is "ipc" or "inproc")
-            return true;
-        // tcp://host:port; epgm/pgm/norm: interface;group:port
-        var host = scheme == "tcp" ? rest[..Math.Max(0, rest.LastIndexOf(':'))] : rest.Split(';')[0];
-        host = host.Trim('[', ']');
+        var rest = endpoint[Tcp.Length..];
+        var host = rest[..Math.Max(0, rest.LastIndexOf(':'))].Trim('[', ']');
         return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
             || System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address);
     }
