@@ -148,10 +148,11 @@ public sealed class ZeroMqTransportTests
 
         for (var i = 1; i <= 200; i++)
             nodes[0].Transport.SendTo(nodes[1].Transport.LocalAddress, [(byte)i]);
-        var all = await Eventually(() => nodes[1].Handler.Datagrams.Count >= before + 200);
+        var all = await Eventually(() => nodes[1].Handler.Datagrams.Skip(before).Count(d => d[0] != 0) >= 200);
 
-        // DEALER to ROUTER over one TCP connection is FIFO and, below the high-water mark, loses nothing.
-        var received = nodes[1].Handler.Datagrams.Skip(before).Select(d => (int)d[0]).ToArray();
+        // DEALER to ROUTER over one TCP connection is FIFO and, below the high-water mark, loses nothing. (A resent
+        // first datagram may still arrive late.)
+        var received = nodes[1].Handler.Datagrams.Skip(before).Select(d => (int)d[0]).Where(d => d != 0).ToArray();
         Assert.That(all, Is.True);
         Assert.That(received, Is.EqualTo(Enumerable.Range(1, 200).ToArray()));
     }

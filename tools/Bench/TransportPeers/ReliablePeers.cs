@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Multicast.Bench.Transport;
 using Multicast.Messaging;
 using Multicast.Transport;
@@ -50,7 +48,7 @@ internal sealed class ReliablePeers : PeerGroup
     public static Task<ReliablePeers> StartNetMqAsync(int receivers, CancellationToken cancellationToken, string? curveServerSecretKey = null,
         int highWaterMark = ZeroMqTransportOptions.DefaultHighWaterMark)
     {
-        var ports = Enumerable.Range(0, receivers + 1).Select(_ => FreeTcpPort()).ToArray();
+        var ports = Enumerable.Range(0, receivers + 1).Select(_ => TcpPorts.Free()).ToArray();
         return StartAsync(curveServerSecretKey is null ? "reliable_netmq" : "reliable_netmq_curve", receivers, GroupChannelOptions.DefaultDatagramSize, i =>
         {
             var options = new ZeroMqTransportOptions
@@ -64,13 +62,6 @@ internal sealed class ReliablePeers : PeerGroup
                 options.Peers.Add($"tcp://127.0.0.1:{port}");
             return new ZeroMqTransport(options);
         }, cancellationToken);
-    }
-
-    public static int FreeTcpPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
     private static async Task<ReliablePeers> StartAsync(string name, int receivers, int datagramSize, Func<int, ITransport> transport, CancellationToken cancellationToken)

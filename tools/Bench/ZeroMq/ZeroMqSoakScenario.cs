@@ -32,9 +32,9 @@ internal sealed class ZeroMqSoakScenario : IBenchScenario
         var report = new BenchReport();
         report.Notes.Add($"One running node; a peer with fixed endpoints started and disposed {restarts} times, each time exchanging a group and a unicast datagram both ways. Samples: after warm-up restart {warmUp} (baseline), then every {Math.Max(1, restarts / 10)}; heap = GC.GetTotalMemory after a full collection.");
 
-        var nodePort = ReliablePeers.FreeTcpPort();
-        var peerPublish = $"tcp://127.0.0.1:{ReliablePeers.FreeTcpPort()}";
-        var peerUnicast = $"tcp://127.0.0.1:{ReliablePeers.FreeTcpPort()}";
+        var nodePort = TcpPorts.Free();
+        var peerPublish = $"tcp://127.0.0.1:{TcpPorts.Free()}";
+        var peerUnicast = $"tcp://127.0.0.1:{TcpPorts.Free()}";
         var nodeOptions = new ZeroMqTransportOptions { PublishEndpoint = $"tcp://127.0.0.1:{nodePort}" };
         nodeOptions.Peers.Add(peerPublish);
         var nodeHandler = new LastDatagram();
