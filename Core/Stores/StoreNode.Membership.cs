@@ -12,6 +12,7 @@ internal sealed partial class StoreNode
     private MembershipView _view = NoView;
     private volatile bool _excluded;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal); // members whose acknowledgements count (caught up)
+    private readonly Dictionary<string, long> _earlyReady = new(StringComparer.Ordinal); // MemberReady heard before this node decided its epoch
 
     /// <summary>
     /// Where this node is: its view, the members' decision for it (null until every member's state arrived), whether
@@ -115,7 +116,10 @@ internal sealed partial class StoreNode
         {
             if (!decision.Fresh.Contains(m.NodeId))
                 _ready.Add(m.NodeId);
+            else if (_earlyReady.TryGetValue(m.NodeId, out var epoch) && epoch == decision.Epoch)
+                _ready.Add(m.NodeId); // it caught up before this node had every member's state
         }
+        _earlyReady.Clear();
         SetEpochLocked(new EpochState(view, decision, !fresh, reconciliation));
         if (fresh)
         {
@@ -134,8 +138,12 @@ internal sealed partial class StoreNode
     {
         lock (_gate)
         {
-            if (ready.Epoch == _epoch.Epoch && _view.Contains(from))
+            if (!_view.Contains(from))
+                return;
+            if (_epoch.Decision is not null && ready.Epoch == _epoch.Epoch)
                 _ready.Add(from);
+            else if (_epoch.Decision is null || ready.Epoch > _epoch.Epoch)
+                _earlyReady[from] = ready.Epoch; // a fresh member may catch up from the others before this node decides
         }
     }
 
