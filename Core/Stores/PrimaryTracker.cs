@@ -167,7 +167,10 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         // A cluster starting from nothing (or from disk copies only): nobody is behind anybody.
         if (latest.Epoch == 0)
             fresh.Clear();
-        var epoch = primary ? latest.Epoch + 1 : latest.Epoch;
+        // At least the view's id: a member may decide a view its peers moved past without deciding (it was paused), so
+        // two primaries can start from the same latest one; view ids never repeat among members that share one, so their
+        // epochs differ, and the later view's is the higher. Above the latest's too (view ids restart with the cluster).
+        var epoch = primary ? Math.Max(latest.Epoch + 1, view.Id) : latest.Epoch;
         Decision = new PrimaryDecision(view, primary, epoch, latest, fresh, present, basis.Count);
         _joining = null;
         if (primary)

@@ -149,9 +149,11 @@ internal sealed partial class StoreNode
             {
                 epoch = await WaitServingAsync(cancellationToken);
             }
-            catch (ClusterUnavailableException) when (inDoubt && _time.GetUtcNow() < deadline)
+            catch (ClusterUnavailableException) when (inDoubt)
             {
                 // It may have been applied: "not applied" would be a lie. Wait for the primary to learn the outcome.
+                if (_time.GetUtcNow() > deadline)
+                    throw InDoubt(delta);
                 await backoff.WaitAsync(cancellationToken);
                 continue;
             }
@@ -208,11 +210,16 @@ internal sealed partial class StoreNode
             {
                 if (!inDoubt)
                     throw new ClusterUnavailableException(ClusterStoreStatus.Joining, $"No node could sequence the commit of session '{delta.Id}' in time; nothing was applied.", RetryAfter);
-                Counters.AddInDoubt();
-                throw new CommitInDoubtException(delta.Id, $"The arbiter of session '{delta.Id}' changed while committing and the new one could not say in time whether the change was applied.");
+                throw InDoubt(delta);
             }
             await backoff.WaitAsync(cancellationToken);
         }
+    }
+
+    private CommitInDoubtException InDoubt(SessionDelta delta)
+    {
+        Counters.AddInDoubt();
+        return new CommitInDoubtException(delta.Id, $"The arbiter of session '{delta.Id}' changed while committing and the new one could not say in time whether the change was applied.");
     }
 
     private static SessionDelta Clone(SessionDelta d) => new()
