@@ -111,6 +111,23 @@ public sealed class PrimaryTrackerTests
     }
 
     [Test]
+    public void MemberExcludedWhileTheOthersWentOnInTheSamePrimary_IsFreshUntilItCatchesUp()
+    {
+        // c was removed (it paused) and let back in without a primary in between: its last epoch is everyone's, but
+        // commits of that epoch went on without it.
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(3, "a", "b", "c"), trackers);
+        trackers["c"].Behind = true;
+
+        var back = Decide(View(6, "a", "b", "c"), trackers);
+        var next = Decide(View(7, "a", "b", "c"), trackers);
+
+        Assert.That(back.Values.All(d => d.Fresh.SetEquals(["c"])), Is.True);
+        Assert.That(trackers["c"].Behind, Is.False, "caught up");
+        Assert.That(next["a"].Fresh, Is.Empty);
+    }
+
+    [Test]
     public void MemberThatDecidedAViewItsPeerMovedPast_IsFreshWhenTheyMeetAgain()
     {
         // c decides view 4 {b, c} from b's state (c was paused; b moved to views 5 and 6 without deciding view 4), while
