@@ -7,6 +7,10 @@ namespace Multicast.Messaging;
 // acknowledgements and repairs.
 public sealed partial class ReliableGroupChannel
 {
+    // Packets per flush batch, and the bytes of sealed datagrams one transport batch holds at most.
+    private const int MaxFlushPackets = 64;
+    private const int MaxBatchBytes = 256 * 1024;
+
     private readonly object _txLock = new();
     private readonly byte[] _txScratch;
     private readonly byte[] _controlBuffer;
@@ -17,9 +21,15 @@ public sealed partial class ReliableGroupChannel
     private readonly Queue<(OutPacket Packet, SendStream Stream)> _txQueue = new();
     private readonly List<AckWaiter> _ackWaiters = [];
     private readonly List<(OutPacket Packet, string? Address)> _flushBatch = [];
+    private readonly byte[] _txBatch;
+    private readonly int[] _txLengths = new int[MaxFlushPackets];
     private long _windowUsed;
     private bool _flushing;
     private int _receiveThreadId = -1;
+
+    // Streaming detection: when the last flush ended, and what an inline flush of one packet costs (a moving average).
+    private long _lastFlushEnd;
+    private long _inlineFlushCost;
 
     /// <summary>A message larger than the whole window goes out alone, once nothing else is in flight.</summary>
     private bool HasRoom(int length) => _windowUsed == 0 || _windowUsed + length <= _options.SendWindowBytes;
@@ -178,23 +188,44 @@ public sealed partial class ReliableGroupChannel
     }
 
     /// <summary>
-    /// Transmits queued packets. The first caller becomes the flusher; later callers only queue (so their
-    /// small messages are batched). On the receive thread (replies sent from the handler) the flusher sends
-    /// one small batch itself and hands any larger backlog to the thread pool, so receiving never waits on it.
+    /// Transmits queued packets. The first caller becomes the flusher; later callers only queue (so their small
+    /// messages are batched and their packets leave in one transport batch). An isolated send is transmitted at once on
+    /// the caller's thread. A caller that comes back sooner than an inline send takes is streaming: its flush goes to
+    /// the thread pool, so the caller goes on packetizing while the flusher sends what piled up, in batches. On the
+    /// receive thread (replies sent from the handler) the flusher sends one small batch itself and hands any larger
+    /// backlog to the thread pool, so receiving never waits on it.
     /// </summary>
     private void RequestFlush()
     {
+        bool streaming;
         lock (_gate)
         {
             if (_flushing || _txQueue.Count == 0)
                 return;
             _flushing = true;
+            streaming = Now - _lastFlushEnd < 2 * _inlineFlushCost;
         }
-        FlushLoop(Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId));
+        var receiveThread = Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId);
+        if (streaming && !receiveThread)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(false), this, preferLocal: false);
+            return;
+        }
+        var started = Now;
+        var single = FlushLoop(receiveThread);
+        if (single)
+        {
+            // What sending one packet inline costs, smoothed (1/8 of each new sample).
+            var cost = Now - started;
+            lock (_gate)
+                _inlineFlushCost += (cost - _inlineFlushCost) / 8;
+        }
     }
 
-    private void FlushLoop(bool receiveThread)
+    /// <summary>Sends the queue in batches until it is empty. Returns whether it sent exactly one packet.</summary>
+    private bool FlushLoop(bool receiveThread)
     {
+        var total = 0;
         while (true)
         {
             lock (_gate)
@@ -203,15 +234,16 @@ public sealed partial class ReliableGroupChannel
                 if (_txQueue.Count == 0 || _disposed)
                 {
                     _flushing = false;
+                    _lastFlushEnd = Now;
                     ScheduleTails();
-                    return;
+                    return total == 1;
                 }
                 if (receiveThread && _txQueue.Count > 4)
                 {
                     ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(false), this, preferLocal: false);
-                    return;
+                    return false;
                 }
-                while (_flushBatch.Count < 32 && _txQueue.TryDequeue(out var item))
+                while (_flushBatch.Count < MaxFlushPackets && _txQueue.TryDequeue(out var item))
                 {
                     var (packet, stream) = item;
                     if (stream.OpenBatch == packet)
@@ -223,8 +255,8 @@ public sealed partial class ReliableGroupChannel
                 }
             }
             // The packets are closed: nothing mutates them, so they are sent outside the channel lock.
-            foreach (var (packet, address) in _flushBatch)
-                Transmit(packet.Span, address);
+            total += _flushBatch.Count;
+            TransmitAll(_flushBatch);
             lock (_gate)
             {
                 if (_peers.Count == 0)
@@ -273,6 +305,50 @@ public sealed partial class ReliableGroupChannel
             {
                 Interlocked.Increment(ref _counters.sendErrors);
                 Log.SendFailed(_log, address ?? "group", ex);
+            }
+        }
+    }
+
+    /// <summary>Seals and sends packets in order; consecutive ones to the same destination go to the transport as one
+    /// batch (one system call, one segmented buffer per run of equal sizes). Thread-safe.</summary>
+    private void TransmitAll(List<(OutPacket Packet, string? Address)> packets)
+    {
+        if (packets.Count == 1)
+        {
+            Transmit(packets[0].Packet.Span, packets[0].Address);
+            return;
+        }
+        lock (_txLock)
+        {
+            if (_disposed)
+                return;
+            var i = 0;
+            while (i < packets.Count)
+            {
+                var address = packets[i].Address;
+                var count = 0;
+                var used = 0;
+                while (i < packets.Count && count < _txLengths.Length && used + _options.DatagramSize <= _txBatch.Length
+                    && string.Equals(packets[i].Address, address, StringComparison.Ordinal))
+                {
+                    var length = _protector.Seal(packets[i].Packet.Span, ++_txCounter, _txBatch.AsSpan(used));
+                    _txLengths[count++] = length;
+                    used += length;
+                    i++;
+                }
+                try
+                {
+                    if (address is null)
+                        _transport.SendBatchToGroup(_txBatch.AsSpan(0, used), _txLengths.AsSpan(0, count));
+                    else
+                        _transport.SendBatchTo(address, _txBatch.AsSpan(0, used), _txLengths.AsSpan(0, count));
+                    Interlocked.Add(ref _counters.datagramsSent, count);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Interlocked.Add(ref _counters.sendErrors, count);
+                    Log.SendFailed(_log, address ?? "group", ex);
+                }
             }
         }
     }

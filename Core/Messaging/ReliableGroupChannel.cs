@@ -68,6 +68,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _receiver = new Receiver(this);
         _bcast = new SendStream(null);
         _txScratch = new byte[options.DatagramSize];
+        _txBatch = new byte[Math.Max(options.DatagramSize, Math.Min(MaxBatchBytes, MaxFlushPackets * options.DatagramSize))];
         _rxScratch = new byte[options.DatagramSize];
         _controlBuffer = new byte[options.DatagramSize];
 
