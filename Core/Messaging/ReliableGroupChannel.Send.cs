@@ -21,6 +21,7 @@ public sealed partial class ReliableGroupChannel
     private readonly Queue<(OutPacket Packet, SendStream Stream)> _txQueue = new();
     private readonly List<AckWaiter> _ackWaiters = [];
     private readonly List<(OutPacket Packet, string? Address)> _flushBatch = [];
+    private readonly List<SendStream> _flushStreams = [];
     private readonly byte[] _txBatch;
     private readonly int[] _txLengths = new int[MaxFlushPackets];
     private long _windowUsed;
@@ -250,8 +251,8 @@ public sealed partial class ReliableGroupChannel
                         stream.OpenBatch = null;
                     packet.Closed = true;
                     packet.Transmitted = true;
-                    stream.HighestTransmitted = packet.Sequence;
                     _flushBatch.Add((packet, stream.Target?.Member.Address));
+                    _flushStreams.Add(stream);
                 }
             }
             // The packets are closed: nothing mutates them, so they are sent outside the channel lock.
@@ -259,6 +260,11 @@ public sealed partial class ReliableGroupChannel
             TransmitAll(_flushBatch);
             lock (_gate)
             {
+                // Only now may tails and heartbeats announce them: announced earlier, they could overtake the data
+                // and make receivers NAK packets that are merely on their way.
+                for (var i = 0; i < _flushStreams.Count; i++)
+                    _flushStreams[i].HighestTransmitted = Math.Max(_flushStreams[i].HighestTransmitted, _flushBatch[i].Packet.Sequence);
+                _flushStreams.Clear();
                 if (_peers.Count == 0)
                     FreeBroadcast();
             }
@@ -462,62 +468,6 @@ public sealed partial class ReliableGroupChannel
                 waiter.Completion.TrySetResult();
             }
         }
-    }
-
-    /// <summary>A receiver asks for ranges of one of this node's streams: repair by unicast, or by multicast
-    /// when another receiver asked for the same packet moments ago.</summary>
-    private void OnNak(PeerState peer, in PacketHeader header, ReadOnlySpan<byte> payload)
-    {
-        Interlocked.Increment(ref _counters.naksReceived);
-        var stream = header.FragmentIndex == 0 ? _bcast : peer.UnicastSend;
-        if (stream is null)
-            return;
-        var reader = new PayloadReader(payload);
-        if (!reader.TryReadUInt16(out var count))
-        {
-            Interlocked.Increment(ref _counters.rejectedMalformed);
-            return;
-        }
-        var now = Now;
-        var budget = 256;
-        for (var r = 0; r < count && budget > 0; r++)
-        {
-            if (!reader.TryReadInt64(out var from) || !reader.TryReadInt64(out var to))
-            {
-                Interlocked.Increment(ref _counters.rejectedMalformed);
-                return;
-            }
-            from = Math.Max(from, stream.Unacked.FirstSequence);
-            for (var seq = from; seq <= to && budget > 0; seq++)
-            {
-                var packet = stream.Unacked.Find(seq);
-                if (packet is null)
-                    break;
-                if (!packet.Transmitted)
-                    break;
-                budget--;
-                Repair(stream, packet, peer, now);
-            }
-        }
-    }
-
-    private void Repair(SendStream stream, OutPacket packet, PeerState asker, long now)
-    {
-        if (packet.LastMulticastRepair != 0 && now - packet.LastMulticastRepair < _repairWindow)
-            return;
-        if (stream.IsBroadcast && packet.LastUnicastRepair != 0 && now - packet.LastUnicastRepair < _repairWindow
-            && packet.LastRepairTo != asker.Key)
-        {
-            packet.LastMulticastRepair = now;
-            Interlocked.Increment(ref _counters.multicastRepairs);
-            Interlocked.Increment(ref _counters.retransmissions);
-            Transmit(packet.Span, null);
-            return;
-        }
-        packet.LastUnicastRepair = now;
-        packet.LastRepairTo = asker.Key;
-        Interlocked.Increment(ref _counters.retransmissions);
-        Transmit(packet.Span, asker.Member.Address);
     }
 
     private void SendTail(SendStream stream)

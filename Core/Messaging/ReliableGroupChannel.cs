@@ -83,6 +83,10 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _joinRetry = Ticks(options.JoinRetryInterval);
         // Several receivers asking for one packet within this window get one multicast repair.
         _repairWindow = Math.Max(Ticks(TimeSpan.FromMilliseconds(1)), Math.Min(_nakRetry / 2, _reorderGuard * 4));
+        // Safety rails for the measured retry timeout: not below what a busy receive thread needs to read a repair
+        // burst, not above what makes a lost repair cost more than a heartbeat.
+        _minRetryTimeout = Ticks(MinRetryTimeout);
+        _maxRetryTimeout = Math.Max(_nakRetry, Ticks(MaxRetryTimeout));
 
         _meter = new Meter("Multicast");
         CreateInstruments();

@@ -51,6 +51,13 @@ internal sealed class NetnsTools
         }
     }
 
+    /// <summary>What the loss rule of <paramref name="ns"/> dropped so far: the channel's data datagrams and the rest.</summary>
+    public (long Data, long Other) Dropped(string ns)
+    {
+        var parts = RunScript("drops.sh", ns).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return (long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), long.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     /// <summary>The built tools/NetProbe assembly (the test project references it, so it is built with the tests).</summary>
     public static string NetProbeAssembly()
     {
