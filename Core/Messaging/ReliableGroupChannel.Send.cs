@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
 using Multicast.Messaging.Internal;
 
 namespace Multicast.Messaging;
@@ -27,6 +28,13 @@ public sealed partial class ReliableGroupChannel
     private long _windowUsed;
     private bool _flushing;
     private int _receiveThreadId = -1;
+
+    // The send thread, started with the channel: the flushes of streaming callers and of the receive thread's backlogs.
+    private const string SendThreadName = "Multicast channel send";
+    private readonly SemaphoreSlim _sendSignal = new(0);
+    private readonly TaskCompletionSource _sendLoopStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Thread? _sendThread;
+    private bool _sendLoopStopping;
 
     // Streaming detection: when the last flush ended, and what an inline flush of one packet costs (a moving average).
     private long _lastFlushEnd;
@@ -192,9 +200,9 @@ public sealed partial class ReliableGroupChannel
     /// Transmits queued packets. The first caller becomes the flusher; later callers only queue (so their small
     /// messages are batched and their packets leave in one transport batch). An isolated send is transmitted at once on
     /// the caller's thread. A caller that comes back sooner than an inline send takes is streaming: its flush goes to
-    /// the thread pool, so the caller goes on packetizing while the flusher sends what piled up, in batches. On the
-    /// receive thread (replies sent from the handler) the flusher sends one small batch itself and hands any larger
-    /// backlog to the thread pool, so receiving never waits on it.
+    /// the channel's send thread, so the caller goes on packetizing while that thread sends what piled up, in batches.
+    /// On the receive thread (replies sent from the handler) the flusher sends one small batch itself and hands any
+    /// larger backlog to the send thread, so receiving never waits on it.
     /// </summary>
     private void RequestFlush()
     {
@@ -209,7 +217,7 @@ public sealed partial class ReliableGroupChannel
         var receiveThread = Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId);
         if (streaming && !receiveThread)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(false), this, preferLocal: false);
+            _sendSignal.Release();
             return;
         }
         var started = Now;
@@ -221,6 +229,46 @@ public sealed partial class ReliableGroupChannel
             lock (_gate)
                 _inlineFlushCost += (cost - _inlineFlushCost) / 8;
         }
+    }
+
+    /// <summary>The send thread: runs the flushes handed to it (one at a time: the hand-off is made by the flusher)
+    /// until the channel is disposed.</summary>
+    private void SendLoop()
+    {
+        try
+        {
+            while (true)
+            {
+                _sendSignal.Wait();
+                if (Volatile.Read(ref _sendLoopStopping))
+                    return;
+                try
+                {
+                    FlushLoop(false);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // Nothing escapes the thread; the next send flushes what is left.
+                    Log.SendLoopFailed(_log, ex);
+                    lock (_gate)
+                        _flushing = false;
+                }
+            }
+        }
+        finally
+        {
+            _sendLoopStopped.TrySetResult();
+        }
+    }
+
+    /// <summary>Stops the send thread (after the flush it may be running) and waits for it.</summary>
+    private async ValueTask StopSendLoopAsync()
+    {
+        if (_sendThread is null)
+            return;
+        Volatile.Write(ref _sendLoopStopping, true);
+        _sendSignal.Release();
+        await _sendLoopStopped.Task.ConfigureAwait(false);
     }
 
     /// <summary>Sends the queue in batches until it is empty. Returns whether it sent exactly one packet.</summary>
@@ -241,7 +289,7 @@ public sealed partial class ReliableGroupChannel
                 }
                 if (receiveThread && _txQueue.Count > 4)
                 {
-                    ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(false), this, preferLocal: false);
+                    _sendSignal.Release();
                     return false;
                 }
                 while (_flushBatch.Count < MaxFlushPackets && _txQueue.TryDequeue(out var item))
@@ -474,5 +522,11 @@ public sealed partial class ReliableGroupChannel
     {
         SendControl(PacketKind.Tail, stream.HighestTransmitted, stream.LastPacketizedMessage, stream.IsBroadcast ? 0u : 1u,
             stream.Target?.Member.Incarnation ?? 0, 0, [], stream.Target?.Member.Address);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(40, LogLevel.Error, "Unexpected error on the channel's send thread; what it did not send goes out with the next send")]
+        public static partial void SendLoopFailed(ILogger logger, Exception exception);
     }
 }

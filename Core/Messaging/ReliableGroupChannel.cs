@@ -122,6 +122,8 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         }
         _handler = handler;
         await _transport.StartAsync(_receiver, cancellationToken);
+        _sendThread = new Thread(SendLoop) { IsBackground = true, Name = SendThreadName };
+        _sendThread.Start();
         var local = new Member(_options.NodeId, _localKey.Incarnation, _transport.LocalAddress, _options.PublicAddress);
         if (!_protector.HasKey)
             Log.NoClusterKey(_log, _options.ClusterId);
@@ -304,6 +306,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
                 peer.Unicast?.Release();
             }
         }
+        await StopSendLoopAsync();
         if (_timer is not null)
             await _timer.DisposeAsync();
         foreach (var p in pending)
