@@ -23,6 +23,10 @@ public sealed partial class ReliableGroupChannel
     private readonly List<AckWaiter> _ackWaiters = [];
     private readonly List<(OutPacket Packet, string? Address)> _flushBatch = [];
     private readonly List<SendStream> _flushStreams = [];
+
+    // Acknowledged packets kept for reuse, so a streaming sender does not allocate a buffer per packet.
+    private readonly Stack<OutPacket> _packetPool = new();
+    private readonly int _maxPooledPackets;
     private readonly byte[] _txBatch;
     private readonly int[] _txLengths = new int[MaxFlushPackets];
     private long _windowUsed;
@@ -134,7 +138,7 @@ public sealed partial class ReliableGroupChannel
             var packet = stream.OpenBatch;
             if (packet is null || packet.Length + 2 + message.Length > PacketHeader.Size + capacity)
             {
-                packet = NewPacket(stream, sequence, 0, 0, PacketHeader.Size + capacity);
+                packet = NewPacket(stream, sequence, 0, 0);
                 stream.OpenBatch = packet;
             }
             var buffer = packet.Buffer.AsSpan();
@@ -155,8 +159,7 @@ public sealed partial class ReliableGroupChannel
             {
                 var room = i == 0 ? capacity - 4 : capacity;
                 var take = Math.Min(room, total - offset);
-                var size = PacketHeader.Size + (i == 0 ? 4 : 0) + take;
-                var packet = NewPacket(stream, sequence, (uint)i, (uint)count, size);
+                var packet = NewPacket(stream, sequence, (uint)i, (uint)count);
                 var buffer = packet.Buffer.AsSpan();
                 if (i == 0)
                 {
@@ -174,9 +177,9 @@ public sealed partial class ReliableGroupChannel
         stream.LastPacketizedMessage = sequence;
     }
 
-    private OutPacket NewPacket(SendStream stream, long firstMessage, uint fragmentIndex, uint fragmentCount, int size)
+    private OutPacket NewPacket(SendStream stream, long firstMessage, uint fragmentIndex, uint fragmentCount)
     {
-        var packet = new OutPacket(new byte[size], stream.NextPacket++, firstMessage);
+        var packet = RentPacket().Reset(stream.NextPacket++, firstMessage);
         var header = new PacketHeader
         {
             Kind = stream.IsBroadcast ? PacketKind.Data : PacketKind.UnicastData,
@@ -194,6 +197,18 @@ public sealed partial class ReliableGroupChannel
         _windowUsed += PacketHeader.Size;
         _txQueue.Enqueue((packet, stream));
         return packet;
+    }
+
+    /// <summary>A free packet with room for a whole datagram: a returned one, or a new one. Under <see cref="_gate"/>.</summary>
+    private OutPacket RentPacket() => _packetPool.TryPop(out var packet) ? packet : new OutPacket(new byte[PacketHeader.Size + _payloadCapacity]);
+
+    /// <summary>Frees an acknowledged packet from the window and keeps it for reuse (up to a window's worth; one a flush
+    /// is still sending is left to the collector). Under <see cref="_gate"/>.</summary>
+    private void ReturnPacket(OutPacket packet)
+    {
+        _windowUsed -= packet.Length;
+        if (!packet.InFlight && _packetPool.Count < _maxPooledPackets)
+            _packetPool.Push(packet);
     }
 
     /// <summary>
@@ -299,6 +314,7 @@ public sealed partial class ReliableGroupChannel
                         stream.OpenBatch = null;
                     packet.Closed = true;
                     packet.Transmitted = true;
+                    packet.InFlight = true;
                     _flushBatch.Add((packet, stream.Target?.Member.Address));
                     _flushStreams.Add(stream);
                 }
@@ -311,7 +327,10 @@ public sealed partial class ReliableGroupChannel
                 // Only now may tails and heartbeats announce them: announced earlier, they could overtake the data
                 // and make receivers NAK packets that are merely on their way.
                 for (var i = 0; i < _flushStreams.Count; i++)
+                {
                     _flushStreams[i].HighestTransmitted = Math.Max(_flushStreams[i].HighestTransmitted, _flushBatch[i].Packet.Sequence);
+                    _flushBatch[i].Packet.InFlight = false;
+                }
                 _flushStreams.Clear();
                 if (_peers.Count == 0)
                     FreeBroadcast();
@@ -450,7 +469,7 @@ public sealed partial class ReliableGroupChannel
             if (header.Sequence > stream.AckedPacket)
                 stream.AckedPacket = header.Sequence;
             while (stream.Unacked.Count > 0 && stream.Unacked.FirstSequence <= stream.AckedPacket)
-                _windowUsed -= stream.Unacked.RemoveFirst().Length;
+                ReturnPacket(stream.Unacked.RemoveFirst());
             if (stream.Unacked.Count == 0)
                 stream.TailDue = 0;
         }
@@ -479,7 +498,7 @@ public sealed partial class ReliableGroupChannel
             }
             if (!all)
                 break;
-            _windowUsed -= ring.RemoveFirst().Length;
+            ReturnPacket(ring.RemoveFirst());
             freed = true;
         }
         if (ring.Count == 0)

@@ -69,6 +69,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _bcast = new SendStream(null);
         _txScratch = new byte[options.DatagramSize];
         _txBatch = new byte[Math.Max(options.DatagramSize, Math.Min(MaxBatchBytes, MaxFlushPackets * options.DatagramSize))];
+        _maxPooledPackets = (int)Math.Min(65_536, options.SendWindowBytes / options.DatagramSize + 1);
         _rxScratch = new byte[options.DatagramSize];
         _controlBuffer = new byte[options.DatagramSize];
 

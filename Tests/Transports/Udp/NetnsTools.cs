@@ -51,11 +51,14 @@ internal sealed class NetnsTools
         }
     }
 
-    /// <summary>What the loss rule of <paramref name="ns"/> dropped so far: the channel's data datagrams and the rest.</summary>
-    public (long Data, long Other) Dropped(string ns)
+    /// <summary>What <paramref name="ns"/> lost so far: the channel's data datagrams and the rest that its loss rule dropped,
+    /// and the datagrams its kernel dropped for a full socket receive buffer.</summary>
+    public (long Data, long Other, long ReceiveBuffer) Dropped(string ns)
     {
         var parts = RunScript("drops.sh", ns).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return (long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), long.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture));
+        return (Number(parts[1]), Number(parts[3]), Number(parts[5]));
+
+        static long Number(string text) => long.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The built tools/NetProbe assembly (the test project references it, so it is built with the tests).</summary>

@@ -154,7 +154,7 @@ internal sealed class HttpScenario : IBenchScenario
     }
 
     /// <summary>Builds the project (Release) unless its output exists.</summary>
-    private static async Task<string> EnsureBuiltAsync(string root, string project, string output, CancellationToken cancellationToken)
+    internal static async Task<string> EnsureBuiltAsync(string root, string project, string output, CancellationToken cancellationToken)
     {
         var dll = Path.Combine(root, output);
         if (File.Exists(dll))
