@@ -17,7 +17,7 @@ internal sealed record ClusterStatus(
 {
     public static ClusterStatus Of(ClusterNode node, ClusterMetrics metrics, HostSettings settings)
     {
-        var view = node.Store.View;
+        var view = node.View;
         var counters = metrics.Snapshot();
         var acks = node.Options.Cluster.ReplicationAcks;
         return new ClusterStatus(

@@ -9,7 +9,7 @@ public sealed class ChannelCounters
     internal long datagramsSent, datagramsReceived, messagesSent, delivered, naksSent, naksReceived,
         retransmissions, multicastRepairs, duplicates, rejectedMalformed, rejectedForged, rejectedReplayed,
         rejectedOversize, rejectedForeignCluster, unknownSender, viewChanges, sendWindowTimeouts, handlerErrors,
-        sendErrors;
+        sendErrors, rejectedMembership, rejectedAcks, viewRetransmissions, slowMembers, localStalls, exclusions;
 
     /// <summary>Datagrams handed to the transport (data, repairs and control).</summary>
     public long DatagramsSent => Volatile.Read(ref datagramsSent);
@@ -68,10 +68,31 @@ public sealed class ChannelCounters
     /// <summary>Datagrams the transport refused to send (logged).</summary>
     public long SendErrors => Volatile.Read(ref sendErrors);
 
+    /// <summary>Well-formed membership messages that were not believed: a view not from the coordinator it names or from
+    /// outside this member's view, an implausible view id, a Leave for another incarnation or an earlier membership.</summary>
+    public long RejectedMembership => Volatile.Read(ref rejectedMembership);
+
+    /// <summary>Acknowledgements that claimed more than this node sent; dropped (they would free packets never delivered).</summary>
+    public long RejectedAcks => Volatile.Read(ref rejectedAcks);
+
+    /// <summary>View datagrams sent again (to members that had not confirmed the view, or to this node's own receive thread).</summary>
+    public long ViewRetransmissions => Volatile.Read(ref viewRetransmissions);
+
+    /// <summary>Members this node reported (and asked the coordinator to remove) for holding its broadcast window.</summary>
+    public long SlowMembers => Volatile.Read(ref slowMembers);
+
+    /// <summary>Times this node found that it had itself stalled (its timer ran late, or its receive thread was stuck) and
+    /// so did not count that time against its peers' silence.</summary>
+    public long LocalStalls => Volatile.Read(ref localStalls);
+
+    /// <summary>Times this member found that the group had removed it while it was alive (then it rejoined).</summary>
+    public long Exclusions => Volatile.Read(ref exclusions);
+
     /// <inheritdoc />
     public override string ToString() =>
         $"sent {DatagramsSent} received {DatagramsReceived} delivered {Delivered} naks {NaksSent}/{NaksReceived} " +
         $"retransmissions {Retransmissions} (multicast {MulticastRepairs}) duplicates {Duplicates} rejected " +
         $"malformed {RejectedMalformed} forged {RejectedForged} replayed {RejectedReplayed} oversize {RejectedOversize} " +
-        $"foreign {RejectedForeignCluster} unknown {UnknownSender} views {ViewChanges}";
+        $"foreign {RejectedForeignCluster} unknown {UnknownSender} membership {RejectedMembership} acks {RejectedAcks} " +
+        $"views {ViewChanges} (resent {ViewRetransmissions}) slow {SlowMembers} stalls {LocalStalls} exclusions {Exclusions}";
 }

@@ -42,10 +42,25 @@ public sealed partial class ReliableGroupChannel
         [LoggerMessage(12, LogLevel.Error, "Unexpected error in the channel timer")]
         public static partial void TimerFailed(ILogger logger, Exception exception);
 
-        [LoggerMessage(14, LogLevel.Warning, "{Member} heard {Other}, of a group with an older coordinator: rejoining to merge the groups")]
+        [LoggerMessage(14, LogLevel.Warning, "{Member} heard {Other}, of a group with an older coordinator: asking it to admit this node, to merge the groups")]
         public static partial void Merging(ILogger logger, string member, string other);
 
-        [LoggerMessage(13, LogLevel.Error, "A view of {Count} members needs {Size} bytes, more than a datagram's {Capacity}: raise Cluster:DatagramSize")]
-        public static partial void ViewTooLarge(ILogger logger, int count, int size, int capacity);
+        [LoggerMessage(13, LogLevel.Error, "A view of {Count} members needs {Size} bytes, more than {Fragments} datagrams: raise Cluster:DatagramSize")]
+        public static partial void ViewTooLarge(ILogger logger, int count, int size, int fragments);
+
+        [LoggerMessage(15, LogLevel.Warning, "{Member} merged into the group of {Coordinator}")]
+        public static partial void Merged(ILogger logger, string member, string coordinator);
+
+        [LoggerMessage(16, LogLevel.Warning, "{Member} holds the broadcast window ({WindowBytes} bytes unacknowledged): no acknowledgement for {Timeout} while sends wait; asking the coordinator to remove it")]
+        public static partial void SlowMember(ILogger logger, string member, TimeSpan timeout, long windowBytes);
+
+        [LoggerMessage(17, LogLevel.Warning, "{Member} reported by {Reporter} for holding its broadcast window")]
+        public static partial void SlowMemberReported(ILogger logger, string member, string reporter);
+
+        [LoggerMessage(18, LogLevel.Warning, "{Member} removed from the view: it held a member's broadcast window")]
+        public static partial void SlowMemberRemoved(ILogger logger, string member);
+
+        [LoggerMessage(19, LogLevel.Warning, "{Member} stalled for {Duration} (its timer ran late or its receive thread was stuck): that time is not counted as its peers' silence")]
+        public static partial void LocalStall(ILogger logger, string member, TimeSpan duration);
     }
 }

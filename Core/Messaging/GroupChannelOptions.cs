@@ -50,6 +50,9 @@ public sealed class GroupChannelOptions
     /// <summary>The default <see cref="JoinTimeout"/>.</summary>
     public static readonly TimeSpan DefaultJoinTimeout = TimeSpan.FromSeconds(1);
 
+    /// <summary>The default <see cref="SlowMemberTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultSlowMemberTimeout = TimeSpan.FromSeconds(3);
+
     /// <summary>The default <see cref="JoinRetryInterval"/>.</summary>
     public static readonly TimeSpan DefaultJoinRetryInterval = TimeSpan.FromMilliseconds(100);
 
@@ -67,9 +70,18 @@ public sealed class GroupChannelOptions
     public string PublicAddress { get; set; } = string.Empty;
 
     /// <summary>The shared cluster key: base64 (at least 16 bytes once decoded) or text. With a key every
-    /// datagram is authenticated; without one the channel warns at start.</summary>
+    /// datagram is authenticated. It is required unless the transport stays on this machine (its interface is
+    /// loopback, <see cref="Transport.ITransport.IsLoopback"/>) or <see cref="AllowInsecure"/> is set; without one the
+    /// channel warns at start.</summary>
     /// <value>The default value is <see langword="null"/> (no authentication).</value>
     public string? ClusterKey { get; set; }
+
+    /// <summary>Runs without <see cref="ClusterKey"/> on a group other machines can reach. Anyone who can send to the
+    /// group can then read its traffic and forge members' datagrams; membership only resists blind injection (views
+    /// are believed only from a coordinator this node knows, view ids cannot be pushed out of reach).</summary>
+    /// <value>The default value is <see langword="false"/>: the channel refuses to start without a key unless its
+    /// transport is loopback.</value>
+    public bool AllowInsecure { get; set; }
 
     /// <summary>Whether payloads are encrypted (AES-GCM) as well as authenticated. Needs <see cref="ClusterKey"/>.</summary>
     /// <value>The default value is <see langword="false"/>.</value>
@@ -84,8 +96,9 @@ public sealed class GroupChannelOptions
     /// <value>The default value is <see cref="DefaultMaxMessageBytes"/>.</value>
     public int MaxMessageBytes { get; set; } = DefaultMaxMessageBytes;
 
-    /// <summary>How many bytes of sent but not yet acknowledged packets this node keeps, over all its streams.
-    /// When full, sends wait (flow control). A message larger than the window is sent alone once the window is empty.</summary>
+    /// <summary>How many bytes of sent but not yet acknowledged packets this node keeps per stream: its broadcast stream and
+    /// each unicast stream have a window of this size. When a stream's window is full, its sends wait (flow control); the
+    /// other streams go on. A message larger than the window is sent alone once its stream's window is empty.</summary>
     /// <value>The default value is <see cref="DefaultSendWindowBytes"/>.</value>
     public long SendWindowBytes { get; set; } = DefaultSendWindowBytes;
 
@@ -101,6 +114,12 @@ public sealed class GroupChannelOptions
     /// <summary>A member not heard from for this long is suspected and removed from the view.</summary>
     /// <value>The default value is <see cref="DefaultSuspectTimeout"/>.</value>
     public TimeSpan SuspectTimeout { get; set; } = DefaultSuspectTimeout;
+
+    /// <summary>A member that holds this node's broadcast window this long — messages wait for room, and it acknowledged
+    /// nothing new meanwhile — is reported and removed from the view (it rejoins once it catches up), so one slow member
+    /// does not stall every sender. Unicast streams have windows of their own: a slow addressee holds only its own.</summary>
+    /// <value>The default value is <see cref="DefaultSlowMemberTimeout"/>.</value>
+    public TimeSpan SlowMemberTimeout { get; set; } = DefaultSlowMemberTimeout;
 
     /// <summary>How long a gap in a stream may persist while datagrams keep arriving (it may be reordering) before the
     /// receiver NAKs it. When the receive queue runs empty a gap is NAKed at once, unless the sender's packets were
@@ -128,7 +147,8 @@ public sealed class GroupChannelOptions
     /// <value>The default value is <see cref="DefaultJoinTimeout"/>.</value>
     public TimeSpan JoinTimeout { get; set; } = DefaultJoinTimeout;
 
-    /// <summary>How often a joining node repeats its join request.</summary>
+    /// <summary>How often a joining node repeats its join request, and the coordinator a view to the members that
+    /// have not confirmed it.</summary>
     /// <value>The default value is <see cref="DefaultJoinRetryInterval"/>.</value>
     public TimeSpan JoinRetryInterval { get; set; } = DefaultJoinRetryInterval;
 
@@ -157,6 +177,7 @@ public sealed class GroupChannelOptions
         Positive(TailDelay, nameof(TailDelay));
         Positive(JoinTimeout, nameof(JoinTimeout));
         Positive(JoinRetryInterval, nameof(JoinRetryInterval));
+        Positive(SlowMemberTimeout, nameof(SlowMemberTimeout));
     }
 
     private static void Positive(TimeSpan value, string name) => Require(value > TimeSpan.Zero, name, "must be positive");

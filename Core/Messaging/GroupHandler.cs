@@ -16,4 +16,13 @@ public abstract class GroupHandler
 
     /// <summary>A new view was installed. Messages delivered after this call were sent in it or later.</summary>
     public virtual void OnViewChanged(MembershipView view) { }
+
+    /// <summary>
+    /// This member found that the group removed it while it was alive (it was suspected during a pause or a
+    /// one-way partition, or its group merged into another). Everything delivered before this call was sent in
+    /// <paramref name="lastView"/> or earlier; the member rejoins at once, and the next
+    /// <see cref="OnViewChanged"/> is the view it joins with, whose id is larger than <paramref name="lastView"/>'s.
+    /// </summary>
+    /// <param name="lastView">The last view this member had installed.</param>
+    public virtual void OnExcluded(MembershipView lastView) { }
 }

@@ -7,9 +7,13 @@ namespace Multicast.Messaging;
 /// <param name="PublicAddress">The node's public (HTTP) address, for redirects; may be empty.</param>
 public sealed record Member(string NodeId, long Incarnation, string Address, string PublicAddress)
 {
-    /// <summary>The node's place on the ring: a stable 16-bit hash of <see cref="NodeId"/>. Session ids
-    /// carry their owner's ring index as a prefix.</summary>
-    public int RingIndex { get; } = RingIndexOf(NodeId);
+    /// <summary>The node's place on the ring (0–65535), unique within a view. It is <see cref="RingIndexOf"/>
+    /// of <see cref="NodeId"/> unless another member of the view holds that index: then the coordinator assigns
+    /// the next free one (the member that was in the view first keeps its index; a member that rejoins asks for
+    /// the index it had). Session ids carry their owner's ring index as a prefix.</summary>
+    /// <value>The default value is <see cref="RingIndexOf"/>(<see cref="NodeId"/>); the members of a
+    /// <see cref="MembershipView"/> carry the index the coordinator assigned.</value>
+    public int RingIndex { get; init; } = RingIndexOf(NodeId);
 
     /// <summary>The ring index of a node id (FNV-1a folded to 16 bits).</summary>
     public static int RingIndexOf(string nodeId)

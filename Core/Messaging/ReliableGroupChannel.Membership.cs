@@ -1,197 +1,491 @@
+using System.Buffers.Binary;
 using Multicast.Messaging.Internal;
 
 namespace Multicast.Messaging;
 
-// Membership: join, numbered views from the acting coordinator (the oldest live member), heartbeats,
-// suspicion, graceful leave, and where each broadcast stream starts for a new member.
+// Membership: join, numbered views from the acting coordinator (the oldest live member) that every member
+// confirms, graceful leave, exclusion and merge, and where each broadcast stream starts for a new member.
+// Liveness (heartbeats, suspicion, slow members, own stalls) is in ReliableGroupChannel.Liveness.cs.
 public sealed partial class ReliableGroupChannel
 {
     private readonly Dictionary<MemberKey, PeerState> _peers = [];
     private readonly Dictionary<string, Member> _joiners = new(StringComparer.Ordinal);
-    private readonly HashSet<MemberKey> _departed = []; // left or removed: never admitted again in that incarnation
+    // Left or removed, with the id of the view that removed it: never part of a view again unless it joins anew.
+    private readonly Dictionary<MemberKey, long> _departed = [];
+    private readonly ControlAssembler _assembler = new();
+    private readonly HashSet<MemberKey> _viewAcked = []; // members that confirmed the view with id _viewAckedId
     private MembershipView _view = new(0, []);
     private MembershipView? _proposed;
-    private long _highestViewIdSeen;
-    private long _joinStarted, _lastJoinSent, _lastHeartbeat, _heardGroupAt;
+    private long _highestViewIdSeen; // raised only by members of the view
+    private long _installedMax;      // the largest view id this member installed; never decreases, also across a rejoin
+    private long _minNextViewId;     // the next proposal is at least this (joiners that installed views before)
+    private long _viewAckedId, _proposedAt, _viewSentAt;
+    private MembershipView? _encodedView;
+    private byte[] _encodedViewBytes = [];
+    private byte[]? _joinBytes;
+    private int _preferredRing = -1;
+    private MemberKey _mergeTarget;
+    private long _mergeProbeAt;
+    private long _joinStarted, _lastJoinSent, _heardGroupAt;
 
+    /// <summary>Join requests are repeated every <see cref="GroupChannelOptions.JoinRetryInterval"/> until a view holding
+    /// this member arrives; they carry the largest view id it installed, so that view is newer.</summary>
     private void SendJoin()
     {
-        var writer = new PayloadWriter(ControlPayload);
-        writer.WriteString(_local!.NodeId);
-        writer.WriteString(_local.Address);
-        writer.WriteString(_local.PublicAddress);
-        SendControl(PacketKind.Join, 0, 0, 0, 0, writer.Position, [], null);
+        _joinBytes ??= ViewCodec.EncodeJoin(_local!, _installedMax, _preferredRing);
+        SendFragmented(PacketKind.Join, _installedMax, _joinBytes, null);
     }
 
-    private void OnJoin(MemberKey sender, ReadOnlySpan<byte> payload)
+    /// <summary>Sends a control message in as many datagrams as it needs (see <see cref="ControlAssembler"/>). Under <see cref="_gate"/>.</summary>
+    private int SendFragmented(PacketKind kind, long sequence, ReadOnlySpan<byte> message, string? address)
     {
-        var reader = new PayloadReader(payload);
-        if (!reader.TryReadString(out var nodeId) || !reader.TryReadString(out var address) || !reader.TryReadString(out var publicAddress)
-            || Fnv.Hash32(nodeId) != sender.Hash)
+        var count = ControlAssembler.FragmentCount(message.Length, _payloadCapacity);
+        var chunk = ControlAssembler.ChunkSize(message.Length, count);
+        var buffer = _controlBuffer.AsSpan();
+        for (var i = 0; i < count; i++)
+        {
+            var offset = i * chunk;
+            var part = message.Slice(offset, Math.Min(chunk, message.Length - offset));
+            new PacketHeader
+            {
+                Kind = kind,
+                ClusterHash = _clusterHash,
+                SenderHash = _localKey.Hash,
+                Incarnation = _localKey.Incarnation,
+                Sequence = sequence,
+                MessageSequence = message.Length,
+                FragmentIndex = (uint)i,
+                FragmentCount = (uint)count,
+                PayloadLength = (ushort)part.Length,
+            }.Write(buffer);
+            part.CopyTo(buffer[PacketHeader.Size..]);
+            Transmit(buffer[..(PacketHeader.Size + part.Length)], address);
+        }
+        return count;
+    }
+
+    /// <summary>A Join or View datagram: complete, or one fragment of a larger one.</summary>
+    private void OnControlMessage(MemberKey sender, PeerState? peer, in PacketHeader header, ReadOnlySpan<byte> payload)
+    {
+        if (header.FragmentCount > 1)
+        {
+            switch (_assembler.Add(sender, header, payload, ControlAssembler.MaxFragments * _options.DatagramSize, out var whole))
+            {
+                case AssemblyResult.Incomplete:
+                    return;
+                case AssemblyResult.Malformed:
+                    Interlocked.Increment(ref _counters.rejectedMalformed);
+                    return;
+            }
+            payload = whole;
+        }
+        else if (header.FragmentCount != 1 || header.FragmentIndex != 0 || header.MessageSequence != payload.Length)
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
             return;
         }
+        if (header.Kind == PacketKind.Join)
+            OnJoin(sender, peer, payload);
+        else
+            OnView(sender, peer, header.Sequence, payload);
+    }
+
+    private void OnJoin(MemberKey sender, PeerState? peer, ReadOnlySpan<byte> payload)
+    {
+        if (!ViewCodec.TryDecodeJoin(payload, sender.Incarnation, out var joiner, out var lastViewId) || Fnv.Hash32(joiner.NodeId) != sender.Hash)
+        {
+            Interlocked.Increment(ref _counters.rejectedMalformed);
+            return;
+        }
+        if (lastViewId > 0 && !ViewCodec.IsPlausible(lastViewId, Math.Max(_installedMax, _highestViewIdSeen)))
+        {
+            Interlocked.Increment(ref _counters.rejectedMalformed);
+            return;
+        }
+        // A member of our view that asks to join again after it installed the view we admitted it in has dropped
+        // everything it knew about us (it was excluded, or merged elsewhere): its state here is stale.
+        if (peer is not null && lastViewId >= peer.CreatedInView)
+            peer.Stale = true;
         if (!IsActingCoordinator())
             return;
         var basis = Basis();
-        foreach (var m in basis.Members)
+        if (Contains(basis, sender))
         {
-            if (MemberKey.Of(m) == sender)
+            // It has not installed the view that admits it yet (the view's retransmissions reach it), unless it
+            // installed a larger view id somewhere before: then it needs a newer view.
+            if (lastViewId >= basis.Id || peer is { Stale: true })
             {
-                SendView(basis, address); // it missed the view: repeat it
-                return;
+                _minNextViewId = Math.Max(_minNextViewId, lastViewId + 1);
+                Reconcile(force: true);
             }
+            return;
         }
         // A removed member that asks to join has dropped everything it knew about the group: admit it afresh.
         _departed.Remove(sender);
-        if (_joiners.TryGetValue(nodeId, out var known) && known.Incarnation >= sender.Incarnation)
+        if (_joiners.TryGetValue(joiner.NodeId, out var known) && known.Incarnation > sender.Incarnation)
             return;
-        _joiners[nodeId] = new Member(nodeId, sender.Incarnation, address, publicAddress);
+        _joiners[joiner.NodeId] = joiner;
+        _minNextViewId = Math.Max(_minNextViewId, lastViewId + 1);
         Reconcile();
     }
 
-    private void OnLeave(MemberKey sender)
+    private void SendLeave(long epoch)
     {
-        if (!_peers.ContainsKey(sender))
+        Span<byte> payload = stackalloc byte[16];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, _localKey.Incarnation);
+        BinaryPrimitives.WriteInt64LittleEndian(payload[8..], epoch);
+        SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, payload, null);
+    }
+
+    /// <summary>A Leave names the incarnation it is for and the view its sender left from: a copy delayed from before
+    /// the member was removed and admitted again cannot remove it a second time.</summary>
+    private void OnLeave(MemberKey sender, PeerState? peer, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length != 16)
         {
-            // It repeats its Leave until it sees a view without itself: the one we sent was lost.
-            if (_departed.Contains(sender) && IsActingCoordinator())
-                SendView(Basis(), null);
+            Interlocked.Increment(ref _counters.rejectedMalformed);
             return;
         }
-        _departed.Add(sender);
+        var incarnation = BinaryPrimitives.ReadInt64LittleEndian(payload);
+        var epoch = BinaryPrimitives.ReadInt64LittleEndian(payload[8..]);
+        if (incarnation != sender.Incarnation)
+        {
+            Interlocked.Increment(ref _counters.rejectedMembership);
+            return;
+        }
+        if (peer is null)
+        {
+            // It repeats its Leave until it sees a view without itself: the ones sent were lost.
+            if (!_departed.ContainsKey(sender))
+                Interlocked.Increment(ref _counters.unknownSender);
+            else if (IsActingCoordinator() && Now - _viewSentAt >= _joinRetry)
+                ResendView(Basis(), null);
+            return;
+        }
+        if (epoch < peer.ReadmittedAfter || !ViewCodec.IsPlausible(epoch, _installedMax))
+        {
+            Interlocked.Increment(ref _counters.rejectedMembership);
+            return;
+        }
+        peer.Stale = true;
+        _departed[sender] = _view.Id;
         if (IsActingCoordinator())
             Reconcile();
     }
 
-    /// <summary>Whether this node is the oldest member of its view that is neither suspected nor departed.</summary>
-    private bool IsActingCoordinator()
+    private MembershipView Basis() => _proposed is not null && _proposed.Id > _view.Id ? _proposed : _view;
+
+    private static bool Contains(MembershipView view, MemberKey key)
     {
-        if (_view.Id == 0 || _left)
-            return false;
-        var now = Now;
-        foreach (var m in _view.Members)
+        foreach (var m in view.Members)
         {
-            var key = MemberKey.Of(m);
-            if (key == _localKey)
+            if (MemberKey.Of(m) == key)
                 return true;
-            if (_departed.Contains(key))
-                continue;
-            if (_peers.TryGetValue(key, out var peer) && now - peer.LastHeard <= _suspectTimeout)
-                return false;
         }
         return false;
     }
 
-    private MembershipView Basis() => _proposed is not null && _proposed.Id > _view.Id ? _proposed : _view;
+    private long NextViewId(MembershipView basis) =>
+        Math.Max(Math.Max(basis.Id, _view.Id), Math.Max(Math.Max(_highestViewIdSeen, _installedMax), _minNextViewId - 1)) + 1;
 
-    /// <summary>Coordinator: proposes a new view when members were suspected, left, joined or were replaced.</summary>
-    private void Reconcile()
+    /// <summary>
+    /// Coordinator: proposes a new view when members were suspected, left, joined or were replaced (or always, when
+    /// <paramref name="force"/>: a member holds a view id this coordinator must supersede). Ring indexes stay unique:
+    /// members keep theirs in view order, a joiner gets the one it asks for (or its hash) or the next free one.
+    /// </summary>
+    private void Reconcile(bool force = false)
     {
         var basis = Basis();
         var now = Now;
         var members = new List<Member>(basis.Members.Count + _joiners.Count);
+        var rings = new HashSet<int>();
+        var nodes = new HashSet<string>(StringComparer.Ordinal);
+        Dictionary<string, int>? replaced = null;
         foreach (var m in basis.Members)
         {
             var key = MemberKey.Of(m);
-            if (key == _localKey)
+            if (key != _localKey)
             {
-                members.Add(m);
-                continue;
+                if (_departed.ContainsKey(key))
+                    continue;
+                _peers.TryGetValue(key, out var peer);
+                if (_joiners.TryGetValue(m.NodeId, out var newer) && newer.Incarnation > m.Incarnation)
+                {
+                    // A restart: the new incarnation replaces it and keeps its place on the ring.
+                    (replaced ??= new(StringComparer.Ordinal))[m.NodeId] = m.RingIndex;
+                    Depart(key, peer, basis.Id);
+                    continue;
+                }
+                if (peer is not null && IsSuspected(peer, now))
+                {
+                    if (peer.ReportedSlow)
+                        Log.SlowMemberRemoved(_log, m.ToString());
+                    else
+                        Log.Suspected(_log, m.ToString(), _options.SuspectTimeout);
+                    Depart(key, peer, basis.Id);
+                    continue;
+                }
             }
-            if (_departed.Contains(key))
-                continue;
-            if (_joiners.TryGetValue(m.NodeId, out var newer) && newer.Incarnation > m.Incarnation)
-            {
-                _departed.Add(key); // a restart: the new incarnation replaces it
-                continue;
-            }
-            if (_peers.TryGetValue(key, out var peer) && now - peer.LastHeard > _suspectTimeout)
-            {
-                Log.Suspected(_log, m.ToString(), _options.SuspectTimeout);
-                _departed.Add(key);
-                continue;
-            }
-            members.Add(m);
+            members.Add(WithFreeRing(m, m.RingIndex, rings));
+            nodes.Add(m.NodeId);
         }
-        foreach (var joiner in _joiners.Values)
+        if (_joiners.Count > 0 && !JoinsDeferred(now))
         {
-            if (!members.Exists(m => m.NodeId == joiner.NodeId))
-                members.Add(joiner);
+            foreach (var joiner in _joiners.Values)
+            {
+                if (!nodes.Add(joiner.NodeId))
+                    continue;
+                var wanted = replaced is not null && replaced.TryGetValue(joiner.NodeId, out var old) ? old : joiner.RingIndex;
+                members.Add(WithFreeRing(joiner, wanted, rings));
+            }
+            _joiners.Clear();
         }
-        _joiners.Clear();
-        if (members.Count == basis.Members.Count && members.SequenceEqual(basis.Members))
+        if (!force && members.SequenceEqual(basis.Members))
             return;
-        Propose(new MembershipView(Math.Max(basis.Id, _highestViewIdSeen) + 1, members));
+        Propose(new MembershipView(NextViewId(basis), members));
+    }
+
+    private void Depart(MemberKey key, PeerState? peer, long viewId)
+    {
+        _departed[key] = viewId;
+        if (peer is not null)
+            peer.Stale = true;
+    }
+
+    /// <summary>The member with ring index <paramref name="wanted"/>, or the next index (wrapping) no member before it holds.</summary>
+    private static Member WithFreeRing(Member member, int wanted, HashSet<int> taken)
+    {
+        var ring = wanted & 0xFFFF;
+        while (!taken.Add(ring))
+            ring = (ring + 1) & 0xFFFF;
+        return ring == member.RingIndex ? member : member with { RingIndex = ring };
+    }
+
+    /// <summary>While a view is being confirmed, joiners wait (a little) and are admitted together in the next one.</summary>
+    private bool JoinsDeferred(long now) => _proposedAt != 0 && now - _proposedAt < 3 * _joinRetry && !AllConfirmed(Basis());
+
+    private bool AllConfirmed(MembershipView view)
+    {
+        if (_view.Id < view.Id || _viewAckedId != view.Id)
+            return false;
+        foreach (var m in view.Members)
+        {
+            var key = MemberKey.Of(m);
+            if (key != _localKey && !_viewAcked.Contains(key) && !_departed.ContainsKey(key))
+                return false;
+        }
+        return true;
     }
 
     private void Propose(MembershipView view)
     {
+        var now = Now;
         _proposed = view;
+        _proposedAt = now;
+        _viewSentAt = now;
+        _viewAcked.Clear();
+        _viewAckedId = view.Id;
         _highestViewIdSeen = Math.Max(_highestViewIdSeen, view.Id);
         Log.Proposing(_log, view.ToString());
-        SendView(view, null);
-        SendView(view, _local!.Address); // installed on the receive thread, like everyone else's
+        if (view.Members.Count > 1)
+            SendView(view, null);
+        SendOwnView(view.Id); // installed on the receive thread, like everyone else's
+        Schedule(now + _joinRetry);
     }
 
-    private void SendView(MembershipView view, string? address)
+    /// <summary>Asks this node's own receive thread to install its proposal <paramref name="id"/> (repeated until it does:
+    /// a datagram to oneself can be lost too, e.g. to a firewall rule on every incoming datagram).</summary>
+    private void SendOwnView(long id) => SendControl(PacketKind.View, id, 0, 0, 0, 0, [], _local!.Address);
+
+    private int SendView(MembershipView view, string? address)
     {
-        var payload = ControlPayload;
-        var size = 10;
-        foreach (var m in view.Members)
-            size += PayloadWriter.SizeOf(m.NodeId) + 8 + PayloadWriter.SizeOf(m.Address) + PayloadWriter.SizeOf(m.PublicAddress);
-        if (size > payload.Length)
+        if (!ReferenceEquals(_encodedView, view))
         {
-            Log.ViewTooLarge(_log, view.Members.Count, size, payload.Length);
+            _encodedViewBytes = ViewCodec.EncodeView(view);
+            _encodedView = view;
+        }
+        if (ControlAssembler.FragmentCount(_encodedViewBytes.Length, _payloadCapacity) > ControlAssembler.MaxFragments)
+        {
+            Log.ViewTooLarge(_log, view.Members.Count, _encodedViewBytes.Length, ControlAssembler.MaxFragments);
+            return 0;
+        }
+        return SendFragmented(PacketKind.View, view.Id, _encodedViewBytes, address);
+    }
+
+    private void ResendView(MembershipView view, string? address)
+    {
+        _viewSentAt = Now;
+        Interlocked.Add(ref _counters.viewRetransmissions, SendView(view, address));
+    }
+
+    /// <summary>
+    /// Coordinator, on every timer tick: repeats the current view to the members that have not confirmed it (by
+    /// unicast to one, by multicast to several) and to its own receive thread, every <see cref="GroupChannelOptions.JoinRetryInterval"/>,
+    /// until each confirmed it or left the view; admits waiting joiners once it is confirmed.
+    /// </summary>
+    private void ViewTick(long now, ref long next)
+    {
+        var basis = Basis();
+        if (basis.Id == 0 || MemberKey.Of(basis.Coordinator) != _localKey || !IsActingCoordinator())
+            return;
+        if (_joiners.Count > 0)
+        {
+            if (JoinsDeferred(now))
+                next = Math.Min(next, _proposedAt + 3 * _joinRetry);
+            else
+                Reconcile();
+            basis = Basis();
+        }
+        if (_viewAckedId != basis.Id)
+        {
+            _viewAcked.Clear();
+            _viewAckedId = basis.Id;
+        }
+        var selfMissing = _view.Id < basis.Id;
+        var missing = 0;
+        string? address = null;
+        foreach (var m in basis.Members)
+        {
+            var key = MemberKey.Of(m);
+            if (key == _localKey || _viewAcked.Contains(key) || _departed.ContainsKey(key))
+                continue;
+            missing++;
+            address = m.Address;
+        }
+        if (!selfMissing && missing == 0)
+            return;
+        var due = _viewSentAt + _joinRetry;
+        if (now < due)
+        {
+            next = Math.Min(next, due);
             return;
         }
-        var writer = new PayloadWriter(payload);
-        writer.WriteInt64(view.Id);
-        writer.WriteUInt16((ushort)view.Members.Count);
-        foreach (var m in view.Members)
+        if (selfMissing)
         {
-            writer.WriteString(m.NodeId);
-            writer.WriteInt64(m.Incarnation);
-            writer.WriteString(m.Address);
-            writer.WriteString(m.PublicAddress);
+            SendOwnView(basis.Id);
+            Interlocked.Increment(ref _counters.viewRetransmissions);
         }
-        SendControl(PacketKind.View, view.Id, 0, 0, 0, writer.Position, [], address);
+        if (missing > 0)
+            ResendView(basis, missing == 1 ? address : null);
+        _viewSentAt = now;
+        next = Math.Min(next, now + _joinRetry);
     }
 
-    private void OnView(MemberKey sender, ReadOnlySpan<byte> payload)
+    /// <summary>A member confirms the view it installed; one that reports a larger id than the coordinator's has
+    /// installed a view the coordinator did not make, which it then supersedes.</summary>
+    private void OnViewAck(MemberKey sender, in PacketHeader header)
     {
-        var reader = new PayloadReader(payload);
-        if (!reader.TryReadInt64(out var id) || !reader.TryReadUInt16(out var count))
+        if (header.TargetIncarnation != _localKey.Incarnation)
+            return;
+        var basis = Basis();
+        if (!Contains(basis, sender))
+        {
+            Interlocked.Increment(ref _counters.unknownSender);
+            return;
+        }
+        var id = header.Sequence;
+        if (id == basis.Id)
+        {
+            if (_viewAckedId != id)
+            {
+                _viewAcked.Clear();
+                _viewAckedId = id;
+            }
+            _viewAcked.Add(sender);
+            if (_joiners.Count > 0 && AllConfirmed(basis) && IsActingCoordinator())
+                Reconcile();
+            return;
+        }
+        if (id < basis.Id)
+            return;
+        if (!ViewCodec.IsPlausible(id, Math.Max(basis.Id, _installedMax)))
+        {
+            Interlocked.Increment(ref _counters.rejectedMembership);
+            return;
+        }
+        _highestViewIdSeen = Math.Max(_highestViewIdSeen, id);
+        if (IsActingCoordinator())
+            Reconcile(force: true);
+    }
+
+    private void SendViewAck()
+    {
+        var coordinator = _view.Coordinator;
+        if (MemberKey.Of(coordinator) != _localKey)
+            SendControl(PacketKind.ViewAck, _view.Id, 0, 0, coordinator.Incarnation, 0, [], coordinator.Address);
+    }
+
+    /// <summary>Our own proposal, looped back through the transport so it is installed on the receive thread.</summary>
+    private void OnOwnView(long id)
+    {
+        if (_proposed is { } own && own.Id == id && id > _view.Id && id > _installedMax)
+            Install(own);
+    }
+
+    /// <summary>
+    /// A view is believed only from its coordinator (the first member it lists), and only when that coordinator is a
+    /// member of the view this node has — or, while joining, when the view admits this node with an id larger than
+    /// any it installed before; or when it answers this coordinator's request to merge into an older group.
+    /// </summary>
+    private void OnView(MemberKey sender, PeerState? peer, long headerId, ReadOnlySpan<byte> payload)
+    {
+        if (!ViewCodec.TryDecodeView(payload, out var id, out var members) || id != headerId)
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
             return;
         }
-        var members = new Member[count];
-        var containsMe = false;
-        for (var i = 0; i < count; i++)
+        var known = Math.Max(_installedMax, _highestViewIdSeen);
+        if (MemberKey.Of(members[0]) != sender || (_view.Id == 0 ? id > ViewCodec.MaxViewId : !ViewCodec.IsPlausible(id, known)))
         {
-            if (!reader.TryReadString(out var nodeId) || !reader.TryReadInt64(out var incarnation)
-                || !reader.TryReadString(out var address) || !reader.TryReadString(out var publicAddress))
-            {
-                Interlocked.Increment(ref _counters.rejectedMalformed);
-                return;
-            }
-            members[i] = new Member(nodeId, incarnation, address, publicAddress);
+            Interlocked.Increment(ref _counters.rejectedMembership);
+            return;
+        }
+        var me = -1;
+        for (var i = 0; i < members.Length; i++)
+        {
             if (MemberKey.Of(members[i]) == _localKey)
             {
-                containsMe = true;
-                members[i] = _local!;
+                me = i;
+                break;
             }
         }
-        _highestViewIdSeen = Math.Max(_highestViewIdSeen, id);
-        if (id <= _view.Id)
-            return;
-        if (!containsMe)
+        if (_view.Id == 0)
         {
-            if (_left && _peers.ContainsKey(sender))
+            // Joining: any coordinator may admit us, with a view newer than any we installed (if not, it has not
+            // heard our last Join yet, which tells it how new the view must be).
+            if (me >= 0 && !_left && id > _installedMax)
+                Install(Adopt(id, members, me));
+            return;
+        }
+        if (peer is null)
+        {
+            if (me >= 0 && sender == _mergeTarget && id > _installedMax)
+            {
+                // The older group admitted us: this group dissolves into it (the others follow one by one).
+                Log.Merged(_log, _local!.ToString(), members[0].ToString());
+                DropGroup();
+                Install(Adopt(id, members, me));
+                return;
+            }
+            Interlocked.Increment(ref _counters.unknownSender);
+            return;
+        }
+        if (id < _view.Id)
+            return; // an old copy
+        if (id == _view.Id && me >= 0)
+        {
+            // A copy of our view (our confirmation was lost), or a different view under our id from a coordinator
+            // that did not know ours: our confirmation carries our id, and it proposes a newer view.
+            SendViewAck();
+            return;
+        }
+        if (me < 0)
+        {
+            if (_left)
+            {
                 _leaveConfirmed.TrySetResult();
-            else if (_view.Id != 0 && !_left && _peers.ContainsKey(sender))
+            }
+            else if (id > _view.Id || !SameMembers(_view.Members, members))
             {
                 // Our group went on without us (we were suspected, or a partition healed): start over.
                 Log.Excluded(_log, _local!.ToString(), id);
@@ -199,33 +493,46 @@ public sealed partial class ReliableGroupChannel
             }
             return;
         }
-        Install(new MembershipView(id, members));
+        Install(Adopt(id, members, me));
+    }
+
+    private static bool SameMembers(IReadOnlyList<Member> a, Member[] b) => a.Count == b.Length && a.SequenceEqual(b);
+
+    /// <summary>The view with this node's own entry (the ring index the coordinator assigned it).</summary>
+    private MembershipView Adopt(long id, Member[] members, int me)
+    {
+        var local = _local!;
+        members[me] = members[me].RingIndex == local.RingIndex ? local : local with { RingIndex = members[me].RingIndex };
+        return new MembershipView(id, members);
     }
 
     private void Install(MembershipView view)
     {
         var now = Now;
         _view = view;
+        _installedMax = view.Id;
+        _joinBytes = null;
         _viewToAnnounce = view;
         Interlocked.Increment(ref _counters.viewChanges);
         if (_proposed is not null && _proposed.Id <= view.Id)
             _proposed = null;
         var keys = new HashSet<MemberKey>();
         foreach (var m in view.Members)
-            keys.Add(MemberKey.Of(m));
+        {
+            var key = MemberKey.Of(m);
+            keys.Add(key);
+            if (key == _localKey)
+            {
+                _local = m;
+                _preferredRing = m.RingIndex;
+            }
+        }
         foreach (var peer in _peers.Values.ToArray())
         {
-            if (keys.Contains(peer.Key))
+            // A member that left or was removed and is back in this view dropped what it knew of us: start afresh.
+            if (keys.Contains(peer.Key) && !peer.Stale)
                 continue;
-            _peers.Remove(peer.Key);
-            _departed.Add(peer.Key);
-            peer.Broadcast.Release();
-            peer.Unicast?.Release();
-            if (peer.UnicastSend is { } stream)
-            {
-                while (stream.Unacked.Count > 0)
-                    _windowUsed -= stream.Unacked.RemoveFirst().Length;
-            }
+            RemovePeer(peer, view.Id);
         }
         // New members receive this node's broadcast stream from here on: close the open batch so that
         // everything sent after this point is in a packet they will get.
@@ -239,6 +546,8 @@ public sealed partial class ReliableGroupChannel
             {
                 BaselinePacket = _bcast.NextPacket - 1,
                 BaselineMessage = _bcast.LastPacketizedMessage,
+                CreatedInView = view.Id,
+                ReadmittedAfter = _departed.Remove(key, out var removedIn) ? removedIn : 0,
             };
             peer.AckedPacket = peer.BaselinePacket;
             peer.AckedMessage = peer.BaselineMessage;
@@ -251,145 +560,53 @@ public sealed partial class ReliableGroupChannel
             _joining = false;
             _joined.TrySetResult();
         }
+        if (MemberKey.Of(view.Coordinator) != _localKey)
+            SendViewAck();
         _lastHeartbeat = 0;
         Schedule(now);
         FreeBroadcast();
         CheckAckWaiters();
-        AdmitPending();
+        AdmitAllPending();
         if (IsActingCoordinator() && _joiners.Count > 0)
             Reconcile();
+    }
+
+    /// <summary>Drops a member's state: what it had not acknowledged of its unicast stream is gone, waiting sends to it fault.</summary>
+    private void RemovePeer(PeerState peer, long viewId)
+    {
+        _peers.Remove(peer.Key);
+        _departed[peer.Key] = viewId;
+        peer.Broadcast.Release();
+        peer.Unicast?.Release();
+        if (peer.UnicastSend is { } stream)
+        {
+            while (stream.Unacked.Count > 0)
+                stream.WindowUsed -= stream.Unacked.RemoveFirst().Length;
+            AdmitPending(stream);
+        }
     }
 
     private void SendStreamStart(PeerState peer)
     {
         Span<byte> highest = stackalloc byte[8];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(highest, _bcast.HighestTransmitted);
+        BinaryPrimitives.WriteInt64LittleEndian(highest, _bcast.HighestTransmitted);
         SendControl(PacketKind.StreamStart, peer.BaselinePacket + 1, peer.BaselineMessage, 0, peer.Member.Incarnation, 0, highest, peer.Member.Address);
     }
 
-    private void SendHeartbeat()
+    /// <summary>
+    /// Coordinator, on a heartbeat of another group with an older coordinator (two nodes started at once, or a
+    /// partition healed): asks that group to admit this node, and dissolves this group into it only when its
+    /// coordinator answers with a view (a forged heartbeat alone changes nothing).
+    /// </summary>
+    private void ProbeMerge(MemberKey theirCoordinator, string other, long now)
     {
-        var local = _local!;
-        var writer = new PayloadWriter(ControlPayload);
-        writer.WriteString(local.NodeId);
-        writer.WriteString(local.Address);
-        writer.WriteString(local.PublicAddress);
-        writer.WriteInt64(_view.Id);
-        var coordinator = MemberKey.Of(_view.Coordinator);
-        writer.WriteUInt32(coordinator.Hash);
-        writer.WriteInt64(coordinator.Incarnation);
-        // Where this node's broadcast stream starts, for members that have not acknowledged it yet.
-        var countAt = writer.Position;
-        writer.WriteUInt16(0);
-        ushort starts = 0;
-        foreach (var peer in _peers.Values)
-        {
-            if (peer.StartConfirmed || writer.Remaining < 2 + 28 + 2)
-                continue;
-            writer.WriteUInt32(peer.Key.Hash);
-            writer.WriteInt64(peer.Key.Incarnation);
-            writer.WriteInt64(peer.BaselinePacket + 1);
-            writer.WriteInt64(peer.BaselineMessage);
-            starts++;
-        }
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(ControlPayload[countAt..], starts);
-        // The tails of unicast streams that are not fully acknowledged.
-        countAt = writer.Position;
-        writer.WriteUInt16(0);
-        ushort tails = 0;
-        foreach (var peer in _peers.Values)
-        {
-            if (peer.UnicastSend is not { Unacked.Count: > 0 } stream || writer.Remaining < 20)
-                continue;
-            writer.WriteUInt32(peer.Key.Hash);
-            writer.WriteInt64(peer.Key.Incarnation);
-            writer.WriteInt64(stream.HighestTransmitted);
-            tails++;
-        }
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(ControlPayload[countAt..], tails);
-        SendControl(PacketKind.Heartbeat, _bcast.HighestTransmitted, _bcast.LastPacketizedMessage, 0, 0, writer.Position, [], null);
-    }
-
-    private void OnHeartbeat(MemberKey sender, PeerState? peer, in PacketHeader header, ReadOnlySpan<byte> payload)
-    {
-        var reader = new PayloadReader(payload);
-        if (!reader.TryReadString(out var nodeId) || !reader.TryReadString(out var address) || !reader.TryReadString(out var publicAddress)
-            || !reader.TryReadInt64(out var viewId) || !reader.TryReadUInt32(out var coordinatorHash) || !reader.TryReadInt64(out var coordinatorIncarnation)
-            || Fnv.Hash32(nodeId) != sender.Hash)
-        {
-            Interlocked.Increment(ref _counters.rejectedMalformed);
+        if (_mergeTarget == theirCoordinator && now - _mergeProbeAt < _joinRetry)
             return;
-        }
-        var now = Now;
-        _highestViewIdSeen = Math.Max(_highestViewIdSeen, viewId);
-        if (peer is null)
-        {
-            var theirCoordinator = new MemberKey(coordinatorHash, coordinatorIncarnation);
-            if (_joining)
-            {
-                _heardGroupAt = now; // a group exists: keep asking it rather than forming our own
-            }
-            else if (IsActingCoordinator())
-            {
-                if (theirCoordinator == _localKey)
-                {
-                    SendView(Basis(), address); // a removed member that has not noticed: tell it
-                }
-                else if (IsOlder(theirCoordinator, _localKey))
-                {
-                    // Another group with an older coordinator (two nodes started at once, or a partition
-                    // healed): this younger group dissolves into it, its coordinator first.
-                    Log.Merging(_log, _local!.ToString(), nodeId);
-                    Rejoin();
-                }
-            }
-            return;
-        }
-        peer.LastViewId = viewId;
-        if (IsActingCoordinator())
-        {
-            var basis = Basis();
-            if (viewId < basis.Id)
-                SendView(basis, peer.Member.Address); // it missed a view
-            else if (viewId > basis.Id)
-                Propose(new MembershipView(_highestViewIdSeen + 1, basis.Members)); // a view we did not make: supersede it
-        }
-        if (!reader.TryReadUInt16(out var starts))
-        {
-            Interlocked.Increment(ref _counters.rejectedMalformed);
-            return;
-        }
-        for (var i = 0; i < starts; i++)
-        {
-            if (!reader.TryReadUInt32(out var hash) || !reader.TryReadInt64(out var incarnation)
-                || !reader.TryReadInt64(out var start) || !reader.TryReadInt64(out var baseline))
-            {
-                Interlocked.Increment(ref _counters.rejectedMalformed);
-                return;
-            }
-            if (hash == _localKey.Hash && incarnation == _localKey.Incarnation)
-                OnStreamStart(peer.Broadcast, start, baseline, header.Sequence, now);
-        }
-        if (peer.Broadcast.StartKnown && header.Sequence >= peer.Broadcast.Next)
-            OnTail(peer.Broadcast, header.Sequence, now);
-        if (!reader.TryReadUInt16(out var tails))
-        {
-            Interlocked.Increment(ref _counters.rejectedMalformed);
-            return;
-        }
-        for (var i = 0; i < tails; i++)
-        {
-            if (!reader.TryReadUInt32(out var hash) || !reader.TryReadInt64(out var incarnation) || !reader.TryReadInt64(out var highest))
-            {
-                Interlocked.Increment(ref _counters.rejectedMalformed);
-                return;
-            }
-            if (hash == _localKey.Hash && incarnation == _localKey.Incarnation)
-            {
-                peer.Unicast ??= new ReceiveStream(peer, unicast: true);
-                OnTail(peer.Unicast, highest, now);
-            }
-        }
+        if (_mergeTarget != theirCoordinator)
+            Log.Merging(_log, _local!.ToString(), other);
+        _mergeTarget = theirCoordinator;
+        _mergeProbeAt = now;
+        SendJoin();
     }
 
     /// <summary>
@@ -399,23 +616,38 @@ public sealed partial class ReliableGroupChannel
     /// </summary>
     private void Rejoin()
     {
+        DropGroup();
+        var now = Now;
+        _joining = true;
+        _joinStarted = now;
+        _lastJoinSent = now;
+        _heardGroupAt = now;
+        SendJoin();
+        Schedule(now + _joinRetry);
+    }
+
+    /// <summary>Forgets the current group (this member was removed from it, or merges into another): the handler
+    /// is told (<see cref="GroupHandler.OnExcluded"/>) before the next view.</summary>
+    private void DropGroup()
+    {
+        var epoch = _view.Id;
         for (var i = 0; i < 3; i++)
-            SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
-        foreach (var peer in _peers.Values)
-        {
-            peer.Broadcast.Release();
-            peer.Unicast?.Release();
-            if (peer.UnicastSend is { } stream)
-            {
-                while (stream.Unacked.Count > 0)
-                    _windowUsed -= stream.Unacked.RemoveFirst().Length;
-            }
-        }
-        _peers.Clear();
+            SendLeave(epoch);
+        foreach (var peer in _peers.Values.ToArray())
+            RemovePeer(peer, epoch);
         _departed.Clear();
         _joiners.Clear();
         _acksDeferred.Clear();
         _proposed = null;
+        _viewAcked.Clear();
+        _viewAckedId = 0;
+        _mergeTarget = default;
+        _mergeProbeAt = 0;
+        if (_view.Id != 0)
+        {
+            _excludedToAnnounce = _view;
+            Interlocked.Increment(ref _counters.exclusions);
+        }
         _view = new MembershipView(0, []);
         FreeBroadcast();
         foreach (var waiter in _ackWaiters)
@@ -425,14 +657,7 @@ public sealed partial class ReliableGroupChannel
                 "This member was removed from the view before enough members acknowledged; it is rejoining."));
         }
         _ackWaiters.Clear();
-        AdmitPending();
-        var now = Now;
-        _joining = true;
-        _joinStarted = now;
-        _lastJoinSent = now;
-        _heardGroupAt = now;
-        SendJoin();
-        Schedule(now + _joinRetry);
+        AdmitAllPending();
     }
 
     /// <summary>Coordinator precedence: the lower incarnation (started earlier) is older; ties by node hash.</summary>

@@ -14,6 +14,7 @@ public sealed partial class ReliableGroupChannel
     private readonly List<Delivery> _deliveries = [];
     private readonly List<byte[]> _returnAfterDelivery = [];
     private MembershipView? _viewToAnnounce;
+    private MembershipView? _excludedToAnnounce;
     private readonly List<ReceiveStream> _acksDeferred = [];
     private readonly List<ReceiveStream> _touched = [];
 
@@ -50,6 +51,8 @@ public sealed partial class ReliableGroupChannel
     {
         _receiveThreadId = Environment.CurrentManagedThreadId;
         Interlocked.Increment(ref _counters.datagramsReceived);
+        var started = Now;
+        Volatile.Write(ref _receiveBusySince, started);
         try
         {
             if (_local is null || _disposed)
@@ -101,7 +104,32 @@ public sealed partial class ReliableGroupChannel
             Log.ReceiveFailed(_log, ex);
             _deliveries.Clear();
             _viewToAnnounce = null;
+            _excludedToAnnounce = null;
             _touched.Clear();
+        }
+        finally
+        {
+            Volatile.Write(ref _receiveBusySince, 0);
+            var now = Now;
+            if (now - started > _stallThreshold)
+                OnReceiveStall(now - started, now);
+        }
+    }
+
+    /// <summary>The handler (or this thread) held one datagram for longer than a heartbeat interval: nothing was heard meanwhile.</summary>
+    private void OnReceiveStall(long duration, long now)
+    {
+        try
+        {
+            lock (_gate)
+            {
+                if (!_disposed)
+                    CreditStall(duration, now);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ReceiveFailed(_log, ex);
         }
     }
 
@@ -152,30 +180,29 @@ public sealed partial class ReliableGroupChannel
     {
         if (sender == _localKey)
         {
-            // Our own multicast looped back, or a view sent to ourselves so it is installed on this thread.
-            if (header.Kind == PacketKind.View)
-                OnView(sender, payload);
+            // Our own multicast looped back, or our proposal sent to ourselves so it is installed on this thread.
+            if (header.Kind == PacketKind.View && header.FragmentCount == 0)
+                OnOwnView(header.Sequence);
             return;
         }
         var now = Now;
         _receiveIdle = false;
         _lastReceiveAt = now;
         _peers.TryGetValue(sender, out var peer);
-        if (peer is not null)
-            peer.LastHeard = now;
         switch (header.Kind)
         {
             case PacketKind.Join:
-                OnJoin(sender, payload);
-                return;
             case PacketKind.View:
-                OnView(sender, payload);
+                OnControlMessage(sender, peer, header, payload);
                 return;
             case PacketKind.Heartbeat:
                 OnHeartbeat(sender, peer, header, payload);
                 return;
             case PacketKind.Leave:
-                OnLeave(sender);
+                OnLeave(sender, peer, payload);
+                return;
+            case PacketKind.ViewAck:
+                OnViewAck(sender, header);
                 return;
         }
         if (peer is null)
@@ -211,6 +238,9 @@ public sealed partial class ReliableGroupChannel
             case PacketKind.StreamStart:
                 if (header.TargetIncarnation == _localKey.Incarnation && payload.Length >= 8)
                     OnStreamStart(peer.Broadcast, header.Sequence, header.MessageSequence, BinaryPrimitives.ReadInt64LittleEndian(payload), now);
+                break;
+            case PacketKind.Suspect:
+                OnSuspect(sender, peer, header, payload);
                 break;
         }
     }
@@ -417,6 +447,19 @@ public sealed partial class ReliableGroupChannel
     private void Deliver(ReadOnlySpan<byte> payload)
     {
         var handler = _handler!;
+        if (_excludedToAnnounce is { } last)
+        {
+            _excludedToAnnounce = null;
+            try
+            {
+                handler.OnExcluded(last);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Interlocked.Increment(ref _counters.handlerErrors);
+                Log.HandlerFailed(_log, ex);
+            }
+        }
         if (_viewToAnnounce is { } view)
         {
             _viewToAnnounce = null;

@@ -18,18 +18,15 @@ public sealed partial class ReliableGroupChannel
     private long _txCounter;
 
     private readonly SendStream _bcast;
-    private readonly LinkedList<PendingSend> _pending = new();
     private readonly Queue<(OutPacket Packet, SendStream Stream)> _txQueue = new();
     private readonly List<AckWaiter> _ackWaiters = [];
     private readonly List<(OutPacket Packet, string? Address)> _flushBatch = [];
-    private readonly List<SendStream> _flushStreams = [];
 
     // Acknowledged packets kept for reuse, so a streaming sender does not allocate a buffer per packet.
     private readonly Stack<OutPacket> _packetPool = new();
     private readonly int _maxPooledPackets;
     private readonly byte[] _txBatch;
     private readonly int[] _txLengths = new int[MaxFlushPackets];
-    private long _windowUsed;
     private bool _flushing;
     private int _receiveThreadId = -1;
 
@@ -44,22 +41,25 @@ public sealed partial class ReliableGroupChannel
     private long _lastFlushEnd;
     private long _inlineFlushCost;
 
-    /// <summary>A message larger than the whole window goes out alone, once nothing else is in flight.</summary>
-    private bool HasRoom(int length) => _windowUsed == 0 || _windowUsed + length <= _options.SendWindowBytes;
+    /// <summary>Each stream has its own window (a slow addressee holds only its own stream); a message larger than
+    /// the whole window goes out alone, once nothing else of its stream is in flight.</summary>
+    private bool HasRoom(SendStream stream, int length) => stream.WindowUsed == 0 || stream.WindowUsed + length <= _options.SendWindowBytes;
 
-    /// <summary>Assigns the sequence number now; packetizes at once when the window has room, else queues.</summary>
+    /// <summary>Assigns the sequence number now; packetizes at once when the stream's window has room, else queues.</summary>
     private long Submit(SendStream stream, ReadOnlySpan<byte> message, CancellationToken cancellationToken, out PendingSend? pending)
     {
         var sequence = stream.NextMessage++;
         Interlocked.Increment(ref _counters.messagesSent);
-        if (_pending.Count == 0 && HasRoom(message.Length))
+        if (stream.Pending.Count == 0 && HasRoom(stream, message.Length))
         {
             Packetize(stream, message, sequence);
             pending = null;
             return sequence;
         }
         pending = new PendingSend(stream, message.ToArray(), sequence, Now + _sendTimeout);
-        var node = _pending.AddLast(pending);
+        if (stream.Pending.Count == 0)
+            stream.BlockedSince = Now;
+        var node = stream.Pending.AddLast(pending);
         Schedule(pending.Deadline);
         if (cancellationToken.CanBeCanceled)
         {
@@ -68,9 +68,11 @@ public sealed partial class ReliableGroupChannel
                 var (channel, n) = ((ReliableGroupChannel, LinkedListNode<PendingSend>))state!;
                 lock (channel._gate)
                 {
-                    if (n.List is null)
+                    if (n.List is not { } list)
                         return;
-                    channel._pending.Remove(n);
+                    list.Remove(n);
+                    if (list.Count == 0)
+                        n.Value.Stream.BlockedSince = 0;
                 }
                 n.Value.Completion.TrySetCanceled(token);
             }, (this, node));
@@ -78,25 +80,37 @@ public sealed partial class ReliableGroupChannel
         return sequence;
     }
 
-    /// <summary>Moves waiting messages into the window, in call order, while they fit; faults expired ones.</summary>
-    private void AdmitPending()
+    /// <summary>Admits or faults what waits on every stream.</summary>
+    private void AdmitAllPending()
+    {
+        AdmitPending(_bcast);
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.UnicastSend is { Pending.Count: > 0 } stream)
+                AdmitPending(stream);
+        }
+    }
+
+    /// <summary>Moves waiting messages of one stream into its window, in call order, while they fit; faults expired ones.</summary>
+    private void AdmitPending(SendStream stream)
     {
         var now = Now;
         var admitted = false;
-        while (_pending.First is { } node)
+        var pending = stream.Pending;
+        while (pending.First is { } node)
         {
             var p = node.Value;
-            if (p.Stream.Target is { } target && !_peers.ContainsKey(target.Key))
+            if (stream.Target is { } target && (!_peers.TryGetValue(target.Key, out var current) || current != target))
             {
-                _pending.RemoveFirst();
+                pending.RemoveFirst();
                 p.Registration.Unregister();
                 p.Completion.TrySetException(new InvalidOperationException($"{target.Member} left the view before the message could be sent."));
                 continue;
             }
-            if (HasRoom(p.Message.Length))
+            if (HasRoom(stream, p.Message.Length))
             {
-                _pending.RemoveFirst();
-                Packetize(p.Stream, p.Message, p.Sequence);
+                pending.RemoveFirst();
+                Packetize(stream, p.Message, p.Sequence);
                 p.Registration.Unregister();
                 p.Completion.TrySetResult(p.Sequence);
                 admitted = true;
@@ -104,27 +118,31 @@ public sealed partial class ReliableGroupChannel
             }
             if (now >= p.Deadline)
             {
-                _pending.RemoveFirst();
+                pending.RemoveFirst();
                 p.Registration.Unregister();
                 Interlocked.Increment(ref _counters.sendWindowTimeouts);
                 p.Completion.TrySetException(new SendWindowFullException(
-                    $"The send window ({_options.SendWindowBytes} bytes) stayed full for {_options.SendTimeout}; members not acknowledging: {Laggards()}."));
+                    $"The send window ({_options.SendWindowBytes} bytes) stayed full for {_options.SendTimeout}; members not acknowledging: {Laggards(stream)}."));
                 continue;
             }
             Schedule(p.Deadline);
             break;
         }
+        if (pending.Count == 0)
+            stream.BlockedSince = 0;
         if (admitted)
             RequestFlush();
     }
 
-    private string Laggards()
+    private string Laggards(SendStream stream)
     {
+        if (stream.Target is { } target)
+            return target.Member.ToString();
         var names = new List<string>();
         var first = _bcast.Unacked.Count > 0 ? _bcast.Unacked.FirstSequence : long.MaxValue;
         foreach (var peer in _peers.Values)
         {
-            if (peer.AckedPacket < first || peer.UnicastSend is { Unacked.Count: > 0 })
+            if (peer.AckedPacket < first)
                 names.Add(peer.Member.ToString());
         }
         return names.Count == 0 ? "none" : string.Join(", ", names);
@@ -147,7 +165,7 @@ public sealed partial class ReliableGroupChannel
             packet.Length += 2 + message.Length;
             packet.LastMessage = sequence;
             PacketHeader.WritePayloadLength(buffer, packet.Length - PacketHeader.Size);
-            _windowUsed += 2 + message.Length;
+            stream.WindowUsed += 2 + message.Length;
         }
         else
         {
@@ -171,7 +189,7 @@ public sealed partial class ReliableGroupChannel
                 offset += take;
                 packet.Closed = true;
                 PacketHeader.WritePayloadLength(buffer, packet.Length - PacketHeader.Size);
-                _windowUsed += packet.Length - PacketHeader.Size;
+                stream.WindowUsed += packet.Length - PacketHeader.Size;
             }
         }
         stream.LastPacketizedMessage = sequence;
@@ -194,7 +212,7 @@ public sealed partial class ReliableGroupChannel
         };
         header.Write(packet.Buffer);
         stream.Unacked.Add(packet);
-        _windowUsed += PacketHeader.Size;
+        stream.WindowUsed += PacketHeader.Size;
         _txQueue.Enqueue((packet, stream));
         return packet;
     }
@@ -204,9 +222,9 @@ public sealed partial class ReliableGroupChannel
 
     /// <summary>Frees an acknowledged packet from the window and keeps it for reuse (up to a window's worth; one a flush
     /// is still sending is left to the collector). Under <see cref="_gate"/>.</summary>
-    private void ReturnPacket(OutPacket packet)
+    private void ReturnPacket(SendStream stream, OutPacket packet)
     {
-        _windowUsed -= packet.Length;
+        stream.WindowUsed -= packet.Length;
         if (!packet.InFlight && _packetPool.Count < _maxPooledPackets)
             _packetPool.Push(packet);
     }
@@ -315,8 +333,8 @@ public sealed partial class ReliableGroupChannel
                     packet.Closed = true;
                     packet.Transmitted = true;
                     packet.InFlight = true;
+                    stream.HighestTransmitted = packet.Sequence;
                     _flushBatch.Add((packet, stream.Target?.Member.Address));
-                    _flushStreams.Add(stream);
                 }
             }
             // The packets are closed: nothing mutates them, so they are sent outside the channel lock.
@@ -324,14 +342,8 @@ public sealed partial class ReliableGroupChannel
             TransmitAll(_flushBatch);
             lock (_gate)
             {
-                // Only now may tails and heartbeats announce them: announced earlier, they could overtake the data
-                // and make receivers NAK packets that are merely on their way.
-                for (var i = 0; i < _flushStreams.Count; i++)
-                {
-                    _flushStreams[i].HighestTransmitted = Math.Max(_flushStreams[i].HighestTransmitted, _flushBatch[i].Packet.Sequence);
-                    _flushBatch[i].Packet.InFlight = false;
-                }
-                _flushStreams.Clear();
+                foreach (var (packet, _) in _flushBatch)
+                    packet.InFlight = false;
                 if (_peers.Count == 0)
                     FreeBroadcast();
             }
@@ -452,13 +464,23 @@ public sealed partial class ReliableGroupChannel
     /// <summary>The payload area of the control buffer, for payloads written in place before <see cref="SendControl"/>.</summary>
     private Span<byte> ControlPayload => _controlBuffer.AsSpan(PacketHeader.Size, _payloadCapacity);
 
+    /// <summary>A cumulative acknowledgement. One that claims more than this node sent is hostile (it would free
+    /// packets the receiver never had, and the stream would stall for good): dropped and counted.</summary>
     private void OnAck(PeerState peer, in PacketHeader header)
     {
         if (header.FragmentIndex == 0)
         {
+            if (header.Sequence > _bcast.HighestTransmitted || header.MessageSequence > _bcast.LastPacketizedMessage)
+            {
+                Interlocked.Increment(ref _counters.rejectedAcks);
+                return;
+            }
             peer.StartConfirmed = true;
             if (header.Sequence > peer.AckedPacket)
+            {
                 peer.AckedPacket = header.Sequence;
+                peer.AckProgressAt = Now;
+            }
             if (header.MessageSequence > peer.AckedMessage)
                 peer.AckedMessage = header.MessageSequence;
             FreeBroadcast();
@@ -466,15 +488,20 @@ public sealed partial class ReliableGroupChannel
         }
         else if (peer.UnicastSend is { } stream)
         {
+            if (header.Sequence > stream.HighestTransmitted)
+            {
+                Interlocked.Increment(ref _counters.rejectedAcks);
+                return;
+            }
             if (header.Sequence > stream.AckedPacket)
                 stream.AckedPacket = header.Sequence;
             while (stream.Unacked.Count > 0 && stream.Unacked.FirstSequence <= stream.AckedPacket)
-                ReturnPacket(stream.Unacked.RemoveFirst());
+                ReturnPacket(stream, stream.Unacked.RemoveFirst());
             if (stream.Unacked.Count == 0)
                 stream.TailDue = 0;
+            if (stream.Pending.Count > 0)
+                AdmitPending(stream);
         }
-        if (_pending.Count > 0)
-            AdmitPending();
     }
 
     /// <summary>Frees the broadcast packets every member of the view acknowledged.</summary>
@@ -498,13 +525,13 @@ public sealed partial class ReliableGroupChannel
             }
             if (!all)
                 break;
-            ReturnPacket(ring.RemoveFirst());
+            ReturnPacket(_bcast, ring.RemoveFirst());
             freed = true;
         }
         if (ring.Count == 0)
             _bcast.TailDue = 0;
-        if (freed && _pending.Count > 0)
-            AdmitPending();
+        if (freed && _bcast.Pending.Count > 0)
+            AdmitPending(_bcast);
     }
 
     private bool IsSatisfied(AckWaiter waiter)

@@ -22,9 +22,13 @@ public sealed partial class ReliableGroupChannel
         {
             if (_disposed)
                 return;
+            var now = Now;
+            // A timer that fires much later than asked means this node was not scheduled (a pause, a starved
+            // machine): that time is not its peers' silence.
+            if (_armedDue != long.MaxValue && now - _armedDue > _stallThreshold)
+                CreditStall(now - _armedDue, now);
             _armedDue = long.MaxValue;
             _acksDeferred.RemoveAll(static s => s.AckDue == 0);
-            var now = Now;
             var next = now + _heartbeatInterval;
             try
             {
@@ -42,12 +46,8 @@ public sealed partial class ReliableGroupChannel
                 }
                 if (_peers.Count > 0)
                     TailTick(_bcast, now, ref next);
-                if (_pending.Count > 0)
-                {
-                    AdmitPending();
-                    if (_pending.First is { } first)
-                        next = Math.Min(next, first.Value.Deadline);
-                }
+                AdmitAllPending();
+                next = Math.Min(next, EarliestDeadline());
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
@@ -57,34 +57,38 @@ public sealed partial class ReliableGroupChannel
         }
     }
 
+    private long EarliestDeadline()
+    {
+        var earliest = _bcast.Pending.First?.Value.Deadline ?? long.MaxValue;
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.UnicastSend?.Pending.First is { } first)
+                earliest = Math.Min(earliest, first.Value.Deadline);
+        }
+        return earliest;
+    }
+
     private void JoinTick(long now, ref long next)
     {
         if (now - _lastJoinSent >= _joinRetry)
         {
             _lastJoinSent = now;
             if (_proposed is { } own)
-                SendView(own, _local!.Address); // our own first view did not reach our receive thread yet
+                SendOwnView(own.Id); // our own first view did not reach our receive thread yet
             else
                 SendJoin();
         }
         next = Math.Min(next, _lastJoinSent + _joinRetry);
-        if (_proposed is null && now - _joinStarted >= _joinTimeout && (_heardGroupAt == 0 || now - _heardGroupAt > _joinTimeout))
+        // A group that was heard but does not answer (or heartbeats someone forged) delays forming our own view
+        // only for a while: then this node starts one, and the groups merge once they hear each other.
+        var groupHeard = _heardGroupAt != 0 && now - _heardGroupAt <= _joinTimeout && now - _joinStarted < _joinTimeout + _suspectTimeout;
+        if (_proposed is null && now - _joinStarted >= _joinTimeout && !groupHeard)
         {
             // Nobody answered: this node is the first. Others join it (or merge with it) later.
-            Propose(new MembershipView(_highestViewIdSeen + 1, [_local!]));
+            var local = _local!;
+            var ring = _preferredRing >= 0 ? _preferredRing : local.RingIndex;
+            Propose(new MembershipView(NextViewId(_view), [ring == local.RingIndex ? local : local with { RingIndex = ring }]));
         }
-    }
-
-    private void HeartbeatTick(long now, ref long next)
-    {
-        if (now - _lastHeartbeat >= _heartbeatInterval)
-        {
-            _lastHeartbeat = now;
-            SendHeartbeat();
-            if (IsActingCoordinator())
-                Reconcile();
-        }
-        next = Math.Min(next, _lastHeartbeat + _heartbeatInterval);
     }
 
     private void StreamTick(Internal.ReceiveStream stream, long now, ref long next)

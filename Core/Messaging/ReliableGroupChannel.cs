@@ -57,6 +57,13 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (options.ClusterKey is null && !options.AllowInsecure && !transport.IsLoopback)
+        {
+            throw new OptionsValidationError($"{GroupChannelOptions.SectionName}:{nameof(GroupChannelOptions.ClusterKey)}",
+                "is required when the group is reachable from other machines (the transport's interface is not loopback): generate one with " +
+                "'openssl rand -base64 32' and set the same Cluster:ClusterKey on every node, or set Cluster:AllowInsecure=true to run " +
+                "without authentication (anyone who can reach the group can then read, forge and disrupt its traffic)");
+        }
         _transport = transport;
         _options = options;
         _time = time ?? TimeProvider.System;
@@ -82,6 +89,9 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _sendTimeout = Ticks(options.SendTimeout);
         _joinTimeout = Ticks(options.JoinTimeout);
         _joinRetry = Ticks(options.JoinRetryInterval);
+        _slowMemberTimeout = Ticks(options.SlowMemberTimeout);
+        // A receive thread on one datagram, or a timer, this much late: this node itself stalled.
+        _stallThreshold = _heartbeatInterval;
         // Several receivers asking for one packet within this window get one multicast repair.
         _repairWindow = Math.Max(Ticks(TimeSpan.FromMilliseconds(1)), Math.Min(_nakRetry / 2, _reorderGuard * 4));
         // Safety rails for the measured retry timeout: not below what a busy receive thread needs to read a repair
@@ -94,6 +104,8 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
     }
 
     /// <inheritdoc />
+    /// <remarks>Once a view is installed this is the member as that view lists it (its <see cref="Member.RingIndex"/> is the
+    /// one the coordinator assigned; it differs from <see cref="Member.RingIndexOf"/> only after a collision).</remarks>
     public Member LocalMember => _local ?? throw new InvalidOperationException("The channel is not started.");
 
     /// <inheritdoc />
@@ -239,7 +251,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
                 return;
             _left = true;
             alone = _peers.Count == 0;
-            SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+            SendLeave(_view.Id);
         }
         // Repeated until a view without this member comes back: a lost Leave would otherwise leave the peers
         // waiting for suspicion. At least three copies go out.
@@ -247,8 +259,8 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         {
             lock (_gate)
             {
-                SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
-                SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+                SendLeave(_view.Id);
+                SendLeave(_view.Id);
             }
         }
         while (!alone && Now < deadline && !cancellationToken.IsCancellationRequested)
@@ -264,7 +276,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
                 {
                     if (_disposed)
                         break;
-                    SendControl(PacketKind.Leave, 0, 0, 0, 0, 0, [], null);
+                    SendLeave(_view.Id);
                 }
             }
         }
@@ -297,8 +309,16 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         lock (_gate)
         {
             _disposed = true;
-            pending = [.. _pending];
-            _pending.Clear();
+            pending = [.. _bcast.Pending];
+            _bcast.Pending.Clear();
+            foreach (var peer in _peers.Values)
+            {
+                if (peer.UnicastSend is { } stream)
+                {
+                    pending.AddRange(stream.Pending);
+                    stream.Pending.Clear();
+                }
+            }
             waiters = [.. _ackWaiters];
             _ackWaiters.Clear();
             foreach (var peer in _peers.Values)
@@ -330,11 +350,11 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
     {
         lock (_gate)
         {
-            if (_pending.Count > 0 || _txQueue.Count > 0 || _peers.Count > 0 && _bcast.Unacked.Count > 0)
+            if (_bcast.Pending.Count > 0 || _txQueue.Count > 0 || _peers.Count > 0 && _bcast.Unacked.Count > 0)
                 return false;
             foreach (var peer in _peers.Values)
             {
-                if (peer.UnicastSend is { Unacked.Count: > 0 })
+                if (peer.UnicastSend is { Unacked.Count: > 0 } or { Pending.Count: > 0 })
                     return false;
             }
             return true;
@@ -403,6 +423,12 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         Add("multicast.channel.send_window_timeouts", () => c.SendWindowTimeouts, "Sends that timed out on a full window.");
         Add("multicast.channel.handler_errors", () => c.HandlerErrors, "Handler exceptions.");
         Add("multicast.channel.send_errors", () => c.SendErrors, "Datagrams the transport refused.");
+        Add("multicast.channel.rejected_membership", () => c.RejectedMembership, "Membership messages not believed.");
+        Add("multicast.channel.rejected_acks", () => c.RejectedAcks, "Acknowledgements for more than was sent.");
+        Add("multicast.channel.view_retransmissions", () => c.ViewRetransmissions, "View datagrams sent again.");
+        Add("multicast.channel.slow_members", () => c.SlowMembers, "Members reported for holding the broadcast window.");
+        Add("multicast.channel.local_stalls", () => c.LocalStalls, "Own stalls not counted against peers.");
+        Add("multicast.channel.exclusions", () => c.Exclusions, "Times this member was removed while alive.");
     }
 
     /// <summary>Keeps <see cref="IDatagramHandler"/> off the channel's public surface.</summary>

@@ -13,29 +13,37 @@ public sealed class Session
     private readonly HashSet<string> _removed = new(StringComparer.Ordinal);
     private bool _cleared;
     private TimeSpan? _idleTimeout;
+    private SessionChanges? _changes;
 
-    internal Session(SessionRecord record, SessionAccess access, SessionLock? held, bool isNew)
+    /// <summary>Creates the request's view of a session; a store calls it from <see cref="IClusterStore.FindAsync"/>
+    /// and <see cref="IClusterStore.CreateAsync"/>.</summary>
+    /// <param name="state">The committed state the request starts from.</param>
+    /// <param name="access">How the request uses the session; only <see cref="SessionAccess.Exclusive"/> may change it.</param>
+    /// <param name="held">The lock the store granted for this request, if any.</param>
+    /// <param name="isNew">Whether the request created the session.</param>
+    public Session(SessionState state, SessionAccess access, SessionLock? held = null, bool isNew = false)
     {
-        Record = record;
+        ArgumentNullException.ThrowIfNull(state);
+        State = state;
         Access = access;
         Lock = held;
         IsNew = isNew;
     }
 
     /// <summary>The session id.</summary>
-    public string Id => Record.Id;
+    public string Id => State.Id;
 
     /// <summary>The committed version this request started from.</summary>
-    public long Version => Record.Version;
+    public long Version => State.Version;
 
     /// <summary>When the session was created.</summary>
-    public DateTimeOffset CreatedAt => Record.CreatedAt;
+    public DateTimeOffset CreatedAt => State.CreatedAt;
 
     /// <summary>When a request last used the session, as known to this node.</summary>
-    public DateTimeOffset LastAccessedAt => Record.LastAccessedAt;
+    public DateTimeOffset LastAccessedAt => State.LastAccessedAt;
 
     /// <summary>The node that committed the last write.</summary>
-    public string LastWriter => Record.LastWriter;
+    public string LastWriter => State.LastWriter;
 
     /// <summary>How this request uses the session.</summary>
     public SessionAccess Access { get; }
@@ -46,7 +54,7 @@ public sealed class Session
     /// <summary>How long the session lives without a request; setting it is a change that travels.</summary>
     public TimeSpan IdleTimeout
     {
-        get => _idleTimeout ?? Record.IdleTimeout;
+        get => _idleTimeout ?? State.IdleTimeout;
         set
         {
             EnsureWritable();
@@ -60,7 +68,7 @@ public sealed class Session
     {
         get
         {
-            foreach (var key in Record.Attributes.Keys)
+            foreach (var key in State.Attributes.Keys)
             {
                 if (!_cleared && !_removed.Contains(key) && !_set.ContainsKey(key))
                     yield return key;
@@ -84,7 +92,7 @@ public sealed class Session
             value = null;
             return false;
         }
-        return Record.Attributes.TryGetValue(key, out value);
+        return State.Attributes.TryGetValue(key, out value);
     }
 
     /// <summary>Sets an attribute.</summary>
@@ -105,7 +113,7 @@ public sealed class Session
         ArgumentNullException.ThrowIfNull(key);
         EnsureWritable();
         _set.Remove(key);
-        if (!_cleared && Record.Attributes.ContainsKey(key))
+        if (!_cleared && State.Attributes.ContainsKey(key))
             _removed.Add(key);
     }
 
@@ -115,28 +123,39 @@ public sealed class Session
         EnsureWritable();
         _set.Clear();
         _removed.Clear();
-        foreach (var key in Record.Attributes.Keys)
+        foreach (var key in State.Attributes.Keys)
             _removed.Add(key);
         _cleared = true;
     }
 
-    internal SessionRecord Record { get; private set; }
+    /// <summary>The committed state this request started from (after a commit: the state it committed).</summary>
+    public SessionState State { get; private set; }
 
-    internal SessionLock? Lock { get; set; }
+    /// <summary>The lock the store granted this request, if any.</summary>
+    public SessionLock? Lock { get; }
 
-    internal IReadOnlyDictionary<string, byte[]> SetKeys => _set;
+    /// <summary>What this request changed so far.</summary>
+    public SessionChanges Changes => _changes ??= new SessionChanges(_set, _removed, () => _idleTimeout);
 
-    internal IReadOnlyCollection<string> RemovedKeys => _removed;
+    /// <summary>Whether the request has ended: the session was committed, released or removed (each happens once).</summary>
+    public bool IsCompleted { get; private set; }
 
-    internal TimeSpan? ChangedIdleTimeout => _idleTimeout;
-
-    /// <summary>Set once the request has ended; a session is committed or released once.</summary>
-    internal bool Completed { get; set; }
-
-    /// <summary>After a commit, the request's view becomes the committed record with no pending changes.</summary>
-    internal void Committed(SessionRecord record)
+    /// <summary>Ends the request's use of the session; a store calls it first thing in a commit or release.</summary>
+    /// <returns><see langword="false"/> when it had ended already.</returns>
+    public bool MarkCompleted()
     {
-        Record = record;
+        if (IsCompleted)
+            return false;
+        IsCompleted = true;
+        return true;
+    }
+
+    /// <summary>After a commit, the request's view becomes the committed state with no pending changes.</summary>
+    public void MarkCommitted(SessionState committed)
+    {
+        ArgumentNullException.ThrowIfNull(committed);
+        IsCompleted = true;
+        State = committed;
         _set.Clear();
         _removed.Clear();
         _cleared = false;

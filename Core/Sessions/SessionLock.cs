@@ -4,6 +4,6 @@ namespace Multicast.Sessions;
 /// <param name="SessionId">The locked session.</param>
 /// <param name="Holder">The node id of the holder.</param>
 /// <param name="Token">The fencing token: larger than every token granted before for this session.</param>
-/// <param name="ExpiresAt">The end of the lease; after it the arbiter may grant the lock to another.</param>
-/// <param name="Version">The committed version the arbiter knew when it granted the lock; the holder reads at least this version.</param>
-internal sealed record SessionLock(string SessionId, string Holder, long Token, DateTimeOffset ExpiresAt, long Version);
+/// <param name="ExpiresAt">The end of the lease; after it the store may grant the lock to another holder.</param>
+/// <param name="Version">The committed version the store knew when it granted the lock; the holder reads at least this version.</param>
+public sealed record SessionLock(string SessionId, string Holder, long Token, DateTimeOffset ExpiresAt, long Version);

@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Multicast.Stores;
 
 namespace Multicast.Sessions;
 
@@ -43,8 +41,8 @@ public class SessionManager : IAsyncDisposable
     /// <summary>How many sessions this node holds.</summary>
     public int Count => Table.Count;
 
-    /// <summary>The committed sessions this node holds, by id; written by the store.</summary>
-    internal ConcurrentDictionary<string, SessionRecord> Table { get; } = new(StringComparer.Ordinal);
+    /// <summary>The committed sessions this node holds, by id; written by the store, read by anyone.</summary>
+    public SessionTable Table { get; } = new();
 
     /// <summary>A session was created on this node.</summary>
     public event EventHandler<SessionEventArgs>? Created;
@@ -64,7 +62,14 @@ public class SessionManager : IAsyncDisposable
     /// <summary>Joins the cluster through the store and starts the expiry sweeper.</summary>
     public virtual async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        await Store.StartAsync(this, cancellationToken);
+        var context = new SessionStoreContext(Table, Options, Time, OnReceived, (e, reason) =>
+        {
+            if (reason == SessionRemovalReason.Expired)
+                OnExpired(e);
+            else
+                OnInvalidated(e);
+        });
+        await Store.StartAsync(context, cancellationToken);
         _sweeper = SweepLoopAsync(_stopping.Token);
     }
 
@@ -101,7 +106,7 @@ public class SessionManager : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(session);
         var changed = session.IsChanged || session.IsNew;
-        await Store.SendAsync(session, cancellationToken);
+        await Store.CommitAsync(session, cancellationToken);
         if (changed)
             OnChanged(new SessionEventArgs(session.Id, session.Version, Store.InstanceId));
     }
@@ -117,7 +122,7 @@ public class SessionManager : IAsyncDisposable
     public virtual async Task InvalidateAsync(Session session, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(session);
-        session.Completed = true;
+        session.MarkCompleted();
         if (await Store.RemoveAsync(session.Id, SessionRemovalReason.Invalidated, cancellationToken))
             OnInvalidated(new SessionEventArgs(session.Id, session.Version, Store.InstanceId));
     }
@@ -128,9 +133,9 @@ public class SessionManager : IAsyncDisposable
     {
         var now = Time.GetUtcNow();
         var expired = 0;
-        foreach (var (id, record) in Table)
+        foreach (var state in Table)
         {
-            if (record.IsExpired(now) && await Store.RemoveAsync(id, SessionRemovalReason.Expired, cancellationToken))
+            if (state.IsExpired(now) && await Store.RemoveAsync(state.Id, SessionRemovalReason.Expired, cancellationToken))
                 expired++;
         }
         return expired;
@@ -143,13 +148,13 @@ public class SessionManager : IAsyncDisposable
     protected virtual void OnChanged(SessionEventArgs e) => Changed?.Invoke(this, e);
 
     /// <summary>Raises <see cref="Received"/>, on the receive thread.</summary>
-    protected internal virtual void OnReceived(SessionEventArgs e) => Received?.Invoke(this, e);
+    protected virtual void OnReceived(SessionEventArgs e) => Received?.Invoke(this, e);
 
     /// <summary>Raises <see cref="Expired"/>.</summary>
-    protected internal virtual void OnExpired(SessionEventArgs e) => Expired?.Invoke(this, e);
+    protected virtual void OnExpired(SessionEventArgs e) => Expired?.Invoke(this, e);
 
     /// <summary>Raises <see cref="Invalidated"/>.</summary>
-    protected internal virtual void OnInvalidated(SessionEventArgs e) => Invalidated?.Invoke(this, e);
+    protected virtual void OnInvalidated(SessionEventArgs e) => Invalidated?.Invoke(this, e);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

@@ -9,7 +9,7 @@ namespace Multicast.Stores;
 /// differ in which members hold a session: <see cref="ReplicatedClusterStore"/> (every member) and
 /// <see cref="RingClusterStore"/> (the owner and its backups). Not for subclassing outside this library.
 /// </summary>
-public abstract class ArbitratedClusterStore : IClusterStore
+public abstract class ArbitratedClusterStore : IClusterStore, IClusterMembership
 {
     private readonly StoreEngine _engine;
 
@@ -22,13 +22,10 @@ public abstract class ArbitratedClusterStore : IClusterStore
     public string InstanceId => _engine.InstanceId;
 
     /// <inheritdoc />
-    public SessionManager? Manager => _engine.Manager;
-
-    /// <inheritdoc />
     public MembershipView View => _engine.View;
 
     /// <inheritdoc />
-    public bool IsReady => _engine.IsReady;
+    public ClusterStoreStatus Status => _engine.Status;
 
     /// <summary>What the store refused, repaired, transferred (and, for the ring, re-replicated, dropped and loaded from disk).</summary>
     public StoreCounters Counters => _engine.Counters;
@@ -39,7 +36,7 @@ public abstract class ArbitratedClusterStore : IClusterStore
     internal bool MustHold(string id) => _engine.MustHold(id);
 
     /// <inheritdoc />
-    public Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default) => _engine.StartAsync(manager, cancellationToken);
+    public Task StartAsync(SessionStoreContext context, CancellationToken cancellationToken = default) => _engine.StartAsync(context, cancellationToken);
 
     /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken = default) => _engine.StopAsync(cancellationToken);
@@ -51,16 +48,13 @@ public abstract class ArbitratedClusterStore : IClusterStore
     public Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default) => _engine.FindAsync(id, access, cancellationToken);
 
     /// <inheritdoc />
-    public Task SendAsync(Session session, CancellationToken cancellationToken = default) => _engine.SendAsync(session, cancellationToken);
+    public Task CommitAsync(Session session, CancellationToken cancellationToken = default) => _engine.CommitAsync(session, cancellationToken);
 
     /// <inheritdoc />
     public Task ReleaseAsync(Session session, CancellationToken cancellationToken = default) => _engine.ReleaseAsync(session, cancellationToken);
 
     /// <inheritdoc />
     public Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default) => _engine.RemoveAsync(id, reason, cancellationToken);
-
-    /// <inheritdoc />
-    public bool ReceiveSession(SessionUpdate update) => _engine.ReceiveSession(update);
 
     /// <inheritdoc />
     public ValueTask DisposeAsync()

@@ -1,3 +1,5 @@
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>How a node's store takes part in the cluster (configuration section <c>Cluster</c>).</summary>

@@ -1,3 +1,5 @@
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>CRC-32 (IEEE 802.3, as in zip and PNG) for the disk copy's records; System.IO.Hashing is not in the registry.</summary>

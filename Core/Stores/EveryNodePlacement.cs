@@ -1,5 +1,7 @@
 using Multicast.Messaging;
 
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>The replicated store's placement: every member holds every session.</summary>

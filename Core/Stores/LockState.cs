@@ -1,5 +1,7 @@
 using Multicast.Wire;
 
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>The arbiter's view of one session's lock. Guarded by the store's gate.</summary>

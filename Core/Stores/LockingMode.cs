@@ -1,3 +1,5 @@
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>Whether exclusive requests lock their session.</summary>

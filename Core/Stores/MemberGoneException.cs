@@ -1,3 +1,5 @@
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>The member a request was addressed to left the view before answering; the caller retries elsewhere.</summary>

@@ -1,3 +1,5 @@
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>What a read-only request on a node other than the session's owner sees.</summary>

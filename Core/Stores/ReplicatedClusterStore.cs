@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Multicast.Messaging;
 
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>

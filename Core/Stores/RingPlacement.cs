@@ -1,5 +1,7 @@
 using Multicast.Messaging;
 
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>The ring store's placement: the acting owner and the next <c>backups</c> live members in ring order.</summary>

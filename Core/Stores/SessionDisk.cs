@@ -65,7 +65,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     }
 
     /// <summary>Queues the session's new state (in order with every other change).</summary>
-    public void Save(SessionRecord record) => Enqueue(new Op(record.Id, StoreCodec.ToFull(record), null));
+    public void Save(SessionState record) => Enqueue(new Op(record.Id, StoreCodec.ToFull(record), null));
 
     /// <summary>Queues the removal of the session's file.</summary>
     public void Delete(string id) => Enqueue(new Op(id, null, null));

@@ -1,3 +1,5 @@
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 /// <summary>What a store refused, buffered, repaired and transferred; read with <see cref="Volatile"/> semantics.</summary>

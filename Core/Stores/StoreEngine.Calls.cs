@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Multicast.Messaging;
 using Multicast.Wire;
 
+using Multicast.Sessions;
+
 namespace Multicast.Stores;
 
 // Request/reply over the channel's reliable unicast.

@@ -25,7 +25,7 @@ internal sealed partial class StoreEngine
     /// earlier arbiter (in an earlier view) could have granted.</summary>
     private long NextToken(LockState st, string id)
     {
-        var written = Table.TryGetValue(id, out var r) ? r.Token : 0;
+        var written = Table.TryGet(id, out var r) ? r.Token : 0;
         var floor = (_view.Id + 1) << TokenViewShift;
         return Math.Max(Math.Max(st.LastToken, written) + 1, floor);
     }
@@ -47,7 +47,7 @@ internal sealed partial class StoreEngine
     {
         var now = _time.GetUtcNow();
         ExpireLeaseLocked(id, st, now);
-        Table.TryGetValue(id, out var record);
+        Table.TryGet(id, out var record);
         if (st.IsFree)
         {
             if (record is null)
@@ -129,7 +129,7 @@ internal sealed partial class StoreEngine
 
     /// <summary>Finds the arbiter and takes the lock; null when the session does not exist. A node that need not
     /// hold the session gets it with the grant (<c>Loaded</c>) and keeps it only for the request.</summary>
-    private async Task<(SessionLock? Lock, SessionRecord? Loaded)> AcquireAsync(string id, CancellationToken cancellationToken)
+    private async Task<(SessionLock? Lock, SessionState? Loaded)> AcquireAsync(string id, CancellationToken cancellationToken)
     {
         var policy = _options.ConflictPolicy;
         var started = Stopwatch.GetTimestamp();
@@ -140,7 +140,7 @@ internal sealed partial class StoreEngine
             var arbiter = ArbiterFor(id, view);
             // A node that need not hold the session asks for the whole of it with the grant: a copy it still has
             // may be dropped (trimmed) before the request reads it.
-            var known = HoldsHere(id) && Table.TryGetValue(id, out var r) ? r.Version : 0;
+            var known = HoldsHere(id) && Table.TryGet(id, out var r) ? r.Version : 0;
             LockReply reply;
             try
             {
@@ -156,7 +156,7 @@ internal sealed partial class StoreEngine
             switch (reply.Status)
             {
                 case LockStatus.Granted:
-                    SessionRecord? loaded = null;
+                    SessionState? loaded = null;
                     if (reply.State is not null && HoldsHere(id))
                         Apply(reply.State, arbiter?.NodeId ?? InstanceId);
                     else if (reply.State is not null)
@@ -272,7 +272,7 @@ internal sealed partial class StoreEngine
     }
 
     /// <summary>Commits through the session's arbiter and waits for the write concern.</summary>
-    private async Task<SessionRecord> CommitAsync(Update update, SessionRecord? loaded, bool release, CancellationToken cancellationToken)
+    private async Task<SessionState> CommitUpdateAsync(Update update, SessionState? loaded, bool release, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         while (true)
@@ -332,13 +332,13 @@ internal sealed partial class StoreEngine
                 Apply(update, InstanceId);
             if (reply.Error == "acks")
                 throw new TimeoutException($"Commit of session '{update.SessionId}' is applied but was not confirmed by {_options.ReplicationAcks} other member(s) within {_options.CommitTimeout.TotalSeconds:0.#} s.");
-            if (holds && Table.TryGetValue(update.SessionId, out var committed))
+            if (holds && Table.TryGet(update.SessionId, out var committed))
                 return committed;
             return update.Removal || loaded is null ? RemovedRecord(update) : StoreCodec.Apply(loaded, update);
         }
     }
 
-    private static SessionRecord RemovedRecord(Update u) => new() { Id = u.SessionId, Version = u.Version, LastWriter = u.Writer };
+    private static SessionState RemovedRecord(Update u) => new() { Id = u.SessionId, Version = u.Version, LastWriter = u.Writer };
 
     private void ThrowIfRefused(Update update, CommitOutcome outcome)
     {
@@ -354,14 +354,14 @@ internal sealed partial class StoreEngine
         }
     }
 
-    private sealed record CommitOutcome(string? Error, long CurrentToken, SessionRecord? Record, Task? Replication);
+    private sealed record CommitOutcome(string? Error, long CurrentToken, SessionState? Record, Task? Replication);
 
     /// <summary>Validates and applies a commit at the arbiter, and announces it. Under the gate.</summary>
     private CommitOutcome CommitLocked(Update update, bool release)
     {
         var id = update.SessionId;
         var st = GetLockState(id);
-        Table.TryGetValue(id, out var record);
+        Table.TryGet(id, out var record);
         var current = record?.Version ?? 0;
         var currentToken = Math.Max(st.LastToken, record?.Token ?? 0);
 
@@ -398,7 +398,7 @@ internal sealed partial class StoreEngine
             }
         }
 
-        SessionRecord? applied = null;
+        SessionState? applied = null;
         if (update.Removal)
         {
             RemoveLocked(id, update.Version);
@@ -511,7 +511,7 @@ internal sealed partial class StoreEngine
         Task replication;
         lock (_gate)
         {
-            if (!Table.TryGetValue(id, out var record) || !IsExpired(record, now))
+            if (!Table.TryGet(id, out var record) || !IsExpired(record, now))
                 return false;
             if (_locks.TryGetValue(id, out var st))
             {

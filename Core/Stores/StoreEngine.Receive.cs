@@ -32,7 +32,7 @@ internal sealed partial class StoreEngine
 
     private void OnMessage(Member sender, long sequence, ReadOnlySpan<byte> payload, bool unicast)
     {
-        if (_manager is null || !StoreCodec.TryDecode(payload, _manager.Options.MaxSessionBytes, out var message))
+        if (_context is null || !StoreCodec.TryDecode(payload, _context.Options.MaxSessionBytes, out var message))
         {
             Counters.Increment(ref Counters.Malformed);
             LogMalformed(sender.NodeId, payload.Length);
@@ -144,7 +144,7 @@ internal sealed partial class StoreEngine
             return false;
         if (_tombstones.TryGetValue(id, out var removedAt) && u.Version <= removedAt)
             return false;
-        Table.TryGetValue(id, out var record);
+        Table.TryGet(id, out var record);
         var current = record?.Version ?? 0;
         if (u.Version <= current)
             return false;
@@ -174,7 +174,7 @@ internal sealed partial class StoreEngine
     {
         if (!_pending.TryGetValue(id, out var waiting))
             return;
-        while (Table.TryGetValue(id, out var record))
+        while (Table.TryGet(id, out var record))
         {
             while (waiting.Count > 0 && waiting.Values[0].Update.Version <= record.Version)
                 waiting.RemoveAt(0);
@@ -199,7 +199,7 @@ internal sealed partial class StoreEngine
                 if (now - first.LastSync < PendingPatience)
                     continue;
                 first.LastSync = now;
-                (due ??= []).Add((id, first.Sender, Table.TryGetValue(id, out var r) ? r.Version : 0));
+                (due ??= []).Add((id, first.Sender, Table.TryGet(id, out var r) ? r.Version : 0));
             }
         }
         foreach (var (id, sender, known) in due ?? [])
@@ -229,7 +229,7 @@ internal sealed partial class StoreEngine
         {
             if (request.Latest && DeferLatestLocked(from, request, reply))
                 return;
-            if (!Table.TryGetValue(request.SessionId, out var record))
+            if (!Table.TryGet(request.SessionId, out var record))
                 reply.State = StoreCodec.Missing(request.SessionId);
             else if (record.Version > request.KnownVersion)
                 reply.State = StoreCodec.ToFull(record);
@@ -364,21 +364,21 @@ internal sealed partial class StoreEngine
     {
         foreach (var t in touch.Entries)
         {
-            if (Table.TryGetValue(t.SessionId, out var r) && r.LastAccessedAt.ToUnixTimeMilliseconds() < t.LastAccessMs)
-                Table[t.SessionId] = r.With(DateTimeOffset.FromUnixTimeMilliseconds(t.LastAccessMs));
+            if (Table.TryGet(t.SessionId, out var r) && r.LastAccessedAt.ToUnixTimeMilliseconds() < t.LastAccessMs)
+                Table.Set(r.WithLastAccess(DateTimeOffset.FromUnixTimeMilliseconds(t.LastAccessMs)));
         }
     }
 
     /// <summary>Announces the last-access times gathered since the previous flush, in batches.</summary>
     private async Task FlushTouchesAsync()
     {
-        if (_manager is null || _touched.IsEmpty)
+        if (_context is null || _touched.IsEmpty)
             return;
         var batch = new Touch();
         foreach (var (id, ms) in _touched)
         {
             // A read on a node that does not hold the session (ring) still keeps it alive where it is held.
-            var held = Table.TryGetValue(id, out var r);
+            var held = Table.TryGet(id, out var r);
             if (held ? r!.LastAccessedAt.ToUnixTimeMilliseconds() >= ms : _placement.EveryNode)
             {
                 _touched.TryRemove(new KeyValuePair<string, long>(id, ms));
@@ -535,7 +535,7 @@ internal sealed partial class StoreEngine
         try
         {
             Counters.Increment(ref Counters.Recoveries);
-            var known = Table.TryGetValue(id, out var r) ? r.Version : 0;
+            var known = Table.TryGet(id, out var r) ? r.Version : 0;
             var unanswered = 0;
             var asks = view.Members.Where(m => m.NodeId != InstanceId).Select(async m =>
             {
@@ -582,7 +582,7 @@ internal sealed partial class StoreEngine
                 if (unanswered == 0)
                     st.ConfirmedInView = view.Id;
             }
-            LogRecovered(id, Table.TryGetValue(id, out var after) ? after.Version : 0, replies.Count(x => x is not null));
+            LogRecovered(id, Table.TryGet(id, out var after) ? after.Version : 0, replies.Count(x => x is not null));
         }
         finally
         {
@@ -595,18 +595,18 @@ internal sealed partial class StoreEngine
 
     private void RaiseReceivedOrRemoved(Update update, bool local)
     {
-        var manager = _manager;
-        if (manager is null)
+        var context = _context;
+        if (context is null)
             return;
         try
         {
             var e = new SessionEventArgs(update.SessionId, update.Version, update.Writer);
             if (update.Removal && update.RemovalReason == (uint)SessionRemovalReason.Expired)
-                manager.OnExpired(e);
+                context.OnRemoved(e, SessionRemovalReason.Expired);
             else if (update.Removal && !local)
-                manager.OnInvalidated(e);
+                context.OnRemoved(e, SessionRemovalReason.Invalidated);
             else if (!update.Removal && !local)
-                manager.OnReceived(e);
+                context.OnReceived(e);
         }
         catch (Exception ex)
         {

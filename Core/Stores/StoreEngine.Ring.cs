@@ -29,8 +29,8 @@ internal sealed partial class StoreEngine
             foreach (var update in loaded)
             {
                 // Straight into the table: these files are already the disk copy.
-                if (!Table.TryGetValue(update.SessionId, out var r) || r.Version < update.Version)
-                    Table[update.SessionId] = StoreCodec.Apply(null, update);
+                if (!Table.TryGet(update.SessionId, out var r) || r.Version < update.Version)
+                    Table.Set(StoreCodec.Apply(null, update));
             }
         }
         LogDiskLoaded(loaded.Count, Counters.CorruptFiles, _options.DataDirectory);
@@ -41,7 +41,7 @@ internal sealed partial class StoreEngine
     /// may trail (<see cref="ReadConsistency.Latest"/>). The owner sends the whole session only when
     /// <paramref name="known"/> is behind; a newer copy also refreshes this node's own.
     /// </summary>
-    private async Task<SessionRecord?> FetchLatestAsync(string id, SessionRecord? known, CancellationToken cancellationToken)
+    private async Task<SessionState?> FetchLatestAsync(string id, SessionState? known, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         while (true)
@@ -52,7 +52,7 @@ internal sealed partial class StoreEngine
             {
                 await EnsureArbitratingAsync(id, cancellationToken);
                 if (IsReady && IsArbiter(id, _view))
-                    return Table.GetValueOrDefault(id);
+                    return Table.Get(id);
             }
             else
             {
@@ -70,7 +70,7 @@ internal sealed partial class StoreEngine
                         if (HoldsHere(id))
                             Apply(state, arbiter.NodeId);
                         var latest = StoreCodec.Apply(null, state);
-                        return Table.TryGetValue(id, out var held) && held.Version >= latest.Version ? held : latest;
+                        return Table.TryGet(id, out var held) && held.Version >= latest.Version ? held : latest;
                     }
                 }
                 catch (MemberGoneException)
@@ -128,8 +128,8 @@ internal sealed partial class StoreEngine
     private bool HoldsVersion(Update update)
     {
         if (update.Removal)
-            return !Table.ContainsKey(update.SessionId) || _tombstones.ContainsKey(update.SessionId);
-        return Table.TryGetValue(update.SessionId, out var r) && r.Version >= update.Version;
+            return !Table.Contains(update.SessionId) || _tombstones.ContainsKey(update.SessionId);
+        return Table.TryGet(update.SessionId, out var r) && r.Version >= update.Version;
     }
 
     /// <summary>A change that arrived before its base: fetch the whole session from the arbiter, then acknowledge.</summary>
@@ -147,7 +147,7 @@ internal sealed partial class StoreEngine
                 foreach (var update in missing)
                 {
                     if (!HoldsVersion(update))
-                        await SyncFromAsync(from, update.SessionId, Table.TryGetValue(update.SessionId, out var r) ? r.Version : 0);
+                        await SyncFromAsync(from, update.SessionId, Table.TryGet(update.SessionId, out var r) ? r.Version : 0);
                 }
                 if (missing.Any(u => !HoldsVersion(u)))
                     await Task.Delay(TimeSpan.FromMilliseconds(20), _stopping.Token);
@@ -172,7 +172,7 @@ internal sealed partial class StoreEngine
             {
                 foreach (var entry in request.Entries)
                 {
-                    if (IsArbiter(entry.SessionId, _view) && Table.TryGetValue(entry.SessionId, out var r) && r.Version >= entry.Version)
+                    if (IsArbiter(entry.SessionId, _view) && Table.TryGet(entry.SessionId, out var r) && r.Version >= entry.Version)
                         reply.Held.Add(entry.SessionId);
                 }
             }
@@ -190,11 +190,12 @@ internal sealed partial class StoreEngine
             return;
         // Compare with the last view whose pushes completed, so a push that failed is made again.
         previous = _balancedView ?? previous;
-        var pushes = new Dictionary<string, List<SessionRecord>>(StringComparer.Ordinal);
+        var pushes = new Dictionary<string, List<SessionState>>(StringComparer.Ordinal);
         lock (_gate)
         {
-            foreach (var (id, record) in Table)
+            foreach (var record in Table)
             {
+                var id = record.Id;
                 if (!IsArbiter(id, view))
                     continue;
                 foreach (var backup in _placement.Backups(id, view))
@@ -226,7 +227,7 @@ internal sealed partial class StoreEngine
             Rebalance(_balancedView ?? view, view);
     }
 
-    private async Task PushCopiesAsync(MembershipView view, Dictionary<string, List<SessionRecord>> pushes)
+    private async Task PushCopiesAsync(MembershipView view, Dictionary<string, List<SessionState>> pushes)
     {
         var sent = 0;
         var tasks = new List<Task>();
@@ -297,8 +298,9 @@ internal sealed partial class StoreEngine
         RetryRebalance();
         var view = _view;
         var asks = new Dictionary<string, HoldRequest>(StringComparer.Ordinal);
-        foreach (var (id, record) in Table)
+        foreach (var record in Table)
         {
+            var id = record.Id;
             if (_placement.MustHold(id, view, InstanceId) || ArbiterFor(id, view) is not { } arbiter)
                 continue;
             if (!asks.TryGetValue(arbiter.NodeId, out var ask))
@@ -339,7 +341,7 @@ internal sealed partial class StoreEngine
                 {
                     foreach (var id in reply.Held)
                     {
-                        if (versions.TryGetValue(id, out var asked) && Table.TryGetValue(id, out var r) && r.Version <= asked && !HoldsHere(id))
+                        if (versions.TryGetValue(id, out var asked) && Table.TryGet(id, out var r) && r.Version <= asked && !HoldsHere(id))
                         {
                             Drop(id);
                             _pending.Remove(id);

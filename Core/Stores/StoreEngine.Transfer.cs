@@ -101,7 +101,7 @@ internal sealed partial class StoreEngine
     /// <summary>Provider side, on the receive thread: a consistent snapshot now, streamed with flow control.</summary>
     private void HandleStateRequest(Member from, StateRequest request)
     {
-        SessionRecord[] snapshot;
+        SessionState[] snapshot;
         DigestEntry[] digest = [];
         Update[] removals = [];
         lock (_gate)
@@ -110,20 +110,20 @@ internal sealed partial class StoreEngine
             {
                 // The asker may not be in this node's view yet: place sessions as if it were.
                 var view = _view.Contains(from.NodeId) ? _view : new MembershipView(_view.Id, [.. _view.Members, from]);
-                snapshot = [.. Table.Values.Where(r => _placement.MustHold(r.Id, view, from.NodeId))];
+                snapshot = [.. Table.Where(r => _placement.MustHold(r.Id, view, from.NodeId))];
                 removals = [.. _tombstones.Where(t => _placement.MustHold(t.Key, view, from.NodeId))
                     .Select(t => new Update { SessionId = t.Key, Version = t.Value, BaseVersion = t.Value - 1, Writer = InstanceId, Removal = true })];
             }
             else
             {
-                snapshot = [.. Table.Values];
+                snapshot = [.. Table];
                 digest = [.. _delivered.Select(d => new DigestEntry { NodeId = d.Key.NodeId, Incarnation = d.Key.Incarnation, Sequence = d.Value })];
             }
         }
         _ = StreamStateAsync(from.NodeId, request.TransferId, snapshot, digest, removals);
     }
 
-    private async Task StreamStateAsync(string to, ulong transferId, SessionRecord[] snapshot, DigestEntry[] digest, Update[] removals)
+    private async Task StreamStateAsync(string to, ulong transferId, SessionState[] snapshot, DigestEntry[] digest, Update[] removals)
     {
         var started = Stopwatch.GetTimestamp();
         LogTransferServing(to, snapshot.Length);

@@ -41,7 +41,7 @@ internal sealed partial class StoreEngine : IClusterStore
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
 
-    private SessionManager? _manager;
+    private SessionStoreContext? _context;
     private volatile MembershipView _view = NoView;
     private long _nextCallId;
     private ITimer? _timer;
@@ -65,29 +65,34 @@ internal sealed partial class StoreEngine : IClusterStore
     /// <inheritdoc />
     public string InstanceId => _options.NodeId;
 
-    /// <inheritdoc />
-    public SessionManager? Manager => _manager;
 
     /// <inheritdoc />
     public MembershipView View => _view;
 
-    /// <inheritdoc />
+    /// <summary>True once this node has joined and holds every session it must (state transfer done).</summary>
     public bool IsReady => _ready.Task.IsCompletedSuccessfully;
+
+    /// <inheritdoc />
+    public ClusterStoreStatus Status => Volatile.Read(ref _stopped) != 0 ? ClusterStoreStatus.Leaving
+        : _context is null ? ClusterStoreStatus.Stopped
+        : !IsReady ? ClusterStoreStatus.Joining
+        : RequiredAcks(_view) < _options.ReplicationAcks ? ClusterStoreStatus.Degraded
+        : ClusterStoreStatus.Ready;
 
     /// <summary>What the store refused, repaired and transferred.</summary>
     public StoreCounters Counters { get; } = new();
 
     internal IGroupChannel Channel => _channel;
 
-    private ConcurrentDictionary<string, SessionRecord> Table => _manager!.Table;
+    private SessionTable Table => _context!.Table;
 
-    private SessionOptions SessionOptions => _manager!.Options;
+    private SessionOptions SessionOptions => _context!.Options;
 
     /// <inheritdoc />
-    public async Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default)
+    public async Task StartAsync(SessionStoreContext context, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(manager);
-        if (Interlocked.CompareExchange(ref _manager, manager, null) is not null)
+        ArgumentNullException.ThrowIfNull(context);
+        if (Interlocked.CompareExchange(ref _context, context, null) is not null)
             throw new InvalidOperationException("The store is already started.");
         _lastTouchFlush = _time.GetUtcNow();
         if (!_placement.EveryNode && !string.IsNullOrEmpty(_options.DataDirectory))
@@ -135,7 +140,7 @@ internal sealed partial class StoreEngine : IClusterStore
         EnsureStarted();
         var now = _time.GetUtcNow();
         var id = SessionIds.New(Member.RingIndexOf(InstanceId));
-        var record = new SessionRecord
+        var record = new SessionState
         {
             Id = id,
             CreatedAt = now,
@@ -169,7 +174,7 @@ internal sealed partial class StoreEngine : IClusterStore
         {
             // A holder reads its own copy (no network); elsewhere the acting owner has the latest.
             // A ring backup that has not received its copy yet (a view change just made it one) asks too.
-            var current = HoldsHere(id) ? Table.GetValueOrDefault(id) : null;
+            var current = HoldsHere(id) ? Table.Get(id) : null;
             if (current is null && !_placement.EveryNode)
                 current = await FetchLatestAsync(id, null, cancellationToken);
             else if (_options.ReadConsistency == ReadConsistency.Latest && !IsArbiter(id, _view))
@@ -183,7 +188,7 @@ internal sealed partial class StoreEngine : IClusterStore
         var (grant, loaded) = await AcquireAsync(id, cancellationToken);
         if (grant is null)
             return null;
-        var record = loaded ?? Table.GetValueOrDefault(id);
+        var record = loaded ?? Table.Get(id);
         if (record is null || record.Version < grant.Version || IsExpired(record, now))
         {
             // Granted, yet this node cannot show the granted version: give the lock back rather than serve stale state.
@@ -197,15 +202,15 @@ internal sealed partial class StoreEngine : IClusterStore
     }
 
     /// <inheritdoc />
-    public async Task SendAsync(Session session, CancellationToken cancellationToken = default)
+    public async Task CommitAsync(Session session, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(session);
         EnsureStarted();
-        if (session.Completed)
+        if (session.IsCompleted)
             throw new InvalidOperationException($"Session '{session.Id}' was already committed or released in this request.");
         if (session.Access != SessionAccess.Exclusive)
         {
-            session.Completed = true;
+            session.MarkCompleted();
             return;
         }
         if (!session.IsChanged && !session.IsNew && !SessionOptions.AlwaysSave)
@@ -214,27 +219,26 @@ internal sealed partial class StoreEngine : IClusterStore
             return;
         }
 
-        session.Completed = true;
+        session.MarkCompleted();
         var now = _time.GetUtcNow();
         var token = session.Lock?.Token ?? 0;
         var update = StoreCodec.FromSession(session, InstanceId, token, now);
-        var size = StoreCodec.SizeAfter(session.Record, update);
+        var size = StoreCodec.SizeAfter(session.State, update);
         if (size > SessionOptions.MaxSessionBytes)
         {
             await ReleaseTokenAsync(session.Id, token);
             throw new SessionTooLargeException(session.Id, size, SessionOptions.MaxSessionBytes);
         }
-        var committed = await CommitAsync(update, session.Record, release: session.Lock is not null, cancellationToken);
-        session.Committed(committed);
+        var committed = await CommitUpdateAsync(update, session.State, release: session.Lock is not null, cancellationToken);
+        session.MarkCommitted(committed);
     }
 
     /// <inheritdoc />
     public async Task ReleaseAsync(Session session, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(session);
-        if (session.Completed)
+        if (!session.MarkCompleted())
             return;
-        session.Completed = true;
         if (session.Lock is { } held)
             await ReleaseTokenAsync(session.Id, held.Token);
     }
@@ -247,7 +251,7 @@ internal sealed partial class StoreEngine : IClusterStore
         if (reason == SessionRemovalReason.Expired)
             return ExpireIfOwner(id);
 
-        var record = HoldsHere(id) ? Table.GetValueOrDefault(id) : null;
+        var record = HoldsHere(id) ? Table.Get(id) : null;
         if (record is null && !_placement.EveryNode)
             record = await FetchLatestAsync(id, null, cancellationToken);
         if (record is null)
@@ -268,15 +272,8 @@ internal sealed partial class StoreEngine : IClusterStore
             RemovalReason = (uint)SessionRemovalReason.Invalidated,
             Exists = false,
         };
-        await CommitAsync(update, record, release: true, cancellationToken);
+        await CommitUpdateAsync(update, record, release: true, cancellationToken);
         return true;
-    }
-
-    /// <inheritdoc />
-    public bool ReceiveSession(SessionUpdate update)
-    {
-        ArgumentNullException.ThrowIfNull(update);
-        return Apply(StoreCodec.FromPublic(update), update.Writer);
     }
 
     private readonly ConcurrentDictionary<string, long> _heldTokens = new(StringComparer.Ordinal);
@@ -287,7 +284,7 @@ internal sealed partial class StoreEngine : IClusterStore
             await ReleaseTokenAsync(id, token);
     }
 
-    private bool IsExpired(SessionRecord record, DateTimeOffset now)
+    private bool IsExpired(SessionState record, DateTimeOffset now)
     {
         var last = record.LastAccessedAt;
         if (_touched.TryGetValue(record.Id, out var touchedMs))
@@ -303,7 +300,7 @@ internal sealed partial class StoreEngine : IClusterStore
 
     private void EnsureStarted()
     {
-        if (_manager is null)
+        if (_context is null)
             throw new InvalidOperationException("The store is not started: call SessionManager.StartAsync first.");
     }
 
@@ -315,16 +312,16 @@ internal sealed partial class StoreEngine : IClusterStore
     internal bool MustHold(string id) => HoldsHere(id);
 
     /// <summary>Publishes a session's new committed state to the table (and the disk copy). Under the gate.</summary>
-    private void Put(string id, SessionRecord record)
+    private void Put(string id, SessionState record)
     {
-        Table[id] = record;
+        Table.Set(record);
         _disk?.Save(record);
     }
 
     /// <summary>Takes a session out of the table (and the disk copy). Under the gate.</summary>
     private void Drop(string id)
     {
-        if (Table.TryRemove(id, out _))
+        if (Table.Remove(id))
             _disk?.Delete(id);
     }
 

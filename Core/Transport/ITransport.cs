@@ -22,6 +22,12 @@ public interface ITransport : IAsyncDisposable
     /// <summary>The largest datagram <see cref="SendToGroup"/> and <see cref="SendTo"/> accept, in bytes.</summary>
     int MaxDatagramSize { get; }
 
+    /// <summary>Whether every datagram stays on this machine (bound to a loopback interface, or in process): no other
+    /// machine can send to the group or read it. The reliable group channel runs without a cluster key only then
+    /// (or when insecure mode is asked for). Known before <see cref="StartAsync"/>.</summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    bool IsLoopback => false;
+
     /// <summary>Binds, joins the group and starts the receive thread. Fails (with a message naming the
     /// setting or the missing native library) when the transport cannot start.</summary>
     ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default);

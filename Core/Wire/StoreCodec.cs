@@ -82,7 +82,7 @@ internal static class StoreCodec
         return size <= maxSessionBytes;
     }
 
-    public static Update ToFull(SessionRecord r)
+    public static Update ToFull(SessionState r)
     {
         var u = new Update
         {
@@ -105,7 +105,7 @@ internal static class StoreCodec
     public static Update Missing(string id) => new() { SessionId = id, Exists = false, Full = true };
 
     /// <summary>Applies <paramref name="u"/> to <paramref name="current"/> (a delta needs its base; a full update replaces).</summary>
-    public static SessionRecord Apply(SessionRecord? current, Update u)
+    public static SessionState Apply(SessionState? current, Update u)
     {
         Dictionary<string, byte[]> attributes;
         if (u.Full || current is null)
@@ -122,7 +122,7 @@ internal static class StoreCodec
         }
         foreach (var a in u.Set)
             attributes[a.Key] = a.Value.ToByteArray();
-        return new SessionRecord
+        return new SessionState
         {
             Id = u.SessionId,
             Attributes = attributes,
@@ -132,14 +132,14 @@ internal static class StoreCodec
             LastAccessedAt = DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(u.LastAccessMs, current?.LastAccessedAt.ToUnixTimeMilliseconds() ?? 0)),
             IdleTimeout = u.IdleTimeoutMs > 0 ? TimeSpan.FromMilliseconds(u.IdleTimeoutMs) : current?.IdleTimeout ?? SessionOptions.DefaultIdleTimeout,
             LastWriter = u.Writer,
-            Size = SessionRecord.SizeOf(attributes),
+            Size = SessionState.SizeOf(attributes),
         };
     }
 
     /// <summary>The update a request's changes make (a delta, or the whole session when it is new).</summary>
     public static Update FromSession(Session s, string writer, long token, DateTimeOffset now)
     {
-        var r = s.Record;
+        var r = s.State;
         var u = new Update
         {
             SessionId = s.Id,
@@ -162,14 +162,14 @@ internal static class StoreCodec
             }
             return u;
         }
-        foreach (var (k, v) in s.SetKeys)
+        foreach (var (k, v) in s.Changes.Set)
             u.Set.Add(new Attribute { Key = k, Value = ByteString.CopyFrom(v) });
-        u.Removed.AddRange(s.RemovedKeys);
+        u.Removed.AddRange(s.Changes.Removed);
         return u;
     }
 
     /// <summary>The size the session would have after <paramref name="u"/>, without building it.</summary>
-    public static long SizeAfter(SessionRecord? current, Update u)
+    public static long SizeAfter(SessionState? current, Update u)
     {
         if (u.Full || current is null)
             return u.Set.Sum(a => (long)System.Text.Encoding.UTF8.GetByteCount(a.Key) + a.Value.Length);
@@ -177,52 +177,14 @@ internal static class StoreCodec
         foreach (var k in u.Removed)
         {
             if (current.Attributes.TryGetValue(k, out var v))
-                size -= SessionRecord.SizeOf(k, v);
+                size -= SessionState.SizeOf(k, v);
         }
         foreach (var a in u.Set)
         {
             if (current.Attributes.TryGetValue(a.Key, out var v) && !u.Removed.Contains(a.Key))
-                size -= SessionRecord.SizeOf(a.Key, v);
+                size -= SessionState.SizeOf(a.Key, v);
             size += System.Text.Encoding.UTF8.GetByteCount(a.Key) + a.Value.Length;
         }
         return size;
-    }
-
-    public static SessionUpdate ToPublic(Update u) => new()
-    {
-        SessionId = u.SessionId,
-        BaseVersion = u.BaseVersion,
-        Version = u.Version,
-        Token = u.Token,
-        Writer = u.Writer,
-        IsFull = u.Full,
-        IsRemoval = u.Removal,
-        Set = u.Set.ToDictionary(a => a.Key, a => a.Value.ToByteArray(), StringComparer.Ordinal),
-        Removed = u.Removed.ToArray(),
-        CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(u.CreatedMs),
-        LastAccessedAt = DateTimeOffset.FromUnixTimeMilliseconds(u.LastAccessMs),
-        IdleTimeout = TimeSpan.FromMilliseconds(u.IdleTimeoutMs),
-    };
-
-    public static Update FromPublic(SessionUpdate s)
-    {
-        var u = new Update
-        {
-            SessionId = s.SessionId,
-            BaseVersion = s.BaseVersion,
-            Version = s.Version,
-            Token = s.Token,
-            Writer = s.Writer,
-            Full = s.IsFull,
-            Removal = s.IsRemoval,
-            Exists = !s.IsRemoval,
-            CreatedMs = s.CreatedAt.ToUnixTimeMilliseconds(),
-            LastAccessMs = s.LastAccessedAt.ToUnixTimeMilliseconds(),
-            IdleTimeoutMs = (long)s.IdleTimeout.TotalMilliseconds,
-        };
-        foreach (var (k, v) in s.Set)
-            u.Set.Add(new Attribute { Key = k, Value = ByteString.CopyFrom(v) });
-        u.Removed.AddRange(s.Removed);
-        return u;
     }
 }

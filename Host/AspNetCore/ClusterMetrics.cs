@@ -28,9 +28,9 @@ internal sealed class ClusterMetrics : IDisposable
     public ClusterMetrics(IMeterFactory meterFactory, ClusterNode node)
     {
         _meter = meterFactory.Create(MeterName);
-        _meter.CreateObservableGauge("multicast.members", () => node.Store.View.Members.Count, "{member}", "Members in this node's view");
+        _meter.CreateObservableGauge("multicast.members", () => node.View.Members.Count, "{member}", "Members in this node's view");
         _meter.CreateObservableGauge("multicast.sessions", () => node.Manager.Count, "{session}", "Sessions this node holds");
-        _meter.CreateObservableGauge("multicast.view", () => node.Store.View.Id, null, "This node's view number");
+        _meter.CreateObservableGauge("multicast.view", () => node.View.Id, null, "This node's view number");
         _lockConflicts = _meter.CreateCounter<long>("multicast.lock.conflicts", "{conflict}", "Exclusive requests refused because another node holds the lock (redirect, fail or wait timeout)");
         _lockWaits = _meter.CreateHistogram<double>("multicast.lock.wait", "ms", "Time an exclusive request spent getting its session and lock");
         _commits = _meter.CreateCounter<long>("multicast.commits", "{commit}", "Session commits at the end of exclusive requests");

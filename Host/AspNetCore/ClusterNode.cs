@@ -53,7 +53,13 @@ internal sealed class ClusterNode : IAsyncDisposable
     public string NodeId => Store.InstanceId;
 
     /// <summary>Joined, caught up, and not stopping.</summary>
-    public bool IsReady => _start is { IsCompletedSuccessfully: true } && Volatile.Read(ref _disposed) == 0 && !Stopping && Store.IsReady;
+    public bool IsReady => _start is { IsCompletedSuccessfully: true } && Volatile.Read(ref _disposed) == 0 && !Stopping
+        && Store.Status is ClusterStoreStatus.Ready or ClusterStoreStatus.Degraded;
+
+    /// <summary>This node's membership view (empty with a custom store that has none).</summary>
+    public MembershipView View => (Store as IClusterMembership)?.View ?? Channel?.View ?? NoView;
+
+    private static readonly MembershipView NoView = new(0, []);
 
     public bool Stopping => Volatile.Read(ref _stopping);
 
@@ -103,6 +109,6 @@ internal sealed class ClusterNode : IAsyncDisposable
         await Task.Yield();
         Log.Joining(_logger, NodeId, Store.GetType().Name);
         await Manager.StartAsync(cancellationToken);
-        Log.Ready(_logger, NodeId, Store.View.Id, Store.View.Members.Count, Manager.Count);
+        Log.Ready(_logger, NodeId, View.Id, View.Members.Count, Manager.Count);
     }
 }

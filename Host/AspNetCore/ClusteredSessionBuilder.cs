@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Multicast.Messaging;
+using Multicast.Sessions;
 using Multicast.Stores;
 using Multicast.Transport;
 using Multicast.Transports.InMemory;

@@ -35,7 +35,7 @@ public sealed class ClusteredHttpSessionTests
         Assert.That(keysBefore, Is.EqualTo(new[] { "a" }));
         Assert.That(tableBefore, Is.Zero);
         Assert.That(sut.Created, Is.True);
-        Assert.That(_store.Table[sut.Current!.Id].Attributes.Keys, Is.EqualTo(new[] { "a" }));
+        Assert.That(_store.Table.Get(sut.Current!.Id)!.Attributes.Keys, Is.EqualTo(new[] { "a" }));
     }
 
     [Test]
@@ -84,13 +84,13 @@ public sealed class ClusteredHttpSessionTests
         await sut.CommitAsync();
 
         Assert.That(sut.Keys, Is.Empty);
-        Assert.That(_store.Table[first.Current.Id].Attributes, Is.Empty);
+        Assert.That(_store.Table.Get(first.Current.Id)!.Attributes, Is.Empty);
     }
 
     [Test]
     public async Task Abort_ReleasesThroughTheManager()
     {
-        var store = new Mock<Multicast.Stores.IClusterStore>();
+        var store = new Mock<Multicast.Sessions.IClusterStore>();
         var manager = new Mock<SessionManager>(store.Object, new SessionOptions(), null!, null!) { CallBase = true };
         var created = new ClusteredHttpSession(_manager, SessionAccess.Exclusive, null);
         _ = created.Id; // creates a session held by the fake store

@@ -301,7 +301,7 @@ public sealed class ClusteredSessionMiddlewareTests
 
         Assert.That(id, Has.Length.EqualTo(26));
         Assert.That(response.Headers.GetValues("Set-Cookie").Single(), Does.Contain("=" + id));
-        Assert.That(_store.Table.ContainsKey(id), Is.True);
+        Assert.That(_store.Table.Contains(id), Is.True);
     }
 
     [Test]

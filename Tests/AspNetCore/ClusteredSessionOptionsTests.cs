@@ -146,7 +146,7 @@ public sealed class ClusteredSessionOptionsTests
         using var client = sut.Client();
         await client.PostAsync("/counter", null);
         await client.PostAsync("/counter", null);
-        store.Conflict = new Multicast.Stores.SessionLockedException("s", "n2", string.Empty, Multicast.Stores.LockConflictPolicy.Fail);
+        store.Conflict = new Multicast.Sessions.SessionLockedException("s", "n2", string.Empty, Multicast.Sessions.LockConflictPolicy.Fail);
         await client.PostAsync("/counter", null);
 
         var snapshot = sut.App.Services.GetRequiredService<ClusterMetrics>().Snapshot();

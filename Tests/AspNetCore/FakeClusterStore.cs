@@ -6,7 +6,7 @@ using Multicast.Stores;
 namespace Multicast.Tests.AspNetCore;
 
 /// <summary>A one-node store for the middleware tests: real locks (so waiting can be observed), injectable conflicts and commit failures.</summary>
-internal sealed class FakeClusterStore : IClusterStore
+internal sealed class FakeClusterStore : IClusterStore, IClusterMembership
 {
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private long _token;
@@ -14,11 +14,13 @@ internal sealed class FakeClusterStore : IClusterStore
 
     public string InstanceId => "fake1";
 
-    public SessionManager? Manager { get; private set; }
+    private SessionStoreContext? _context;
 
     public MembershipView View { get; } = new(1, [new Member("fake1", 1, "mem://fake1", "http://fake1.example")]);
 
     public bool IsReady { get; set; }
+
+    public ClusterStoreStatus Status => IsReady ? ClusterStoreStatus.Ready : ClusterStoreStatus.Joining;
 
     /// <summary>Started is awaited by the node; tests may hold it to observe the joining state.</summary>
     public TaskCompletionSource Joined { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -36,7 +38,7 @@ internal sealed class FakeClusterStore : IClusterStore
     public int Commits;
     public int Releases;
 
-    public IReadOnlyDictionary<string, SessionRecord> Table => Manager!.Table;
+    public SessionTable Table => _context!.Table;
 
     /// <summary>Keeps the node joining until <see cref="Joined"/> is completed.</summary>
     public bool HoldJoin { get; set; }
@@ -44,9 +46,9 @@ internal sealed class FakeClusterStore : IClusterStore
     /// <summary>Thrown by <see cref="StartAsync"/> (a node that cannot join).</summary>
     public Exception? StartFailure { get; set; }
 
-    public async Task StartAsync(SessionManager manager, CancellationToken cancellationToken = default)
+    public async Task StartAsync(SessionStoreContext context, CancellationToken cancellationToken = default)
     {
-        Manager = manager;
+        _context = context;
         if (StartFailure is not null)
             throw StartFailure;
         if (!HoldJoin)
@@ -64,7 +66,7 @@ internal sealed class FakeClusterStore : IClusterStore
     public async Task<Session> CreateAsync(CancellationToken cancellationToken = default)
     {
         var now = DateTimeOffset.UtcNow;
-        var record = new SessionRecord { Id = SessionIds.New(View.Members[0].RingIndex), CreatedAt = now, LastAccessedAt = now, IdleTimeout = Manager!.Options.IdleTimeout, LastWriter = InstanceId };
+        var record = SessionState.Create(SessionIds.New(View.Members[0].RingIndex), now, _context!.Options.IdleTimeout, InstanceId);
         var held = await LockAsync(record.Id, cancellationToken);
         return new Session(record, SessionAccess.Exclusive, held, isNew: true);
     }
@@ -74,12 +76,12 @@ internal sealed class FakeClusterStore : IClusterStore
         Interlocked.Increment(ref Finds);
         if (access == SessionAccess.Exclusive && Conflict is { } conflict)
             throw conflict;
-        if (!Manager!.Table.ContainsKey(id))
+        if (!Table.TryGet(id, out var found))
             return null;
         if (access != SessionAccess.Exclusive)
-            return new Session(Manager.Table[id], access, null, isNew: false);
+            return new Session(found, access, null, isNew: false);
         var held = await LockAsync(id, cancellationToken);
-        if (!Manager.Table.TryGetValue(id, out var record))
+        if (!Table.TryGet(id, out var record))
         {
             Unlock(id);
             return null;
@@ -87,31 +89,19 @@ internal sealed class FakeClusterStore : IClusterStore
         return new Session(record, access, held, isNew: false);
     }
 
-    public Task SendAsync(Session session, CancellationToken cancellationToken = default)
+    public Task CommitAsync(Session session, CancellationToken cancellationToken = default)
     {
-        if (session.Completed)
+        if (!session.MarkCompleted())
             throw new InvalidOperationException("committed twice");
-        session.Completed = true;
         try
         {
             if (CommitFailure is { } failure)
                 throw failure;
             if (session.IsChanged || session.IsNew)
             {
-                var attributes = session.Keys.ToDictionary(k => k, k => session.TryGetValue(k, out var v) ? v : [], StringComparer.Ordinal);
-                var record = new SessionRecord
-                {
-                    Id = session.Id,
-                    Attributes = attributes,
-                    Version = session.Version + 1,
-                    CreatedAt = session.CreatedAt,
-                    LastAccessedAt = DateTimeOffset.UtcNow,
-                    IdleTimeout = session.IdleTimeout,
-                    LastWriter = InstanceId,
-                    Size = SessionRecord.SizeOf(attributes),
-                };
-                Manager!.Table[session.Id] = record;
-                session.Committed(record);
+                var record = session.State.Apply(session.Changes, session.Version + 1, InstanceId, session.Lock?.Token ?? 0, DateTimeOffset.UtcNow);
+                Table.Set(record);
+                session.MarkCommitted(record);
                 Interlocked.Increment(ref Commits);
             }
             return Task.CompletedTask;
@@ -124,9 +114,8 @@ internal sealed class FakeClusterStore : IClusterStore
 
     public Task ReleaseAsync(Session session, CancellationToken cancellationToken = default)
     {
-        if (!session.Completed)
+        if (session.MarkCompleted())
         {
-            session.Completed = true;
             Interlocked.Increment(ref Releases);
             Unlock(session.Id);
         }
@@ -135,12 +124,10 @@ internal sealed class FakeClusterStore : IClusterStore
 
     public Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default)
     {
-        var removed = Manager!.Table.TryRemove(id, out _);
+        var removed = Table.Remove(id);
         Unlock(id);
         return Task.FromResult(removed);
     }
-
-    public bool ReceiveSession(SessionUpdate update) => false;
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 

@@ -22,7 +22,7 @@ public sealed class InMemoryClusterTests
         _app1 = await TestApp.StartAsync(b => b.UseInMemory(hub), Map, o => o.Cluster.NodeId = "a1");
         _app2 = await TestApp.StartAsync(b => b.UseInMemory(hub), Map, o => o.Cluster.NodeId = "a2");
         var node1 = _app1.App.Services.GetRequiredService<ClusterNode>();
-        await TestApp.Eventually(() => node1.Store.View.Members.Count == 2, TimeSpan.FromSeconds(20), "the two nodes did not see each other");
+        await TestApp.Eventually(() => ((Multicast.Stores.ArbitratedClusterStore)node1.Store).View.Members.Count == 2, TimeSpan.FromSeconds(20), "the two nodes did not see each other");
     }
 
     [TearDown]

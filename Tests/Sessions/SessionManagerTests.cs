@@ -7,7 +7,7 @@ namespace Multicast.Tests.Sessions;
 public sealed class SessionManagerTests
 {
     private static Session Loaded(SessionAccess access = SessionAccess.Exclusive) =>
-        new(new SessionRecord { Id = SessionIds.New(7), Version = 1, IdleTimeout = TimeSpan.FromMinutes(1) }, access, null, isNew: false);
+        new(new SessionState { Id = SessionIds.New(7), Version = 1, IdleTimeout = TimeSpan.FromMinutes(1) }, access, null, isNew: false);
 
     [Test]
     public async Task BeginRequest_WithAccessNone_LoadsNothing()
@@ -45,7 +45,7 @@ public sealed class SessionManagerTests
 
         await sut.EndRequestAsync(session);
 
-        store.Verify(s => s.SendAsync(session, It.IsAny<CancellationToken>()), Times.Once);
+        store.Verify(s => s.CommitAsync(session, It.IsAny<CancellationToken>()), Times.Once);
         Assert.That(changed, Is.EqualTo(new[] { session.Id }));
     }
 
@@ -59,7 +59,7 @@ public sealed class SessionManagerTests
         await sut.AbortRequestAsync(session);
 
         store.Verify(s => s.ReleaseAsync(session, It.IsAny<CancellationToken>()), Times.Once);
-        store.Verify(s => s.SendAsync(It.IsAny<Session>(), It.IsAny<CancellationToken>()), Times.Never);
+        store.Verify(s => s.CommitAsync(It.IsAny<Session>(), It.IsAny<CancellationToken>()), Times.Never);
     }
 
     [Test]

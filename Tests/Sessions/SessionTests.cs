@@ -4,7 +4,7 @@ namespace Multicast.Tests.Sessions;
 
 public sealed class SessionTests
 {
-    private static SessionRecord Record(params (string Key, string Value)[] attributes) => new()
+    private static SessionState Record(params (string Key, string Value)[] attributes) => new()
     {
         Id = SessionIds.New(1),
         Version = 3,
@@ -21,8 +21,8 @@ public sealed class SessionTests
         sut.SetString("c", "4");
 
         Assert.That(sut.IsChanged, Is.True);
-        Assert.That(sut.SetKeys.Keys, Is.EquivalentTo(new[] { "b", "c" }));
-        Assert.That(sut.RemovedKeys, Is.Empty);
+        Assert.That(sut.Changes.Set.Keys, Is.EquivalentTo(new[] { "b", "c" }));
+        Assert.That(sut.Changes.Removed, Is.Empty);
         Assert.That(sut.GetString("a"), Is.EqualTo("1"));
         Assert.That(sut.GetString("b"), Is.EqualTo("3"));
     }
@@ -35,7 +35,7 @@ public sealed class SessionTests
         sut.Remove("a");
         sut.Remove("never-there");
 
-        Assert.That(sut.RemovedKeys, Is.EquivalentTo(new[] { "a" }));
+        Assert.That(sut.Changes.Removed, Is.EquivalentTo(new[] { "a" }));
         Assert.That(sut.TryGetValue("a", out _), Is.False);
         Assert.That(sut.Keys, Is.Empty);
     }
@@ -48,7 +48,7 @@ public sealed class SessionTests
         sut.Remove("a");
         sut.SetString("a", "2");
 
-        Assert.That(sut.RemovedKeys, Is.Empty);
+        Assert.That(sut.Changes.Removed, Is.Empty);
         Assert.That(sut.GetString("a"), Is.EqualTo("2"));
     }
 
@@ -60,7 +60,7 @@ public sealed class SessionTests
         sut.Clear();
 
         Assert.That(sut.Keys, Is.Empty);
-        Assert.That(sut.RemovedKeys, Is.EquivalentTo(new[] { "a", "b" }));
+        Assert.That(sut.Changes.Removed, Is.EquivalentTo(new[] { "a", "b" }));
     }
 
     [Test]
@@ -107,14 +107,14 @@ public sealed class SessionTests
         sut.IdleTimeout = TimeSpan.FromMinutes(5);
 
         Assert.That(sut.IsChanged, Is.True);
-        Assert.That(sut.ChangedIdleTimeout, Is.EqualTo(TimeSpan.FromMinutes(5)));
+        Assert.That(sut.Changes.IdleTimeout, Is.EqualTo(TimeSpan.FromMinutes(5)));
     }
 
     [Test]
     public void Expiry_FollowsTheInjectedClock()
     {
         var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-        var sut = new SessionRecord { Id = "x", LastAccessedAt = start, IdleTimeout = TimeSpan.FromMinutes(20) };
+        var sut = new SessionState { Id = "x", LastAccessedAt = start, IdleTimeout = TimeSpan.FromMinutes(20) };
 
         Assert.That(sut.IsExpired(start + TimeSpan.FromMinutes(19)), Is.False);
         Assert.That(sut.IsExpired(start + TimeSpan.FromMinutes(20)), Is.True);

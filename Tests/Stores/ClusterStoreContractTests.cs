@@ -80,7 +80,7 @@ public abstract class ClusterStoreContractTests
         var nodes = new TestNode[count];
         for (var i = 0; i < count; i++)
             nodes[i] = await StartNodeAsync($"node{i + 1}", configure, time, session);
-        await Eventually.Until(() => nodes.All(n => n.Store.View.Members.Count == count && n.Store.IsReady), $"{count} members in every view");
+        await Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == count && n.Store.IsReady()), $"{count} members in every view");
         return nodes;
     }
 
@@ -107,8 +107,11 @@ public abstract class ClusterStoreContractTests
         return session?.GetInt32("count");
     }
 
+    /// <summary>The node's membership view (the built-in stores).</summary>
+    protected static MembershipView ViewOf(TestNode node) => ((ArbitratedClusterStore)node.Store).View;
+
     protected static bool Holds(TestNode node, string id, long version) =>
-        node.Manager.Table.TryGetValue(id, out var r) && r.Version >= version;
+        node.Manager.Table.TryGet(id, out var r) && r.Version >= version;
 
     /// <summary>Whether the store places the session on this node (every node, in the replicated store).</summary>
     protected static bool MustHold(TestNode node, string id) => node.Store is not RingClusterStore ring || ring.MustHold(id);
@@ -207,7 +210,7 @@ public abstract class ClusterStoreContractTests
 
         var late = await StartNodeAsync("node3");
 
-        Assert.That(late.Store.IsReady, Is.True);
+        Assert.That(late.Store.IsReady(), Is.True);
         for (var i = 0; i < ids.Count; i++)
             Assert.That(await ReadCountAsync(late, ids[i]), Is.EqualTo(i), ids[i]);
     }
@@ -232,7 +235,7 @@ public abstract class ClusterStoreContractTests
         Assert.That(await nodes[1].Manager.SweepAsync(), Is.Zero, "only the owner expires");
         Assert.That(await nodes[0].Manager.SweepAsync(), Is.EqualTo(1));
 
-        await Eventually.Until(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "expired everywhere");
+        await Eventually.Until(() => nodes.All(n => !n.Manager.Table.Contains(id)), "expired everywhere");
         Assert.That(await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), Is.Null);
         await Eventually.Until(() => expiredOn.Distinct().Count() == holders, "expired event on every node that held it");
     }
@@ -350,7 +353,7 @@ public abstract class ClusterStoreContractTests
         var session = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
         await nodes[2].Manager.InvalidateAsync(session!);
 
-        await Eventually.Until(() => nodes.All(n => !n.Manager.Table.ContainsKey(id)), "removed everywhere");
+        await Eventually.Until(() => nodes.All(n => !n.Manager.Table.Contains(id)), "removed everywhere");
         Assert.That(await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), Is.Null);
     }
 

@@ -1,4 +1,5 @@
 using Multicast.Messaging;
+using Multicast.Sessions;
 using Multicast.Stores;
 using Multicast.Transport;
 using Multicast.Transports.InMemory;

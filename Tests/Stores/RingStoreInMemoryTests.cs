@@ -44,7 +44,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
         o.DurableCommits = true;
     });
 
-    private static int CopiesOf(IEnumerable<TestNode> nodes, string id) => nodes.Count(n => n.Manager.Table.ContainsKey(id));
+    private static int CopiesOf(IEnumerable<TestNode> nodes, string id) => nodes.Count(n => n.Manager.Table.Contains(id));
 
     private static RingClusterStore Ring(TestNode node) => (RingClusterStore)node.Store;
 
@@ -66,7 +66,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
         foreach (var id in ids)
         {
             await Eventually.Until(() => CopiesOf(nodes, id) == 2, $"two copies of {id}");
-            Assert.That(nodes.Where(n => n.Manager.Table.ContainsKey(id)).All(n => Ring(n).MustHold(id)), Is.True, "held by its owner and its backup");
+            Assert.That(nodes.Where(n => n.Manager.Table.Contains(id)).All(n => Ring(n).MustHold(id)), Is.True, "held by its owner and its backup");
         }
         // Each node created ten and backs up its predecessor's ten: sessions x (1 + backups) / nodes.
         Assert.That(nodes.Select(n => n.Manager.Count), Is.All.EqualTo(20));
@@ -85,7 +85,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
 
         Assert.That(read, Is.EqualTo(4));
         Assert.That(written, Is.EqualTo(5));
-        Assert.That(stranger.Manager.Table.ContainsKey(id), Is.False, "the request's copy is not kept");
+        Assert.That(stranger.Manager.Table.Contains(id), Is.False, "the request's copy is not kept");
         await HeldEverywhereAsync(nodes, id, 2, "the write on owner and backup");
     }
 
@@ -107,16 +107,16 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
         else
             _hub.Partition(TransportAddressOf(owner)); // a crash, as the others see it: silence
         var rest = nodes.Skip(1).ToArray();
-        await Eventually.Until(() => rest.All(n => n.Store.View.Members.Count == 3), "the owner out of every view");
+        await Eventually.Until(() => rest.All(n => ViewOf(n).Members.Count == 3), "the owner out of every view");
 
         foreach (var id in ids)
         {
             Assert.That(await IncrementAsync(rest[0], id), Is.EqualTo(3), id);
-            await Eventually.Until(() => CopiesOf(rest, id) == 2 && rest.Where(n => n.Manager.Table.ContainsKey(id)).All(n => Ring(n).MustHold(id)), $"two copies of {id} among the survivors");
+            await Eventually.Until(() => CopiesOf(rest, id) == 2 && rest.Where(n => n.Manager.Table.Contains(id)).All(n => Ring(n).MustHold(id)), $"two copies of {id} among the survivors");
         }
     }
 
-    private string TransportAddressOf(TestNode node) => node.Store.View.Find(node.Id)!.Address;
+    private string TransportAddressOf(TestNode node) => ViewOf(node).Find(node.Id)!.Address;
 
     [Test]
     public async Task Owner_Returning_HoldsItsSessionsBeforeItIsReady()
@@ -124,15 +124,15 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
         var nodes = await StartClusterAsync(3, o => o.Backups = 1);
         var ids = await CreateSessionsAsync([nodes[0]], 10);
         await nodes[0].Manager.StopAsync();
-        await Eventually.Until(() => nodes[1].Store.View.Members.Count == 2, "node1 gone");
+        await Eventually.Until(() => ViewOf(nodes[1]).Members.Count == 2, "node1 gone");
         foreach (var id in ids)
             await IncrementAsync(nodes[1], id);
 
         var back = await StartNodeAsync("node1", o => o.Backups = 1);
 
-        Assert.That(back.Store.IsReady, Is.True);
+        Assert.That(back.Store.IsReady(), Is.True);
         foreach (var id in ids)
-            Assert.That(back.Manager.Table.TryGetValue(id, out var r) ? r.Version : 0, Is.EqualTo(2), $"{id} caught up before ready");
+            Assert.That(back.Manager.Table.TryGet(id, out var r) ? r.Version : 0, Is.EqualTo(2), $"{id} caught up before ready");
         foreach (var id in ids)
             Assert.That(await IncrementAsync(back, id), Is.EqualTo(3), id);
         var all = new[] { back, nodes[1], nodes[2] };
@@ -145,7 +145,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
     {
         var first = await StartDiskNodeAsync("node1");
         var second = await StartDiskNodeAsync("node2");
-        await Eventually.Until(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
+        await Eventually.Until(() => ViewOf(first).Members.Count == 2 && second.Store.IsReady(), "two members");
         var ids = await CreateSessionsAsync([first, second], 20);
         foreach (var id in ids)
             await IncrementAsync(first, id);
@@ -164,16 +164,16 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
     {
         var first = await StartDiskNodeAsync("node1");
         var second = await StartDiskNodeAsync("node2");
-        await Eventually.Until(() => first.Store.View.Members.Count == 2 && second.Store.IsReady, "two members");
+        await Eventually.Until(() => ViewOf(first).Members.Count == 2 && second.Store.IsReady(), "two members");
         var id = await CreateWithAsync(first, s => s.SetInt32("count", 1));
         await first.Manager.DisposeAsync();
-        await Eventually.Until(() => second.Store.View.Members.Count == 1, "node1 gone");
+        await Eventually.Until(() => ViewOf(second).Members.Count == 1, "node1 gone");
         await IncrementAsync(second, id);
         await IncrementAsync(second, id);
 
         var again = await StartDiskNodeAsync("node1");
 
-        Assert.That(again.Manager.Table.TryGetValue(id, out var r) ? r.Version : 0, Is.EqualTo(3));
+        Assert.That(again.Manager.Table.TryGet(id, out var r) ? r.Version : 0, Is.EqualTo(3));
         Assert.That(await ReadCountAsync(again, id), Is.EqualTo(3));
     }
 
@@ -192,7 +192,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
 
         var again = await StartDiskNodeAsync("node1");
 
-        Assert.That(again.Store.IsReady, Is.True);
+        Assert.That(again.Store.IsReady(), Is.True);
         Assert.That(Ring(again).Counters.CorruptFiles, Is.EqualTo(2));
         Assert.That(Ring(again).Counters.LoadedFromDisk, Is.EqualTo(3));
         Assert.That(await ReadCountAsync(again, ids[0]), Is.Null);

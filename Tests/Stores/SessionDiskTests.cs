@@ -19,17 +19,16 @@ public sealed class SessionDiskTests
             Directory.Delete(_directory, recursive: true);
     }
 
-    private static SessionRecord Record(string id, long version, string value) => StoreCodec.Apply(null, StoreCodec.FromPublic(new SessionUpdate
+    private static SessionState Record(string id, long version, string value) => new()
     {
-        SessionId = id,
+        Id = id,
         Version = version,
-        Writer = "node1",
-        IsFull = true,
-        Set = new Dictionary<string, byte[]> { ["k"] = System.Text.Encoding.UTF8.GetBytes(value) },
+        LastWriter = "node1",
+        Attributes = new Dictionary<string, byte[]>(StringComparer.Ordinal) { ["k"] = System.Text.Encoding.UTF8.GetBytes(value) },
         CreatedAt = DateTimeOffset.UnixEpoch,
         LastAccessedAt = DateTimeOffset.UnixEpoch,
         IdleTimeout = TimeSpan.FromMinutes(20),
-    }));
+    };
 
     [Test]
     public async Task Save_ThenLoad_ReturnsTheLastVersionOfEachSession()

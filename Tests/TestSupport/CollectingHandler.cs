@@ -8,6 +8,7 @@ public sealed class CollectingHandler : GroupHandler
     private readonly object _lock = new();
     private readonly List<Received> _messages = [];
     private readonly List<MembershipView> _views = [];
+    private readonly List<MembershipView> _excluded = [];
     private int _threadId = -1;
     private int _concurrent;
 
@@ -44,6 +45,30 @@ public sealed class CollectingHandler : GroupHandler
         finally
         {
             Interlocked.Decrement(ref _concurrent);
+        }
+    }
+
+    public override void OnExcluded(MembershipView lastView)
+    {
+        Enter();
+        try
+        {
+            lock (_lock)
+                _excluded.Add(lastView);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _concurrent);
+        }
+    }
+
+    /// <summary>The last views this member had when it found it was excluded, in order.</summary>
+    public IReadOnlyList<MembershipView> Exclusions
+    {
+        get
+        {
+            lock (_lock)
+                return [.. _excluded];
         }
     }
 

@@ -60,7 +60,7 @@ public sealed class StoreCodecTests
     [Test]
     public void SizeAfter_MatchesTheAppliedRecord()
     {
-        var record = new SessionRecord
+        var record = new SessionState
         {
             Id = "s",
             Version = 1,

@@ -8,7 +8,7 @@ namespace Multicast.Transports.InMemory;
 /// reordering, delay and partitions, driven by a seeded random generator so a failing run can be repeated.
 /// </summary>
 /// <remarks>Faults apply to each copy separately (a group send is one copy per receiver). A transport's
-/// datagrams to itself are never faulted. Settings may change while traffic flows.</remarks>
+/// datagrams to itself are faulted only by <see cref="LoopbackDropProbability"/>. Settings may change while traffic flows.</remarks>
 public sealed class InMemoryHub
 {
     private readonly ConcurrentDictionary<string, InMemoryTransport> _transports = new(StringComparer.Ordinal);
@@ -25,6 +25,11 @@ public sealed class InMemoryHub
     /// <summary>The probability that a datagram copy is lost.</summary>
     /// <value>The default value is 0.</value>
     public double DropProbability { get; set; }
+
+    /// <summary>The probability that a datagram a transport sends to itself is lost (a firewall rule on every incoming
+    /// datagram, such as the loss tests' iptables rule, drops those too).</summary>
+    /// <value>The default value is 0.</value>
+    public double LoopbackDropProbability { get; set; }
 
     /// <summary>The probability that a datagram copy is delivered twice.</summary>
     /// <value>The default value is 0.</value>
@@ -112,7 +117,13 @@ public sealed class InMemoryHub
         var delay = Delay > TimeSpan.Zero ? (long)(Delay.TotalSeconds * TimeProvider.System.TimestampFrequency) : 0;
         if (target == from)
         {
-            target.Enqueue(datagram, delay, false);
+            bool lost;
+            lock (_randomLock)
+                lost = LoopbackDropProbability > 0 && _random.NextDouble() < LoopbackDropProbability;
+            if (lost)
+                Interlocked.Increment(ref _dropped);
+            else
+                target.Enqueue(datagram, delay, false);
             return;
         }
         if (_partitions.GetValueOrDefault(from.LocalAddress) != _partitions.GetValueOrDefault(target.LocalAddress))

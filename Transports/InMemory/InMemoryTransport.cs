@@ -32,6 +32,10 @@ public sealed class InMemoryTransport : ITransport
     public int MaxDatagramSize => _hub.MaxDatagramSize;
 
     /// <inheritdoc />
+    /// <remarks>Always: the hub is in this process.</remarks>
+    public bool IsLoopback => true;
+
+    /// <inheritdoc />
     public ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);

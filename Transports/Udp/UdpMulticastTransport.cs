@@ -95,6 +95,10 @@ public sealed partial class UdpMulticastTransport : ITransport
     /// <inheritdoc />
     public int MaxDatagramSize => _datagramSize;
 
+    /// <inheritdoc />
+    /// <remarks>When <see cref="UdpTransportOptions.Interface"/> is a loopback address (the default, 127.0.0.1).</remarks>
+    public bool IsLoopback => IPAddress.IsLoopback(_interface);
+
     /// <summary>Datagrams handed to the kernel (group and unicast).</summary>
     public long DatagramsSent => Interlocked.Read(ref _sent);
 

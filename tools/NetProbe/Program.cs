@@ -22,6 +22,8 @@ var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
 {
     ClusterId = "netprobe",
     NodeId = options.NodeId,
+    // The namespaces' interfaces are not loopback: a key is required (and exercises authentication under loss).
+    ClusterKey = "netprobe-loss-test-key-0123456789",
     DatagramSize = options.DatagramSize,
     // Three processes on a small, busy CI machine: a node starved for a few seconds is slow, not dead.
     SuspectTimeout = TimeSpan.FromSeconds(10),

@@ -56,7 +56,7 @@ internal struct PacketHeader
         if (source.Length < Size
             || BinaryPrimitives.ReadUInt16LittleEndian(source) != Magic
             || source[2] != CurrentVersion
-            || source[3] is < (byte)PacketKind.Data or > (byte)PacketKind.StreamStart
+            || source[3] is < (byte)PacketKind.Data or > (byte)PacketKind.Suspect
             || source[5] != 0)
         {
             return false;

@@ -32,4 +32,10 @@ internal enum PacketKind : byte
 
     /// <summary>Where the sender's broadcast stream starts for a new member.</summary>
     StreamStart = 10,
+
+    /// <summary>A member tells the coordinator which view it has installed (the id in <c>sequence</c>).</summary>
+    ViewAck = 11,
+
+    /// <summary>A member asks the coordinator to remove a member that holds its broadcast window.</summary>
+    Suspect = 12,
 }

@@ -9,6 +9,15 @@ internal ref struct PayloadReader(ReadOnlySpan<byte> buffer)
     private readonly ReadOnlySpan<byte> _buffer = buffer;
     private int _position;
 
+    public bool TryReadByte(out byte value)
+    {
+        value = 0;
+        if (_buffer.Length - _position < 1)
+            return false;
+        value = _buffer[_position++];
+        return true;
+    }
+
     public bool TryReadUInt16(out ushort value)
     {
         value = 0;

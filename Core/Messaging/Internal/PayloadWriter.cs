@@ -12,6 +12,12 @@ internal ref struct PayloadWriter(Span<byte> buffer)
 
     public readonly int Remaining => _buffer.Length - Position;
 
+    public void WriteByte(byte value)
+    {
+        _buffer[Position] = value;
+        Position++;
+    }
+
     public void WriteUInt16(ushort value)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(_buffer[Position..], value);

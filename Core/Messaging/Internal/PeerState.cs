@@ -15,9 +15,31 @@ internal sealed class PeerState
 
     public MemberKey Key { get; }
 
+    /// <summary>When its last heartbeat that reported a working receive thread arrived (or when it entered the view).
+    /// Other datagrams do not count: a member whose handler is stuck still sends acks and tails from its timer.</summary>
     public long LastHeard { get; set; }
 
     public long LastViewId { get; set; }
+
+    /// <summary>The id of the view in which this node created this state (admitted the member).</summary>
+    public long CreatedInView { get; init; }
+
+    /// <summary>The member dropped (or is about to drop) what it knew of this node — it left, was removed, or asked
+    /// to join again: a view that still holds it gets fresh state on both sides.</summary>
+    public bool Stale { get; set; }
+
+    /// <summary>The id of the view in which this node last removed this member before it was admitted again
+    /// (0: never): a Leave with an older epoch is a stale copy from that earlier membership.</summary>
+    public long ReadmittedAfter { get; init; }
+
+    /// <summary>Reported for holding a broadcast window (by this node or another): treated as suspected.</summary>
+    public bool ReportedSlow { get; set; }
+
+    /// <summary>When it last acknowledged more of this node's broadcast stream (or entered the view).</summary>
+    public long AckProgressAt { get; set; }
+
+    /// <summary>When this node last asked the coordinator to remove it (0: never).</summary>
+    public long SuspectSentAt { get; set; }
 
     /// <summary>Its broadcast stream, as received here.</summary>
     public ReceiveStream Broadcast { get; }

@@ -19,6 +19,15 @@ internal sealed class SendStream(PeerState? target)
 
     public PacketRing Unacked { get; } = new();
 
+    /// <summary>Bytes of <see cref="Unacked"/> (payloads and headers) held against this stream's send window.</summary>
+    public long WindowUsed { get; set; }
+
+    /// <summary>Messages that have their sequence number and wait for room in this stream's window, in call order.</summary>
+    public LinkedList<PendingSend> Pending { get; } = new();
+
+    /// <summary>Since when messages have been waiting for room (0: none are).</summary>
+    public long BlockedSince { get; set; }
+
     /// <summary>The last packet while it is still queued: small messages sent meanwhile join it (batching).</summary>
     public OutPacket? OpenBatch { get; set; }
 

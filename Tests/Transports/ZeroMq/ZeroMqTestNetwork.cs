@@ -58,6 +58,8 @@ internal sealed class ZeroMqTestNetwork
 
         public int MaxDatagramSize => inner.MaxDatagramSize;
 
+        public bool IsLoopback => inner.IsLoopback;
+
         public async ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default)
         {
             await inner.StartAsync(handler, cancellationToken);

@@ -61,7 +61,7 @@ internal sealed class BenchCluster : IAsyncDisposable
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(TimeSpan.FromSeconds(30));
-        while (!_nodes.All(n => n.Store.IsReady && n.Store.View.Members.Count == _nodes.Count))
+        while (!_nodes.All(n => n.Store.IsReady() && ((ArbitratedClusterStore)n.Store).View.Members.Count == _nodes.Count))
             await Task.Delay(20, deadline.Token);
     }
 

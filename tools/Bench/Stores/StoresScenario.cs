@@ -58,7 +58,7 @@ internal sealed class StoresScenario : IBenchScenario
                 await manager.StartAsync(cancellationToken);
                 managers.Add(manager);
             }
-            while (managers.Any(m => m.Store.View.Members.Count < Nodes || !m.Store.IsReady))
+            while (managers.Any(m => ((ArbitratedClusterStore)m.Store).View.Members.Count < Nodes || !m.Store.IsReady()))
                 await Task.Delay(10, cancellationToken);
 
             var ids = new string[sessions];
@@ -82,7 +82,7 @@ internal sealed class StoresScenario : IBenchScenario
             result.Set("sessions_per_node_avg", held.Average());
             result.Set("sessions_per_node_max", held.Max());
             result.Set("copies_per_session", held.Sum() / (double)sessions);
-            result.Set("attribute_mb_per_node_avg", managers.Average(m => m.Table.Values.Sum(r => (double)r.Size)) / 1e6);
+            result.Set("attribute_mb_per_node_avg", managers.Average(m => m.Table.Sum(r => (double)r.Size)) / 1e6);
             GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             result.Set("heap_mb_per_node", GC.GetTotalMemory(forceFullCollection: true) / 1e6 / Nodes);
 
@@ -97,7 +97,7 @@ internal sealed class StoresScenario : IBenchScenario
             {
                 var (id, node) = plan[i];
                 var manager = managers[node];
-                var owner = SessionPlacement.ArbiterFor(id, manager.Store.View)?.NodeId == manager.Store.InstanceId;
+                var owner = SessionPlacement.ArbiterFor(id, ((ArbitratedClusterStore)manager.Store).View)?.NodeId == manager.Store.InstanceId;
                 var started = Stopwatch.GetTimestamp();
                 var session = await manager.BeginRequestAsync(id, SessionAccess.Exclusive, cancellationToken)
                     ?? throw new InvalidOperationException($"session {id} is missing on {manager.Store.InstanceId}");

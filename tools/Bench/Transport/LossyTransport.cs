@@ -14,6 +14,8 @@ internal sealed class LossyTransport(ITransport inner, double loss, Latencies re
 
     public int MaxDatagramSize => inner.MaxDatagramSize;
 
+    public bool IsLoopback => inner.IsLoopback;
+
     public long Dropped { get; private set; }
 
     public ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default) =>

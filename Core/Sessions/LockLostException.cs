@@ -1,4 +1,4 @@
-namespace Multicast.Stores;
+namespace Multicast.Sessions;
 
 /// <summary>A commit was made under a fencing token that is no longer current (the lease ended and
 /// another holder took the lock). The commit changed nothing.</summary>

@@ -1,4 +1,4 @@
-namespace Multicast.Stores;
+namespace Multicast.Sessions;
 
 /// <summary>Another instance holds the session's lock.</summary>
 public sealed class SessionLockedException : Exception

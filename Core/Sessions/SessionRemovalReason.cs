@@ -1,4 +1,4 @@
-namespace Multicast.Stores;
+namespace Multicast.Sessions;
 
 /// <summary>Why a session leaves the cluster.</summary>
 public enum SessionRemovalReason

@@ -1,0 +1,269 @@
+using System.Buffers.Binary;
+using Multicast.Messaging.Internal;
+
+namespace Multicast.Messaging;
+
+// Liveness: heartbeats, suspicion, members that hold the broadcast window, and this node's own stalls (a node
+// that was not scheduled, or whose receive thread was stuck, does not count that time against its peers).
+public sealed partial class ReliableGroupChannel
+{
+    private const byte HeartbeatStalled = 1;
+
+    private readonly long _stallThreshold, _slowMemberTimeout;
+    private long _lastHeartbeat;
+    private long _receiveBusySince; // when the receive thread started on its current datagram; 0 while it waits
+
+    /// <summary>Whether this node's receive thread has been on one datagram (its handler, usually) for longer than a
+    /// heartbeat interval: it hears nobody meanwhile, so silence proves nothing, and its peers should not be told it is fine.</summary>
+    private bool ReceiveStalled(long now)
+    {
+        var since = Volatile.Read(ref _receiveBusySince);
+        return since != 0 && now - since > _stallThreshold;
+    }
+
+    /// <summary>Suspected: reported for holding a broadcast window, or silent for the suspect timeout — unless this
+    /// node's own receive thread is stuck, when the silence may be its own.</summary>
+    private bool IsSuspected(PeerState peer, long now) =>
+        peer.ReportedSlow || now - peer.LastHeard > _suspectTimeout && !ReceiveStalled(now);
+
+    /// <summary>The oldest member of the view that is neither suspected nor departed (this node, if it comes first).</summary>
+    private Member? ActingCoordinator()
+    {
+        if (_view.Id == 0 || _left)
+            return null;
+        var now = Now;
+        foreach (var m in _view.Members)
+        {
+            var key = MemberKey.Of(m);
+            if (key == _localKey)
+                return m;
+            if (_departed.ContainsKey(key))
+                continue;
+            if (_peers.TryGetValue(key, out var peer) && !IsSuspected(peer, now))
+                return m;
+        }
+        return null;
+    }
+
+    private bool IsActingCoordinator() => ActingCoordinator() is { } m && MemberKey.Of(m) == _localKey;
+
+    /// <summary>
+    /// This node stalled for <paramref name="duration"/> (its timer ran that late, or its receive thread was stuck that
+    /// long): peers' silence and acknowledgements are measured from the end of the stall, so a node that was frozen
+    /// does not remove members that were fine all along. Under <see cref="_gate"/>.
+    /// </summary>
+    private void CreditStall(long duration, long now)
+    {
+        Interlocked.Increment(ref _counters.localStalls);
+        Log.LocalStall(_log, _local?.ToString() ?? _options.NodeId, TimeSpan.FromSeconds((double)duration / _time.TimestampFrequency));
+        foreach (var peer in _peers.Values)
+        {
+            peer.LastHeard = Math.Min(now, peer.LastHeard + duration);
+            peer.AckProgressAt = Math.Min(now, peer.AckProgressAt + duration);
+        }
+        if (_bcast.BlockedSince != 0)
+            _bcast.BlockedSince = Math.Min(now, _bcast.BlockedSince + duration);
+    }
+
+    private void HeartbeatTick(long now, ref long next)
+    {
+        if (now - _lastHeartbeat >= _heartbeatInterval)
+        {
+            _lastHeartbeat = now;
+            SendHeartbeat(now);
+            CheckSlowMembers(now);
+            if (IsActingCoordinator())
+                Reconcile();
+        }
+        next = Math.Min(next, _lastHeartbeat + _heartbeatInterval);
+        ViewTick(now, ref next);
+    }
+
+    private void SendHeartbeat(long now)
+    {
+        var local = _local!;
+        var writer = new PayloadWriter(ControlPayload);
+        writer.WriteString(local.NodeId);
+        writer.WriteString(local.Address);
+        writer.WriteString(local.PublicAddress);
+        writer.WriteInt64(_view.Id);
+        var coordinator = MemberKey.Of(_view.Coordinator);
+        writer.WriteUInt32(coordinator.Hash);
+        writer.WriteInt64(coordinator.Incarnation);
+        writer.WriteByte(ReceiveStalled(now) ? HeartbeatStalled : (byte)0);
+        // Where this node's broadcast stream starts, for members that have not acknowledged it yet.
+        var countAt = writer.Position;
+        writer.WriteUInt16(0);
+        ushort starts = 0;
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.StartConfirmed || writer.Remaining < 2 + 28 + 2)
+                continue;
+            writer.WriteUInt32(peer.Key.Hash);
+            writer.WriteInt64(peer.Key.Incarnation);
+            writer.WriteInt64(peer.BaselinePacket + 1);
+            writer.WriteInt64(peer.BaselineMessage);
+            starts++;
+        }
+        BinaryPrimitives.WriteUInt16LittleEndian(ControlPayload[countAt..], starts);
+        // The tails of unicast streams that are not fully acknowledged.
+        countAt = writer.Position;
+        writer.WriteUInt16(0);
+        ushort tails = 0;
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.UnicastSend is not { Unacked.Count: > 0 } stream || writer.Remaining < 20)
+                continue;
+            writer.WriteUInt32(peer.Key.Hash);
+            writer.WriteInt64(peer.Key.Incarnation);
+            writer.WriteInt64(stream.HighestTransmitted);
+            tails++;
+        }
+        BinaryPrimitives.WriteUInt16LittleEndian(ControlPayload[countAt..], tails);
+        SendControl(PacketKind.Heartbeat, _bcast.HighestTransmitted, _bcast.LastPacketizedMessage, 0, 0, writer.Position, [], null);
+    }
+
+    /// <summary>
+    /// A heartbeat refreshes its sender's liveness only when the sender reports a working receive thread (a member
+    /// whose handler is stuck still sends heartbeats from its timer). Only members of the view raise the view ids
+    /// this node knows of: a heartbeat from anyone else cannot push view ids out of reach.
+    /// </summary>
+    private void OnHeartbeat(MemberKey sender, PeerState? peer, in PacketHeader header, ReadOnlySpan<byte> payload)
+    {
+        var reader = new PayloadReader(payload);
+        if (!reader.TryReadString(out var nodeId) || !reader.TryReadString(out var address) || !reader.TryReadString(out var publicAddress)
+            || !reader.TryReadInt64(out var viewId) || !reader.TryReadUInt32(out var coordinatorHash) || !reader.TryReadInt64(out var coordinatorIncarnation)
+            || !reader.TryReadByte(out var flags) || Fnv.Hash32(nodeId) != sender.Hash)
+        {
+            Interlocked.Increment(ref _counters.rejectedMalformed);
+            return;
+        }
+        var now = Now;
+        if (peer is null)
+        {
+            var theirCoordinator = new MemberKey(coordinatorHash, coordinatorIncarnation);
+            if (_joining)
+            {
+                _heardGroupAt = now; // a group exists: keep asking it rather than forming our own (for a while)
+            }
+            else if (IsActingCoordinator())
+            {
+                if (theirCoordinator == _localKey)
+                {
+                    if (_departed.ContainsKey(sender))
+                        ResendView(Basis(), address); // a member we removed that has not noticed: tell it
+                }
+                else if (IsOlder(theirCoordinator, _localKey) && !_peers.ContainsKey(theirCoordinator))
+                {
+                    ProbeMerge(theirCoordinator, nodeId, now);
+                }
+            }
+            return;
+        }
+        if (!ViewCodec.IsPlausible(viewId, Math.Max(_installedMax, _highestViewIdSeen)))
+        {
+            Interlocked.Increment(ref _counters.rejectedMembership);
+            return;
+        }
+        if ((flags & HeartbeatStalled) == 0)
+            peer.LastHeard = now;
+        peer.LastViewId = viewId;
+        _highestViewIdSeen = Math.Max(_highestViewIdSeen, viewId);
+        if (viewId > Basis().Id && IsActingCoordinator())
+            Reconcile(force: true); // a view we did not make: supersede it
+        if (!reader.TryReadUInt16(out var starts))
+        {
+            Interlocked.Increment(ref _counters.rejectedMalformed);
+            return;
+        }
+        for (var i = 0; i < starts; i++)
+        {
+            if (!reader.TryReadUInt32(out var hash) || !reader.TryReadInt64(out var incarnation)
+                || !reader.TryReadInt64(out var start) || !reader.TryReadInt64(out var baseline))
+            {
+                Interlocked.Increment(ref _counters.rejectedMalformed);
+                return;
+            }
+            if (hash == _localKey.Hash && incarnation == _localKey.Incarnation)
+                OnStreamStart(peer.Broadcast, start, baseline, header.Sequence, now);
+        }
+        if (peer.Broadcast.StartKnown && header.Sequence >= peer.Broadcast.Next)
+            OnTail(peer.Broadcast, header.Sequence, now);
+        if (!reader.TryReadUInt16(out var tails))
+        {
+            Interlocked.Increment(ref _counters.rejectedMalformed);
+            return;
+        }
+        for (var i = 0; i < tails; i++)
+        {
+            if (!reader.TryReadUInt32(out var hash) || !reader.TryReadInt64(out var incarnation) || !reader.TryReadInt64(out var highest))
+            {
+                Interlocked.Increment(ref _counters.rejectedMalformed);
+                return;
+            }
+            if (hash == _localKey.Hash && incarnation == _localKey.Incarnation)
+            {
+                peer.Unicast ??= new ReceiveStream(peer, unicast: true);
+                OnTail(peer.Unicast, highest, now);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A member that holds this node's broadcast window — messages wait for room, and it acknowledged nothing new for
+    /// <see cref="GroupChannelOptions.SlowMemberTimeout"/> — is reported and removed (by this node if it coordinates,
+    /// else by the coordinator it asks), so one slow member does not stall every sender.
+    /// </summary>
+    private void CheckSlowMembers(long now)
+    {
+        if (_bcast.Pending.Count == 0 || _bcast.Unacked.Count == 0)
+            return;
+        var first = _bcast.Unacked.FirstSequence;
+        Member? coordinator = null;
+        Span<byte> target = stackalloc byte[12];
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.AckedPacket >= first || now - Math.Max(peer.AckProgressAt, _bcast.BlockedSince) < _slowMemberTimeout)
+                continue;
+            if (!peer.ReportedSlow)
+            {
+                peer.ReportedSlow = true;
+                Interlocked.Increment(ref _counters.slowMembers);
+                Log.SlowMember(_log, peer.Member.ToString(), _options.SlowMemberTimeout, _bcast.WindowUsed);
+            }
+            coordinator ??= ActingCoordinator();
+            if (coordinator is not null && MemberKey.Of(coordinator) != _localKey && now - peer.SuspectSentAt >= _heartbeatInterval)
+            {
+                peer.SuspectSentAt = now;
+                BinaryPrimitives.WriteUInt32LittleEndian(target, peer.Key.Hash);
+                BinaryPrimitives.WriteInt64LittleEndian(target[4..], peer.Key.Incarnation);
+                SendControl(PacketKind.Suspect, 0, 0, 0, coordinator.Incarnation, 0, target, coordinator.Address);
+            }
+        }
+    }
+
+    /// <summary>A member reports another that holds its broadcast window: the coordinator removes it.</summary>
+    private void OnSuspect(MemberKey sender, PeerState peer, in PacketHeader header, ReadOnlySpan<byte> payload)
+    {
+        if (header.TargetIncarnation != _localKey.Incarnation)
+            return;
+        if (payload.Length != 12)
+        {
+            Interlocked.Increment(ref _counters.rejectedMalformed);
+            return;
+        }
+        var target = new MemberKey(BinaryPrimitives.ReadUInt32LittleEndian(payload), BinaryPrimitives.ReadInt64LittleEndian(payload[4..]));
+        if (target == _localKey || target == sender || !_peers.TryGetValue(target, out var slow))
+        {
+            Interlocked.Increment(ref _counters.rejectedMembership);
+            return;
+        }
+        if (!slow.ReportedSlow)
+        {
+            slow.ReportedSlow = true;
+            Log.SlowMemberReported(_log, slow.Member.ToString(), peer.Member.ToString());
+        }
+        if (IsActingCoordinator())
+            Reconcile();
+    }
+}
