@@ -129,7 +129,8 @@ public sealed class GroupChannelOptions
 
     /// <summary>How long a receiver waits for a repair before it NAKs the same gap again, until it has measured the NAK →
     /// repair round trip to that sender; from then on it waits the measured round trip plus four times its variation
-    /// (at least 200 µs, at most 250 ms or this interval if longer), doubling with each further request for the same
+    /// (at least 200 µs, at most ten times this interval, doubled after each repeated request until the next
+    /// measurement), and doubling with each further request for the same
     /// packets (up to 8×), counted from the last repair that arrived. Also the cap of the tail announcements' back-off.</summary>
     /// <value>The default value is <see cref="DefaultNakRetryInterval"/>.</value>
     public TimeSpan NakRetryInterval { get; set; } = DefaultNakRetryInterval;

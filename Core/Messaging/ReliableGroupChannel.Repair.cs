@@ -15,7 +15,6 @@ public sealed partial class ReliableGroupChannel
     private const int MaxRepairsPerNak = 256;
 
     private static readonly TimeSpan MinRetryTimeout = TimeSpan.FromMicroseconds(200);
-    private static readonly TimeSpan MaxRetryTimeout = TimeSpan.FromMilliseconds(250);
 
     private readonly (long From, long To)[] _nakRanges = new (long, long)[MaxNakRanges];
     private readonly List<(OutPacket Packet, string? Address)> _repairBatch = [];
@@ -111,6 +110,8 @@ public sealed partial class ReliableGroupChannel
             var count = naks.Collect(ref missing, now, newGapsDue, retries, retryTimeout, _nakRanges.AsSpan(0, maxRanges));
             if (count > 0)
                 SendNak(stream, count);
+            if (naks.Repeated)
+                stream.Sender.RepairRoundTrip.Backoff();
         }
         return naks.NextDue(_reorderGuard);
     }

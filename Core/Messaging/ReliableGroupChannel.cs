@@ -95,9 +95,10 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         // Several receivers asking for one packet within this window get one multicast repair.
         _repairWindow = Math.Max(Ticks(TimeSpan.FromMilliseconds(1)), Math.Min(_nakRetry / 2, _reorderGuard * 4));
         // Safety rails for the measured retry timeout: not below what a busy receive thread needs to read a repair
-        // burst, not above what makes a lost repair cost more than a heartbeat.
+        // burst; not above ten initial timeouts, so that round trips inflated by a starved machine (a descheduled
+        // receive thread measures its own delay) cost a lost repair tens of milliseconds, not hundreds.
         _minRetryTimeout = Ticks(MinRetryTimeout);
-        _maxRetryTimeout = Math.Max(_nakRetry, Ticks(MaxRetryTimeout));
+        _maxRetryTimeout = 10 * _nakRetry;
 
         _meter = new Meter("Multicast");
         CreateInstruments();

@@ -218,6 +218,36 @@ public sealed class NakScheduleTests
     }
 
     [Test]
+    public void Collect_SomethingAskedAgain_SaysSoForTheRoundTripBackoff()
+    {
+        Hold(3);
+        var sut = NewGap(0);
+
+        Collect(sut, 0);
+        var first = sut.Repeated;
+        Collect(sut, Timeout);
+
+        Assert.That((first, sut.Repeated), Is.EqualTo((false, true)));
+    }
+
+    [Test]
+    public void RetryTimeout_RepeatedRequestsWithoutSample_DoublesUntilTheNextSample()
+    {
+        var sut = new RoundTripEstimator();
+
+        sut.Backoff();
+        sut.Backoff();
+        var backedOff = sut.RetryTimeout(5_000, 200, 100_000);
+        sut.Add(1_000);
+
+        Assert.That(backedOff, Is.EqualTo(20_000), "a round trip longer than the timeout is learnt: the timeout grows until requests are answered in time");
+        Assert.That(sut.RetryTimeout(5_000, 200, 100_000), Is.EqualTo(1_000 + 4 * 500), "a sample ends the back-off");
+        for (var i = 0; i < 10; i++)
+            sut.Backoff();
+        Assert.That(sut.RetryTimeout(5_000, 200, 10_000), Is.EqualTo(10_000), "never above the maximum");
+    }
+
+    [Test]
     public void RetryTimeout_MeasuredRoundTrips_FollowsThemWithinTheBounds()
     {
         var sut = new RoundTripEstimator();

@@ -26,6 +26,9 @@ internal sealed class NakSchedule
 
     public int SegmentCount => _segments.Count;
 
+    /// <summary>Whether the last <see cref="Collect"/> asked for something a second time (or more).</summary>
+    public bool Repeated { get; private set; }
+
     /// <summary>Nothing is missing any more: forget everything.</summary>
     public void Reset()
     {
@@ -133,6 +136,7 @@ internal sealed class NakSchedule
     private void Record(long now, long newUpTo, bool complete, bool newGapsDue, bool retries, long retryTimeout)
     {
         var retryDue = long.MaxValue;
+        Repeated = false;
         for (var i = 0; i < _segments.Count; i++)
         {
             var s = _segments[i];
@@ -143,6 +147,7 @@ internal sealed class NakSchedule
                 retryDue = Math.Min(retryDue, s.RetryAt(retryTimeout));
                 continue;
             }
+            Repeated = true;
             var asked = s with { NakedAt = now, LastRepair = 0, Rounds = s.Rounds + 1, AskedUpTo = 0, To = Math.Max(s.AskedUpTo, s.From) };
             if (s.AskedUpTo < s.To && _segments.Count < MaxSegments)
             {

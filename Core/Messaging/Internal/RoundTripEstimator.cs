@@ -7,8 +7,11 @@ namespace Multicast.Messaging.Internal;
 /// </summary>
 internal sealed class RoundTripEstimator
 {
+    private const int MaxBackoff = 16;
+
     private long _smoothed;
     private long _variation;
+    private int _backoff = 1;
 
     /// <summary>How many round trips were measured.</summary>
     public int Samples { get; private set; }
@@ -16,14 +19,22 @@ internal sealed class RoundTripEstimator
     /// <summary>The smoothed round trip; 0 before the first sample.</summary>
     public long Smoothed => _smoothed;
 
-    /// <summary>SRTT + 4 RTTVAR within the bounds; <paramref name="initial"/> until a round trip was measured.</summary>
-    public long RetryTimeout(long initial, long min, long max) => Samples == 0 ? initial : Math.Clamp(_smoothed + 4 * _variation, min, max);
+    /// <summary>SRTT + 4 RTTVAR (<paramref name="initial"/> until a round trip was measured) within the bounds, times the
+    /// back-off.</summary>
+    public long RetryTimeout(long initial, long min, long max) =>
+        Math.Min(max, Math.Clamp(Samples == 0 ? initial : _smoothed + 4 * _variation, min, max) * _backoff);
+
+    /// <summary>A request had to be repeated: the timeout was too short, or a repair was lost. Doubles the timeout until the
+    /// next sample (Karn's rule: a repeated request gives no sample, so a timeout below the real round trip would
+    /// otherwise never learn it).</summary>
+    public void Backoff() => _backoff = Math.Min(_backoff * 2, MaxBackoff);
 
     /// <summary>Adds one measured round trip (only from a first request: a repeated one is ambiguous, Karn's rule).</summary>
     public void Add(long sample)
     {
         if (sample < 0)
             return;
+        _backoff = 1;
         if (Samples++ == 0)
         {
             _smoothed = sample;

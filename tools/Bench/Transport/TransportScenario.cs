@@ -20,7 +20,7 @@ internal sealed partial class TransportScenario : IBenchScenario
 
     public string Name => "transport";
 
-    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput [--offload false] --send-window-bytes B --peers none]; also runs transport-peers (64 KiB, epgm, norm) and zeromq in the same run";
+    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput [--offload false] | --only repair, --send-window-bytes B --peers none]; also runs transport-peers (64 KiB, epgm, norm) and zeromq in the same run";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -36,6 +36,14 @@ internal sealed partial class TransportScenario : IBenchScenario
             // For profiling the channel (perf record -p, dotnet-trace): one long reliable run and nothing else.
             report.Results.Add(await ReliableThroughputAsync("reliable_udp_throughput", size, duration, arguments.GetInt("datagram-size", UdpTransportOptions.DefaultDatagramSize),
                 arguments.Get("offload") != "false", cancellationToken));
+            return report;
+        }
+
+        if (arguments.Get("only") == "repair")
+        {
+            // Latency and repair runs alone (raw latency first, as in a full run).
+            RawLatency(report, size, rate, duration, cancellationToken);
+            await ReliableAsync(report, size, rate, duration, arguments, cancellationToken);
             return report;
         }
 
