@@ -40,7 +40,8 @@ internal sealed class LossScenario : IBenchScenario
             return report;
         }
         var root = HttpScenario.RepositoryRoot();
-        var netProbe = await HttpScenario.EnsureBuiltAsync(root, "tools/NetProbe/NetProbe.csproj", "tools/NetProbe/bin/Release/net10.0/NetProbe.dll", cancellationToken);
+        var netProbe = await HttpScenario.EnsureBuiltAsync(root, "tools/NetProbe/NetProbe.csproj", "tools/NetProbe/bin/Release/net10.0/NetProbe.dll",
+            ["tools/NetProbe", "Core", "Transports"], cancellationToken);
         var netns = Path.Combine(root, "tools", "netns");
 
         var throughput = new Dictionary<string, double>();
