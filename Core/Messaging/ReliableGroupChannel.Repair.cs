@@ -16,7 +16,9 @@ public sealed partial class ReliableGroupChannel
 
     private static readonly TimeSpan MinRetryTimeout = TimeSpan.FromMicroseconds(200);
 
-    private readonly (long From, long To)[] _nakRanges = new (long, long)[MaxNakRanges];
+    // What one check asks for (at most a request window of packets, so at most that many ranges), sent in NAKs of
+    // MaxNakRanges ranges each.
+    private readonly (long From, long To)[] _nakRanges = new (long, long)[NakSchedule.MaxRequest];
     private readonly List<(OutPacket Packet, string? Address)> _repairBatch = [];
 
     // The retry timeout's bounds, in timestamp units (set in the constructor).
@@ -106,23 +108,24 @@ public sealed partial class ReliableGroupChannel
         if (newGapsDue || retries)
         {
             var missing = stream.Missing(stream.Next);
-            var maxRanges = Math.Min(MaxNakRanges, (_payloadCapacity - 2) / 16);
-            var count = naks.Collect(ref missing, now, newGapsDue, retries, retryTimeout, _nakRanges.AsSpan(0, maxRanges));
-            if (count > 0)
-                SendNak(stream, count);
-            if (naks.Repeated)
+            var count = naks.Collect(ref missing, now, newGapsDue, retries, retryTimeout, _nakRanges);
+            var perNak = Math.Min(MaxNakRanges, (_payloadCapacity - 2) / 16);
+            for (var first = 0; first < count; first += perNak)
+                SendNak(stream, first, Math.Min(perNak, count - first));
+            if (naks.TimedOut)
                 stream.Sender.RepairRoundTrip.Backoff();
         }
         return naks.NextDue(_reorderGuard);
     }
 
-    /// <summary>Sends the first <paramref name="count"/> ranges of <see cref="_nakRanges"/> to the stream's sender.</summary>
-    private void SendNak(ReceiveStream stream, int count)
+    /// <summary>Sends <paramref name="count"/> ranges of <see cref="_nakRanges"/> from <paramref name="first"/> on to the
+    /// stream's sender.</summary>
+    private void SendNak(ReceiveStream stream, int first, int count)
     {
         var payload = ControlPayload;
         BinaryPrimitives.WriteUInt16LittleEndian(payload, (ushort)count);
         var position = 2;
-        for (var i = 0; i < count; i++)
+        for (var i = first; i < first + count; i++)
         {
             BinaryPrimitives.WriteInt64LittleEndian(payload[position..], _nakRanges[i].From);
             BinaryPrimitives.WriteInt64LittleEndian(payload[(position + 8)..], _nakRanges[i].To);

@@ -36,6 +36,18 @@ public sealed class NakScheduleTests
         return _ranges.Take(count).ToList();
     }
 
+    private void Repair(NakSchedule sut, List<(long, long)> asked, long now)
+    {
+        foreach (var (from, to) in asked)
+        {
+            for (var seq = from; seq <= to; seq++)
+            {
+                sut.OnRepair(seq, now, out _);
+                Hold(seq);
+            }
+        }
+    }
+
     private static NakSchedule NewGap(long now) => new() { NewGapSince = now };
 
     [Test]
@@ -145,22 +157,25 @@ public sealed class NakScheduleTests
     }
 
     [Test]
-    public void Collect_MoreRangesThanFit_TheRestFollowsInTheNextNak()
+    public void Collect_MoreRangesThanFit_TheRestFollowsOneTimeoutLater()
     {
         for (var seq = 2L; seq <= 200; seq += 2)
             Hold(seq); // 1, 3, 5, ... 199 missing: 100 ranges
         var sut = NewGap(0);
 
         var first = Collect(sut, 0, limit: 80);
-        var second = Collect(sut, 0, limit: 80);
+        Repair(sut, first, 10);
+        var meanwhile = Collect(sut, Timeout - 1, limit: 80);
+        var second = Collect(sut, Timeout, limit: 80);
 
         Assert.That(first, Has.Count.EqualTo(80));
+        Assert.That(meanwhile, Is.Empty, "the next round waits a timeout");
         Assert.That(second, Has.Count.EqualTo(20));
         Assert.That(first.Concat(second).Select(r => r.Item1), Is.EqualTo(Enumerable.Range(0, 100).Select(i => 1L + 2 * i)));
     }
 
     [Test]
-    public void Collect_SegmentAskedForInPart_TheRestKeepsItsOwnRetryTime()
+    public void Collect_SegmentAskedForInPart_TheRestWaitsForTheNextRound()
     {
         for (var seq = 2L; seq <= 200; seq += 2)
             Hold(seq);
@@ -170,8 +185,46 @@ public sealed class NakScheduleTests
         var retry = Collect(sut, Timeout, limit: 30);
 
         Assert.That(retry, Has.Count.EqualTo(30));
-        Assert.That(Collect(sut, Timeout, limit: 200), Has.Count.EqualTo(70), "the part not asked for is still due");
-        Assert.That(Collect(sut, Timeout, limit: 200), Is.Empty);
+        Assert.That(Collect(sut, Timeout, limit: 200), Is.Empty, "the rest waits a timeout");
+        Assert.That(Collect(sut, 2 * Timeout, limit: 200), Has.Count.EqualTo(70));
+    }
+
+    [Test]
+    public void Collect_MorePacketsThanTheRequestWindow_AsksForTheWindowPerRound()
+    {
+        Hold(1001); // 1..1000 missing: one burst
+        var sut = NewGap(0);
+
+        var rounds = new List<List<(long, long)>>();
+        for (var round = 0; round < 4; round++)
+        {
+            rounds.Add(Collect(sut, round * Timeout));
+            Repair(sut, rounds[^1], round * Timeout + 10); // each round arrives whole
+        }
+
+        Assert.That(rounds.Select(r => r.Single()), Is.EqualTo(new[] { (1L, 256L), (257L, 512L), (513L, 768L), (769L, 1000L) }));
+        Assert.That(sut.TimedOut, Is.False, "a later part of a burst asked for the first time is no timeout");
+    }
+
+    [Test]
+    public void RequestWindow_RoundsThatLoseMostRepairs_HalveItAndCompleteRoundsWidenIt()
+    {
+        Hold(1001);
+        var sut = NewGap(0);
+        Collect(sut, 0); // asks 1..256
+        for (var seq = 1L; seq <= 10; seq++)
+        {
+            sut.OnRepair(seq, 10, out _); // 10 of 256 repairs arrive: the path drops bursts
+            Hold(seq);
+        }
+
+        var retry = Collect(sut, 10 + Timeout);
+        var narrowed = sut.RequestWindow;
+        Repair(sut, retry, 20 + Timeout); // this round arrives whole
+
+        Assert.That(retry.Sum(r => r.Item2 - r.Item1 + 1), Is.EqualTo(NakSchedule.MaxRequest / 2));
+        Assert.That(narrowed, Is.EqualTo(NakSchedule.MaxRequest / 2));
+        Assert.That(sut.RequestWindow, Is.EqualTo(NakSchedule.MaxRequest), "a round that arrived whole widens the window again");
     }
 
     [Test]
@@ -218,16 +271,36 @@ public sealed class NakScheduleTests
     }
 
     [Test]
-    public void Collect_SomethingAskedAgain_SaysSoForTheRoundTripBackoff()
+    public void Collect_AskedAgainWithoutAnyRepair_SaysItTimedOut()
     {
         Hold(3);
         var sut = NewGap(0);
 
         Collect(sut, 0);
-        var first = sut.Repeated;
+        var first = sut.TimedOut;
         Collect(sut, Timeout);
 
-        Assert.That((first, sut.Repeated), Is.EqualTo((false, true)));
+        Assert.That((first, sut.TimedOut), Is.EqualTo((false, true)));
+    }
+
+    [Test]
+    public void Collect_RoundsThatBringRepairs_AskAgainAfterOneTimeoutWithoutBackingOff()
+    {
+        Hold(10);
+        var sut = NewGap(0);
+        var askedAt = new List<long>();
+        for (var now = 0L; now <= 5 * Timeout; now += 10)
+        {
+            if (Collect(sut, now).Count > 0)
+            {
+                askedAt.Add(now);
+                sut.OnRepair(askedAt.Count, now + 100, out _); // one repair of each round arrives, the others are lost
+                Hold(askedAt.Count);
+            }
+        }
+
+        Assert.That(askedAt.Take(4), Is.EqualTo(new[] { 0, 100 + Timeout, 2 * (100 + Timeout), 3 * (100 + Timeout) }));
+        Assert.That(sut.TimedOut, Is.False, "progress is no timeout: the round trip needs no back-off");
     }
 
     [Test]

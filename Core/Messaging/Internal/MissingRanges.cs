@@ -17,6 +17,9 @@ internal struct MissingRanges
         _highest = highest;
     }
 
+    /// <summary>The highest known packet: no range goes beyond it.</summary>
+    public readonly long Highest => _highest;
+
     /// <summary>The next missing range, <paramref name="from"/> to <paramref name="to"/> inclusive; false when there is none.</summary>
     public bool Next(out long from, out long to)
     {

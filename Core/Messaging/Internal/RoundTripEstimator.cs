@@ -24,9 +24,9 @@ internal sealed class RoundTripEstimator
     public long RetryTimeout(long initial, long min, long max) =>
         Math.Min(max, Math.Clamp(Samples == 0 ? initial : _smoothed + 4 * _variation, min, max) * _backoff);
 
-    /// <summary>A request had to be repeated: the timeout was too short, or a repair was lost. Doubles the timeout until the
-    /// next sample (Karn's rule: a repeated request gives no sample, so a timeout below the real round trip would
-    /// otherwise never learn it).</summary>
+    /// <summary>A request had to be repeated and not one of its repairs had arrived: the timeout may be shorter than the
+    /// round trip. Doubles it until the next sample (Karn's rule: a repeated request gives no sample, so a timeout below the
+    /// real round trip would otherwise never learn it).</summary>
     public void Backoff() => _backoff = Math.Min(_backoff * 2, MaxBackoff);
 
     /// <summary>Adds one measured round trip (only from a first request: a repeated one is ambiguous, Karn's rule).</summary>
