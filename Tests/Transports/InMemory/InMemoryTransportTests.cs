@@ -117,13 +117,4 @@ public sealed partial class InMemoryTransportTests
         await Eventually.Until(() => b.Recorder.Received.Count == 2, "both datagrams");
         Assert.That(b.Recorder.Received.Select(d => d[0]), Is.EqualTo(new byte[] { 2, 1 }));
     }
-
-    [Test]
-    public async Task SendToGroup_Oversize_Throws()
-    {
-        var hub = new InMemoryHub { MaxDatagramSize = 100 };
-        var a = await Start(hub);
-
-        Assert.That(() => a.Transport.SendToGroup(new byte[101]), Throws.ArgumentException);
-    }
 }

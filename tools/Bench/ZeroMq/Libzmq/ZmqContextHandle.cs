@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Multicast.Transports.ZeroMq;
+namespace Multicast.Bench.ZeroMq.Libzmq;
 
 /// <summary>A libzmq context. Released (zmq_ctx_term) only after every socket made from it is closed:
 /// each <see cref="ZmqSocketHandle"/> holds a reference, so termination never blocks on an open socket.</summary>

@@ -1,13 +1,15 @@
-using Multicast.Transports.ZeroMq;
+using Multicast.Bench.ZeroMq.Libzmq;
 
 namespace Multicast.Bench.TransportPeers;
 
 /// <summary>
-/// libzmq's own reliable multicast (OpenPGM over UDP for epgm://, NORM for norm://), used directly: one PUB and N
-/// SUB sockets, each in its own context (its own I/O thread, like separate nodes), all connected to the group endpoint,
-/// with ZMQ_RATE raised. NORM sockets get distinct node ids (libzmq would give every socket on one host the same).
+/// libzmq (Debian's libzmq5, through the benchmark's own binding) PUB/SUB, used directly: one PUB and N SUB sockets,
+/// each in its own context (its own I/O thread, like separate nodes). <c>tcp</c>: the PUB binds a loopback port, the
+/// SUBs connect to it (the reference implementation of what the NetMQ transport does). <c>epgm</c> (OpenPGM over UDP)
+/// and <c>norm</c> (NORM): libzmq's own reliable multicast, every socket connected to one group endpoint, ZMQ_RATE
+/// raised; NORM sockets get distinct node ids (libzmq would give every socket on one host the same).
 /// </summary>
-internal sealed class ZmqMulticastPeers : PeerGroup
+internal sealed class LibzmqPeers : PeerGroup
 {
     private const int ZMQ_RCVTIMEO = 27;
     private const int HighWaterMark = 100_000;
@@ -20,9 +22,10 @@ internal sealed class ZmqMulticastPeers : PeerGroup
     private volatile bool _stop;
     private long _dropped;
 
-    public ZmqMulticastPeers(string scheme, int receivers, int rateKbps, int maxMessage) : base(receivers)
+    public LibzmqPeers(string scheme, int receivers, int rateKbps, int maxMessage) : base(receivers)
     {
-        _name = scheme;
+        _name = scheme == "tcp" ? "libzmq_pubsub" : scheme;
+        var multicast = scheme != "tcp";
         var group = Transport.BenchNetwork.RandomGroup();
         var port = Transport.BenchNetwork.FreeUdpPort();
         string Endpoint() => scheme == "norm"
@@ -34,9 +37,19 @@ internal sealed class ZmqMulticastPeers : PeerGroup
         _pub = Interop.CreateSocket(context, Interop.ZMQ_PUB);
         Interop.SetOption(_pub, Interop.ZMQ_LINGER, 0);
         Interop.SetOption(_pub, Interop.ZMQ_SNDHWM, HighWaterMark);
-        Interop.SetOption(_pub, Interop.ZMQ_RATE, rateKbps);
-        Interop.SetOption(_pub, Interop.ZMQ_SNDBUF, 8 * 1024 * 1024);
-        Interop.Connect(_pub, Endpoint());
+        string publishTo;
+        if (multicast)
+        {
+            Interop.SetOption(_pub, Interop.ZMQ_RATE, rateKbps);
+            Interop.SetOption(_pub, Interop.ZMQ_SNDBUF, 8 * 1024 * 1024);
+            Interop.Connect(_pub, Endpoint());
+            publishTo = string.Empty;
+        }
+        else
+        {
+            Interop.Bind(_pub, "tcp://127.0.0.1:*");
+            publishTo = Interop.GetStringOption(_pub, Interop.ZMQ_LAST_ENDPOINT);
+        }
         for (var i = 0; i < receivers; i++)
         {
             var ctx = Interop.CreateContext();
@@ -44,12 +57,19 @@ internal sealed class ZmqMulticastPeers : PeerGroup
             var sub = Interop.CreateSocket(ctx, Interop.ZMQ_SUB);
             Interop.SetOption(sub, Interop.ZMQ_LINGER, 0);
             Interop.SetOption(sub, Interop.ZMQ_RCVHWM, HighWaterMark);
-            Interop.SetOption(sub, Interop.ZMQ_RATE, rateKbps);
-            Interop.SetOption(sub, Interop.ZMQ_RCVBUF, 8 * 1024 * 1024);
             Interop.SetOption(sub, Interop.ZMQ_MAXMSGSIZE, (long)maxMessage + 1024);
             Interop.SetOption(sub, ZMQ_RCVTIMEO, 100);
             Interop.SetOption(sub, Interop.ZMQ_SUBSCRIBE, ReadOnlySpan<byte>.Empty);
-            Interop.Connect(sub, Endpoint());
+            if (multicast)
+            {
+                Interop.SetOption(sub, Interop.ZMQ_RATE, rateKbps);
+                Interop.SetOption(sub, Interop.ZMQ_RCVBUF, 8 * 1024 * 1024);
+                Interop.Connect(sub, Endpoint());
+            }
+            else
+            {
+                Interop.Connect(sub, publishTo);
+            }
             _subs.Add(sub);
             var index = i;
             var thread = new Thread(() => Receive(sub, index)) { IsBackground = true, Name = $"{scheme} receive {i}" };
@@ -60,8 +80,14 @@ internal sealed class ZmqMulticastPeers : PeerGroup
 
     public override string Name => _name;
 
+    /// <summary>No back-pressure: past its high-water mark the PUB drops.</summary>
+    public override bool Lossy => true;
+
     /// <summary>Messages the PUB refused at its high-water mark (PUB drops rather than blocks).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>The loaded libzmq's version, e.g. 4.3.4; throws <see cref="LibzmqException"/> when it is not installed.</summary>
+    public static Version LibraryVersion() => Interop.LibraryVersion();
 
     public override ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
@@ -82,7 +108,7 @@ internal sealed class ZmqMulticastPeers : PeerGroup
                     Deliver(index, Interop.MessageData(ref message));
             }
         }
-        catch (ZeroMqException) when (_stop)
+        catch (LibzmqException) when (_stop)
         {
         }
         finally

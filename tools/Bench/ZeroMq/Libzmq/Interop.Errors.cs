@@ -1,6 +1,8 @@
+// The benchmark's own binding to Debian's libzmq 4.3, for the libzmq peers it compares NetMQ and the channel with
+// (PUB/SUB over tcp://, epgm://, norm://). The product uses NetMQ; nothing here ships.
 using System.Runtime.InteropServices;
 
-namespace Multicast.Transports.ZeroMq;
+namespace Multicast.Bench.ZeroMq.Libzmq;
 
 internal static partial class Interop
 {
@@ -25,7 +27,7 @@ internal static partial class Interop
     /// <summary>libzmq's message for an errno value (its own codes and the system's).</summary>
     internal static string StrError(int errno) => Marshal.PtrToStringUTF8(zmq_strerror(errno)) ?? $"error {errno}";
 
-    /// <summary>The loaded libzmq's version; throws <see cref="ZeroMqException"/> naming the package when it is missing.</summary>
+    /// <summary>The loaded libzmq's version; throws <see cref="LibzmqException"/> naming the package when it is missing.</summary>
     internal static Version LibraryVersion()
     {
         try
@@ -35,7 +37,7 @@ internal static partial class Interop
         }
         catch (DllNotFoundException e)
         {
-            throw ZeroMqException.NotInstalled(LibZmq, e);
+            throw LibzmqException.NotInstalled(LibZmq, e);
         }
     }
 
@@ -48,7 +50,7 @@ internal static partial class Interop
         }
         catch (DllNotFoundException e)
         {
-            throw ZeroMqException.NotInstalled(libraryName, e);
+            throw LibzmqException.NotInstalled(libraryName, e);
         }
     }
 
@@ -56,7 +58,7 @@ internal static partial class Interop
     internal static bool Has(string capability) => zmq_has(capability) == 1;
 
     /// <summary>The errno of the last failed import marked <c>SetLastError</c>, as a typed exception.</summary>
-    internal static ZeroMqException Error(string operation) => Error(operation, Marshal.GetLastPInvokeError());
+    internal static LibzmqException Error(string operation) => Error(operation, Marshal.GetLastPInvokeError());
 
-    internal static ZeroMqException Error(string operation, int errno) => new(operation, errno, StrError(errno));
+    internal static LibzmqException Error(string operation, int errno) => new(operation, errno, StrError(errno));
 }

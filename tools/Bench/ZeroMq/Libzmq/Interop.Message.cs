@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Multicast.Transports.ZeroMq;
+namespace Multicast.Bench.ZeroMq.Libzmq;
 
 internal static partial class Interop
 {

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Multicast.Transports.ZeroMq;
+namespace Multicast.Bench.ZeroMq.Libzmq;
 
 internal static partial class Interop
 {
@@ -17,7 +17,7 @@ internal static partial class Interop
     [LibraryImport(LibZmq, EntryPoint = "zmq_ctx_set", SetLastError = true)]
     private static partial int zmq_ctx_set(ZmqContextHandle context, int option, int value);
 
-    /// <summary>A new context; throws <see cref="ZeroMqException"/> naming the package when libzmq is missing.</summary>
+    /// <summary>A new context; throws <see cref="LibzmqException"/> naming the package when libzmq is missing.</summary>
     internal static ZmqContextHandle CreateContext()
     {
         nint raw;
@@ -27,7 +27,7 @@ internal static partial class Interop
         }
         catch (DllNotFoundException e)
         {
-            throw ZeroMqException.NotInstalled(LibZmq, e);
+            throw LibzmqException.NotInstalled(LibZmq, e);
         }
         if (raw == nint.Zero)
             throw Error("zmq_ctx_new");

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Multicast.Transports.ZeroMq;
+namespace Multicast.Bench.ZeroMq.Libzmq;
 
 /// <summary>A libzmq socket. libzmq sockets are not thread-safe: one thread owns each (the transport's
 /// "Multicast ZeroMQ" thread); closing from a finalizer is allowed because nothing uses it any more.</summary>
