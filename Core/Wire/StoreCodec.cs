@@ -36,7 +36,7 @@ internal static class StoreCodec
         var scratch = s_scratch ?? new MemoryStream(4096);
         s_scratch = null;
         scratch.SetLength(0);
-        Serializer.Serialize(scratch, envelope);
+        StoreModel.Instance.Serialize(scratch, envelope);
         var encoded = scratch.ToArray();
         if (scratch.Capacity <= MaxScratchBytes)
             s_scratch = scratch;
@@ -50,7 +50,7 @@ internal static class StoreCodec
             return false;
         try
         {
-            envelope = Serializer.Deserialize<Envelope>(payload);
+            envelope = StoreModel.Instance.Deserialize<Envelope>(payload);
         }
         catch (Exception ex) when (ex is ProtoException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentException)
         {
