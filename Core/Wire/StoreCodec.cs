@@ -97,7 +97,7 @@ internal static class StoreCodec
         if (e.CommitReply is { } cp)
             return IsId(cp.SessionId) && Enum.IsDefined(cp.Status);
         if (e.Replicate is { } r)
-            return r.Deltas.Count + r.Copies.Count <= MaxEntries && r.Deltas.TrueForAll(d => IsValid(d, maxSessionBytes)) && r.Copies.TrueForAll(c => IsValid(c, maxSessionBytes));
+            return r.Deltas.Count + r.Copies.Count <= MaxEntries && AllValid(r.Deltas, maxSessionBytes) && AllValid(r.Copies, maxSessionBytes);
         if (e.ReplicateAck is { } ra)
             return Enum.IsDefined(ra.Status);
         if (e.ReadRequest is { } rq)
@@ -113,7 +113,7 @@ internal static class StoreCodec
         if (e.FetchRequest is { } fq)
             return fq.SessionIds.Count <= MaxEntries && fq.SessionIds.TrueForAll(IsId);
         if (e.FetchReply is { } fp)
-            return fp.Copies.Count <= MaxEntries && fp.Copies.TrueForAll(c => IsValid(c, maxSessionBytes));
+            return fp.Copies.Count <= MaxEntries && AllValid(fp.Copies, maxSessionBytes);
         if (e.HoldRequest is { } hq)
             return hq.Entries.Count <= MaxEntries && hq.Entries.TrueForAll(x => IsId(x.SessionId));
         if (e.HoldReply is { } hp)
@@ -122,6 +122,27 @@ internal static class StoreCodec
             return IsId(oq.SessionId);
         if (e.OutcomeReply is { } op)
             return Enum.IsDefined(op.Outcome);
+        return true;
+    }
+
+    // Loops, not lambdas over maxSessionBytes: a capturing lambda costs IsValid a closure on every message, whatever its body.
+    private static bool AllValid(List<SessionDelta> deltas, int maxSessionBytes)
+    {
+        foreach (var d in deltas)
+        {
+            if (!IsValid(d, maxSessionBytes))
+                return false;
+        }
+        return true;
+    }
+
+    private static bool AllValid(List<SessionCopy> copies, int maxSessionBytes)
+    {
+        foreach (var c in copies)
+        {
+            if (!IsValid(c, maxSessionBytes))
+                return false;
+        }
         return true;
     }
 

@@ -35,7 +35,7 @@ public sealed class CodecScenarioTests
     {
         var sut = new CodecScenario();
 
-        var report = await sut.RunAsync(BenchArguments.Parse(["--iterations", "20", "--rounds", "1", "--chunk-sessions", "2"]), CancellationToken.None);
+        var report = await sut.RunAsync(BenchArguments.Parse(["--iterations", "20", "--rounds", "1", "--warmup-ms", "0", "--chunk-sessions", "2"]), CancellationToken.None);
 
         foreach (var message in new[] { "commit_1kib", "lock_request", "state_chunk_2x1kib" })
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Multicast.Bench.Codec.Legacy;
 using Multicast.Sessions;
 using Multicast.Wire;
@@ -15,7 +16,7 @@ internal sealed class CodecScenario : IBenchScenario
 {
     public string Name => "codec";
 
-    public string Description => "store messages encoded+decoded by the protobuf-net codec vs the old Google.Protobuf one: ns and bytes allocated per op [--iterations N --rounds R --delta-bytes B --chunk-sessions S]";
+    public string Description => "store messages encoded+decoded by the protobuf-net codec vs the old Google.Protobuf one: ns and bytes allocated per op [--iterations N --rounds R --warmup-ms M --delta-bytes B --chunk-sessions S]";
 
     public Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -23,8 +24,9 @@ internal sealed class CodecScenario : IBenchScenario
         var rounds = arguments.GetInt("rounds", 7);
         var deltaBytes = arguments.GetInt("delta-bytes", 1024);
         var chunkSessions = arguments.GetInt("chunk-sessions", 64);
+        var warmupMs = arguments.GetInt("warmup-ms", 2000);
         var report = new BenchReport();
-        report.Notes.Add($"per message: {rounds} alternated rounds (new, old, new, ...) of {iterations} encodes then as many decodes (fewer for larger messages, scaled by encoded size); figures are the medians over rounds; ns from Stopwatch, bytes from GC.GetAllocatedBytesForCurrentThread; one thread.");
+        report.Notes.Add($"per message: {warmupMs} ms of warm-up (both codecs, alternated), then {rounds} alternated rounds (new, old, new, ...) of {iterations} encodes then as many decodes (fewer for larger messages, scaled by encoded size); figures are the medians over rounds; ns from Stopwatch, bytes from GC.GetAllocatedBytesForCurrentThread; one thread.");
         report.Notes.Add("new = Multicast.Wire.StoreCodec (protobuf-net code-first, StoreMessages.cs); old = the Google.Protobuf codec generated from the former store.proto (tools/Bench/Codec/Legacy). Decode includes each codec's limit checks; building the message from a session is not measured.");
         report.Notes.Add($"commit = a CommitRequest (old: Commit) whose delta sets 4 attributes of {deltaBytes} bytes in all and removes one key; state chunk = a Replicate of {chunkSessions} whole copies (old: a StateChunk of full updates) of {deltaBytes} bytes each.");
 
@@ -37,9 +39,15 @@ internal sealed class CodecScenario : IBenchScenario
             var current = Codecs(message.Current);
             var legacy = Codecs(message.Legacy);
             var n = Math.Max(20, (int)(iterations * 2048L / Math.Max(2048, StoreCodec.Encode(message.Current).Length)));
-            // Warm-up: JIT, protobuf-net's model, Google.Protobuf's parsers.
-            CodecCost.Measure(current.Encode, current.Decode, Math.Max(1, n / 10));
-            CodecCost.Measure(legacy.Encode, legacy.Decode, Math.Max(1, n / 10));
+            // Warm-up, by time: the JIT's tiers (tier 0, instrumented, optimised with the profile) take some hundreds of ms
+            // to settle, and a round measured before that would count unoptimised code.
+            var warming = Stopwatch.StartNew();
+            while (warming.ElapsedMilliseconds < warmupMs)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                CodecCost.Measure(current.Encode, current.Decode, Math.Max(1, n / 10));
+                CodecCost.Measure(legacy.Encode, legacy.Decode, Math.Max(1, n / 10));
+            }
             for (var round = 0; round < rounds; round++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
