@@ -60,7 +60,9 @@ public sealed class NetnsPartitionFaultTests
                 // The majority keeps serving every session, the ones the minority owned included.
                 await UntilAsync(() => load.Sessions.All(s => s.Acked >= ackedInPartition[s.Id] + 3),
                     () => "the majority serves every session: acknowledged during the partition "
-                        + string.Join(", ", load.Sessions.Select(s => $"{s.Id[..8]}… {s.Acked - ackedInPartition[s.Id]}")));
+                        + string.Join(", ", load.Sessions.Select(s => $"{s.Id[..8]}… {s.Acked - ackedInPartition[s.Id]}"))
+                        + "\nlast answers of the sessions behind:\n" + string.Join("\n", load.Sessions.Where(s => s.Acked < ackedInPartition[s.Id] + 3)
+                            .SelectMany(s => s.Answers.TakeLast(6).Select(a => $"  {s.Id[..8]}… {a}"))));
             }
             finally
             {
