@@ -23,8 +23,8 @@ public sealed class NetnsPartitionFaultTests
     /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
-    [TestCase("Replicated", Explicit = true, Reason = "Enable once the store rebuild lands: the majority stops committing some sessions while one node is cut off (no commit within 30 s); the cut-off node keeps its three-member view")]
-    [TestCase("Ring", Explicit = true, Reason = "Enable once the store rebuild lands: a commit the cut-off side answered with 503 was applied (a phantom update); the cut-off node keeps its three-member view")]
+    [TestCase("Replicated", Explicit = true, Reason = "Store bug N10 (notes/store-bugs.md): while one node's UDP is cut off the majority (2 of 3) commits nothing on some sessions for 30 s")]
+    [TestCase("Ring", Explicit = true, Reason = "Store bug N10 (notes/store-bugs.md): while one node's UDP is cut off the majority (2 of 3) commits nothing on some sessions for 30 s")]
     public async Task MinorityCutOff_MinorityRefusesMajorityServes_EverythingConvergesAfterHealing(string store)
     {
         var netns = NetnsTools.RequireOrIgnore();
