@@ -85,7 +85,7 @@ public sealed class SessionServer : IDisposable
         lock (_gate)
         {
             var now = Time.GetUtcNow();
-            if (!_entries.TryGetValue(id, out var entry) || entry.State is null)
+            if (!_entries.TryGetValue(id, out var entry) || entry.State is null || entry.State.IsExpired(now))
                 return new LockReply(LockOutcome.NotFound, null, 0, default, string.Empty, string.Empty, null);
             if (entry.Lock is { } held && held.ExpiresAt > now)
             {
@@ -107,9 +107,10 @@ public sealed class SessionServer : IDisposable
         EnsureAvailable();
         lock (_gate)
         {
-            if (!_entries.TryGetValue(id, out var entry) || entry.State is null)
-                return null;
-            Touch(entry, Time.GetUtcNow(), accessWindow);
+            var now = Time.GetUtcNow();
+            if (!_entries.TryGetValue(id, out var entry) || entry.State is null || entry.State.IsExpired(now))
+                return null; // idle past its timeout: gone for requests, whether or not the owner's sweep removed it yet
+            Touch(entry, now, accessWindow);
             return entry.State;
         }
     }

@@ -99,4 +99,21 @@ public sealed class PublicApiStoreContractTests : ClusterStoreContractTests
 
         Assert.That(await waiting, Is.EqualTo(1));
     }
+
+    [Test]
+    public async Task Find_PastTheIdleTimeoutBeforeAnySweep_FindsNothing([Values(SessionAccess.Exclusive, SessionAccess.ReadOnly)] SessionAccess access)
+    {
+        var time = new ManualTimeProvider();
+        var nodes = await StartClusterAsync(2, time: time, session: s =>
+        {
+            s.IdleTimeout = TimeSpan.FromMinutes(1);
+            s.SweepInterval = TimeSpan.FromHours(1);
+        });
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+        Assert.That(await ReadCountAsync(nodes[1], id), Is.EqualTo(1));
+
+        time.Advance(TimeSpan.FromMinutes(2));
+
+        Assert.That(await nodes[1].Manager.BeginRequestAsync(id, access), Is.Null);
+    }
 }
