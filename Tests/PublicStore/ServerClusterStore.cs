@@ -206,10 +206,18 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
         _held.TryRemove(session.Id, out _);
         var token = session.Lock?.Token ?? 0;
         var changes = session.Changes;
-        var request = new CommitRequest(session.Id, InstanceId, token, _options.Locking == LockingMode.Pessimistic, session.IsNew, session.State,
+        var request = new CommitRequest(Guid.NewGuid(), session.Id, InstanceId, token, _options.Locking == LockingMode.Pessimistic, session.IsNew, session.State,
             new Dictionary<string, byte[]>(changes.Set, StringComparer.Ordinal), [.. changes.Removed], changes.IdleTimeout,
             SessionOptions.MaxSessionBytes, _options.ReplicationAcks);
-        var reply = Call(() => _server.Commit(request));
+        WriteReply reply;
+        try
+        {
+            reply = Call(() => _server.Commit(request));
+        }
+        catch (SessionServerReplyLostException)
+        {
+            reply = await OutcomeAsync(request, cancellationToken);
+        }
         switch (reply.Outcome)
         {
             case WriteOutcome.Applied:
@@ -222,6 +230,32 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
                 throw new LockLostException(session.Id, token, reply.Detail);
             default:
                 throw new LockLostException($"Session '{session.Id}' was removed before this commit; nothing was changed.");
+        }
+    }
+
+    /// <summary>The answer was lost: asks the server, until the commit timeout, whether the commit was applied. Applied:
+    /// its answer. Not applied: "not applied" (the lock stays until its lease ends). No answer: in doubt.</summary>
+    private async Task<WriteReply> OutcomeAsync(CommitRequest request, CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetUtcNow() + _options.CommitTimeout;
+        var pause = TimeSpan.FromMilliseconds(5);
+        while (true)
+        {
+            try
+            {
+                return _server.OutcomeOf(request.Id, request.CommitId) ??
+                    throw new ClusterUnavailableException(ClusterStoreStatus.NoQuorum, $"The commit of session '{request.Id}' lost its answer and was not applied.", RetryAfter);
+            }
+            catch (SessionServerUnavailableException) when (_time.GetUtcNow() < deadline)
+            {
+                await Task.Delay(pause, _time, cancellationToken);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromMilliseconds(200).Ticks));
+            }
+            catch (SessionServerUnavailableException ex)
+            {
+                throw new CommitInDoubtException(request.Id,
+                    $"The commit of session '{request.Id}' reached the session server, which could not say within {_options.CommitTimeout} whether it applied it ({ex.Message}); read the session before retrying.");
+            }
         }
     }
 

@@ -116,4 +116,33 @@ public sealed class PublicApiStoreContractTests : ClusterStoreContractTests
 
         Assert.That(await nodes[1].Manager.BeginRequestAsync(id, access), Is.Null);
     }
+
+    [Test]
+    public async Task Commit_WhoseAnswerIsLost_IsAskedAboutAndAppliedOnce()
+    {
+        var nodes = await StartClusterAsync(2);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+
+        _server!.LoseNextCommitReply();
+
+        Assert.That(await IncrementAsync(nodes[1], id), Is.EqualTo(2));
+        await HeldEverywhereAsync(nodes, id, 2, "the commit everywhere");
+        Assert.That(nodes.Select(n => n.Manager.Table.Get(id)?.Version), Is.All.EqualTo(2), "applied once");
+    }
+
+    [Test]
+    public async Task Commit_WhoseAnswerIsLostWhileTheServerStaysUnreachable_IsInDoubt()
+    {
+        var nodes = await StartClusterAsync(2, o => o.CommitTimeout = TimeSpan.FromMilliseconds(200));
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+        var session = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        session.SetInt32("count", 2);
+
+        _server!.LoseNextCommitReply(thenUnavailable: true);
+        var doubt = Assert.ThrowsAsync<CommitInDoubtException>(() => nodes[1].Manager.EndRequestAsync(session));
+        _server.IsAvailable = true;
+
+        Assert.That(doubt!.SessionId, Is.EqualTo(id));
+        Assert.That(await ReadCountAsync(nodes[0], id), Is.EqualTo(2), "it was in fact applied: the client must read before retrying");
+    }
 }
