@@ -180,4 +180,18 @@ public sealed class StoreCodecTests
         Assert.That(StoreCodec.TryDecode(fine, 4096, out _), Is.True);
         Assert.That(StoreCodec.TryDecode(refused, 4096, out _), Is.False);
     }
+
+    [Test]
+    public void Encode_AfterALargerMessageOnTheSameThread_GivesExactlyTheSmallerOne()
+    {
+        var small = new Envelope { LockRelease = new LockRelease { SessionId = "0001abc", Token = 9 } };
+        var alone = StoreCodec.Encode(small);
+
+        StoreCodec.Encode(new Envelope { Replicate = new Replicate { ReplicationId = 5, Epoch = 2, Deltas = [Delta(bytes: 64 * 1024)] } });
+        var sut = StoreCodec.Encode(small);
+
+        Assert.That(sut, Is.EqualTo(alone));
+        Assert.That(StoreCodec.TryDecode(sut, 1024, out var decoded), Is.True);
+        Assert.That(decoded.LockRelease!.Token, Is.EqualTo(9));
+    }
 }

@@ -313,7 +313,13 @@ public sealed class ZeroMqTransport : ITransport
         wake.ReceiveReady += (_, _) => OnWake();
         _poller.Add(wake);
         lock (_wakeGate)
+        {
             _wake = wake;
+            // A peer added before the queue existed set the wake flag without waking anything: every later Wake()
+            // would skip the queue. Wake the poller once now; its first turn clears the flag.
+            if (Volatile.Read(ref _wakePending) != 0)
+                wake.Enqueue(true);
+        }
         _idleTimer = new NetMQTimer(UnicastIdleTimeout);
         _idleTimer.Elapsed += (_, _) => _unicast?.CloseIdle(UnicastIdleTimeout);
         _poller.Add(_idleTimer);

@@ -317,6 +317,26 @@ public sealed class ZeroMqTransportTests
     }
 
     [Test]
+    public async Task AddPeer_BeforeStart_ConnectsAtStartAndLaterSendsStillWakeThePoller()
+    {
+        var aHandler = new RecordingHandler();
+        var a = await Start(LoopbackOptions(), aHandler);
+        var sut = new ZeroMqTransport(LoopbackOptions());
+        _transports.Add(sut);
+        sut.AddPeer(a.PublishAddress);
+        var handler = new RecordingHandler();
+        await sut.StartAsync(handler);
+        var group = "group to the early peer's subscriber"u8.ToArray();
+        var unicast = "unicast from it"u8.ToArray();
+
+        var heard = await Eventually(() => handler.Has(group), () => a.SendToGroup(group));
+        var sent = await Eventually(() => aHandler.Has(unicast), () => sut.SendTo(a.LocalAddress, unicast));
+
+        Assert.That(heard, Is.True, "the peer added before the start is connected");
+        Assert.That(sent, Is.True, "datagrams queued after the start are sent");
+    }
+
+    [Test]
     public async Task SendToGroup_ManyThreads_AllDatagramsSent()
     {
         var nodes = await Mesh(2);

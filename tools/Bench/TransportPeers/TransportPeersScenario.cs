@@ -237,7 +237,8 @@ internal sealed class TransportPeersScenario : IBenchScenario
             result.Set("sender_naks_received", counters.NaksReceived)
                 .Set("sender_retransmissions", counters.Retransmissions)
                 .Set("sender_multicast_repairs", counters.MulticastRepairs)
-                .Set("sender_datagrams_sent", counters.DatagramsSent);
+                .Set("sender_datagrams_sent", counters.DatagramsSent)
+                .Set("sender_datagrams_received", counters.DatagramsReceived);
             if (reliable.Name.Contains("netmq", StringComparison.Ordinal))
                 result.Set("transport_dropped", reliable.ZeroMqCounters.Dropped).Set("transport_invalid", reliable.ZeroMqCounters.Invalid);
         }
