@@ -86,26 +86,7 @@ public sealed partial class ZeroMqTransport : ITransport
     /// <inheritdoc />
     /// <remarks>When every endpoint it binds or connects to is on this machine (tcp on a loopback address or localhost,
     /// ipc, inproc) and the beacon, if enabled, runs on a loopback interface.</remarks>
-    public bool IsLoopback =>
-        IsLoopbackEndpoint(_options.UnicastEndpoint)
-        && (_options.GroupEndpoint is { } group ? IsLoopbackEndpoint(group) : IsLoopbackEndpoint(_options.PublishEndpoint) && _options.Peers.All(IsLoopbackEndpoint))
-        && (!_options.BeaconEnabled || System.Net.IPAddress.TryParse(_options.BeaconInterface, out var beacon) && System.Net.IPAddress.IsLoopback(beacon));
-
-    private static bool IsLoopbackEndpoint(string endpoint)
-    {
-        var split = endpoint.IndexOf("://", StringComparison.Ordinal);
-        if (split < 0)
-            return false;
-        var scheme = endpoint[..split];
-        var rest = endpoint[(split + 3)..];
-        if (scheme is "ipc" or "inproc")
-            return true;
-        // tcp://host:port; epgm/pgm/norm: interface;group:port
-        var host = scheme == "tcp" ? rest[..Math.Max(0, rest.LastIndexOf(':'))] : rest.Split(';')[0];
-        host = host.Trim('[', ']');
-        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
-            || System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address);
-    }
+    public bool IsLoopback => _options.StaysOnHost();
 
     internal ZeroMqCounters Counters { get; } = new();
 

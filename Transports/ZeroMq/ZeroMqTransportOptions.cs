@@ -157,4 +157,27 @@ public sealed class ZeroMqTransportOptions
 
     private static bool IsMulticast(System.Net.IPAddress address) =>
         address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && (address.GetAddressBytes()[0] & 0xF0) == 0xE0;
+
+    /// <summary>Whether every endpoint this node binds or connects to is on this machine (tcp on a loopback address or
+    /// localhost, ipc, inproc) and the beacon, if enabled, runs on a loopback interface (see <c>ITransport.IsLoopback</c>).</summary>
+    internal bool StaysOnHost() =>
+        IsLoopbackEndpoint(UnicastEndpoint)
+        && (GroupEndpoint is { } group ? IsLoopbackEndpoint(group) : IsLoopbackEndpoint(PublishEndpoint) && Peers.All(IsLoopbackEndpoint))
+        && (!BeaconEnabled || System.Net.IPAddress.TryParse(BeaconInterface, out var beacon) && System.Net.IPAddress.IsLoopback(beacon));
+
+    private static bool IsLoopbackEndpoint(string endpoint)
+    {
+        var split = endpoint.IndexOf("://", StringComparison.Ordinal);
+        if (split < 0)
+            return false;
+        var scheme = endpoint[..split];
+        var rest = endpoint[(split + 3)..];
+        if (scheme is "ipc" or "inproc")
+            return true;
+        // tcp://host:port; epgm/pgm/norm: interface;group:port
+        var host = scheme == "tcp" ? rest[..Math.Max(0, rest.LastIndexOf(':'))] : rest.Split(';')[0];
+        host = host.Trim('[', ']');
+        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            || System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address);
+    }
 }

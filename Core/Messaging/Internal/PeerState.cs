@@ -8,6 +8,7 @@ internal sealed class PeerState
         Member = member;
         Key = MemberKey.Of(member);
         LastHeard = now;
+        AckProgressAt = now;
         Broadcast = new ReceiveStream(this, unicast: false);
     }
 
