@@ -26,6 +26,10 @@ internal sealed class HostSettings
     /// <summary>Maps the endpoints the end-to-end tests drive (<c>/test/*</c>).</summary>
     public bool EnableTestEndpoints { get; set; }
 
+    /// <summary>Serves the cluster page (<c>/cluster/ui</c>, <c>/cluster/nodes</c>, <c>/cluster/sessions/{id}</c>) to
+    /// every client, not only to loopback ones.</summary>
+    public bool EnableClusterPage { get; set; }
+
     public ClusteredSessionOptions Session { get; } = new();
 
     /// <summary>Section <c>Cluster:Udp</c>.</summary>
@@ -48,13 +52,14 @@ internal sealed class HostSettings
         CheckKeys(cluster, PropertyNames<ClusterStoreOptions>().Concat(PropertyNames<GroupChannelOptions>()).Concat(HostOwnClusterKeys));
         CheckKeys(session, PropertyNames<Multicast.Sessions.SessionOptions>().Concat(HostOwnSessionKeys));
         CheckKeys(session.GetSection("Cookie"), PropertyNames<CookieBuilder>());
-        CheckKeys(host, ["EnableTestEndpoints"]);
+        CheckKeys(host, ["EnableTestEndpoints", "EnableClusterPage"]);
         CheckKeys(cluster.GetSection("Udp"), PropertyNames<UdpTransportOptions>());
         CheckKeys(cluster.GetSection("ZeroMq"), PropertyNames<ZeroMqTransportOptions>().Append(nameof(ZeroMqTransportOptions.Peers)));
 
         settings.Transport = Get(cluster, "Transport", TransportKind.Udp);
         settings.Store = Get(cluster, "Store", StoreKind.Replicated);
         settings.EnableTestEndpoints = Get(host, "EnableTestEndpoints", false);
+        settings.EnableClusterPage = Get(host, "EnableClusterPage", false);
         cluster.Bind(settings.Session.Cluster);
         cluster.Bind(settings.Session.Channel);
         if (string.IsNullOrEmpty(settings.Session.Channel.ClusterKey))

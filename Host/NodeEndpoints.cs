@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Multicast.AspNetCore;
 using Multicast.Sessions;
 
@@ -26,6 +28,10 @@ internal static class NodeEndpoints
 
         app.MapPut("/session/{key}", async (string key, HttpContext context) =>
         {
+            // A body that alone exceeds the session's maximum is refused before it is read (Kestrel limits the rest).
+            var max = settings.Session.Session.MaxSessionBytes;
+            if (context.Request.ContentLength > max)
+                return Results.Text($"The value is {context.Request.ContentLength} bytes, more than Session:MaxSessionBytes ({max}); nothing was stored.\n", statusCode: StatusCodes.Status413PayloadTooLarge);
             using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
             var value = await reader.ReadToEndAsync(context.RequestAborted);
             context.Session.SetString(key, value);
@@ -36,6 +42,12 @@ internal static class NodeEndpoints
             context.Session.GetString(key) is { } value ? TypedResults.Text(value) : TypedResults.NotFound())
             .WithSessionAccess(SessionAccess.ReadOnly);
 
+        app.MapPost("/session/regenerate", async (HttpContext context) =>
+        {
+            await context.RegenerateSessionIdAsync(context.RequestAborted);
+            return Results.NoContent();
+        }).WithSessionAccess(SessionAccess.Exclusive);
+
         app.MapDelete("/session", async (HttpContext context) =>
         {
             await context.InvalidateSessionAsync(context.RequestAborted);
@@ -45,10 +57,21 @@ internal static class NodeEndpoints
         app.MapGet("/cluster", (ClusterNode node, ClusterMetrics metrics) => Results.Json(ClusterStatus.Of(node, metrics, settings)))
             .WithSessionAccess(SessionAccess.None);
 
-        app.MapGet("/health", (ClusterNode node) => node.IsReady
-                ? Results.Text("ok\n")
-                : Results.Text(node.Started.IsFaulted ? "failed\n" : "joining\n", statusCode: StatusCodes.Status503ServiceUnavailable))
-            .WithSessionAccess(SessionAccess.None);
+        // The standard health check (Microsoft.Extensions.Diagnostics.HealthChecks) behind the stable contract:
+        // 200 "ok" (or "degraded": serving, the write concern cannot currently be met), 503 "joining"/"leaving"/... otherwise.
+        app.MapHealthChecks("/health", new HealthCheckOptions
+        {
+            ResultStatusCodes =
+            {
+                [HealthStatus.Healthy] = StatusCodes.Status200OK,
+                [HealthStatus.Degraded] = StatusCodes.Status200OK,
+                [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+            },
+            ResponseWriter = WriteHealthAsync,
+        }).WithSessionAccess(SessionAccess.None);
+
+        app.MapPrometheusScrapingEndpoint("/metrics").WithSessionAccess(SessionAccess.None);
+        app.MapClusterPage(settings);
 
         if (settings.EnableTestEndpoints)
             MapTestEndpoints(app);
@@ -73,6 +96,19 @@ internal static class NodeEndpoints
         app.MapGet("/test/holding", () => Text(gate.Holding)).WithSessionAccess(SessionAccess.None);
 
         app.MapPost("/test/release", () => Text(gate.ReleaseAll())).WithSessionAccess(SessionAccess.None);
+    }
+
+    private static Task WriteHealthAsync(HttpContext context, HealthReport report)
+    {
+        var entry = report.Entries.TryGetValue(ClusteredSessionHealthChecks.Name, out var e) ? e : default;
+        var word = report.Status switch
+        {
+            HealthStatus.Healthy => "ok",
+            HealthStatus.Degraded => "degraded",
+            _ => entry.Description?.Split(':')[0] ?? "unhealthy",
+        };
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(word + "\n");
     }
 
     private static IResult Text(int value) => Results.Text(value.ToString(CultureInfo.InvariantCulture));

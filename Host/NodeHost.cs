@@ -1,12 +1,13 @@
 using System.Reflection;
 using Microsoft.Extensions.Options;
 using Multicast.AspNetCore;
+using OpenTelemetry.Metrics;
 using Serilog;
 
 namespace Multicast.Host;
 
 /// <summary>The node host: configuration (embedded defaults, appsettings.json, environment, command line), Serilog,
-/// the clustered session and the node's endpoints.</summary>
+/// OpenTelemetry metrics, the clustered session and the node's endpoints.</summary>
 internal static class NodeHost
 {
     /// <summary>Invalid configuration.</summary>
@@ -36,14 +37,17 @@ internal static class NodeHost
             return ConfigurationError;
         }
 
-        var serilog = new LoggerConfiguration()
+        // Serilog.AspNetCore: the Serilog section configures sinks and levels; Serilog replaces the default providers.
+        builder.Services.AddSerilog((services, logging) => logging
             .ReadFrom.Configuration(builder.Configuration)
-            .Enrich.WithProperty("NodeId", settings.Session.Cluster.NodeId)
-            .CreateLogger();
-        builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(LogLevel.Trace); // Serilog's MinimumLevel decides
-        builder.Logging.AddSerilog(serilog, dispose: true);
+            .ReadFrom.Services(services)
+            .Enrich.WithProperty("NodeId", settings.Session.Cluster.NodeId));
         builder.WebHost.UseUrls(settings.Urls);
+        // The Multicast meter (and ASP.NET Core's own) scraped by Prometheus at /metrics; dotnet-counters reads the same meters.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMulticastInstrumentation()
+            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
 
         var clustered = builder.Services.AddClusteredSession(o =>
         {
@@ -55,8 +59,10 @@ internal static class NodeHost
             o.RetryAfter = settings.Session.RetryAfter;
         });
         NodeComposition.Configure(clustered, settings);
+        builder.Services.AddClusterPage();
 
         var app = builder.Build();
+        app.UseSerilogRequestLogging();
         app.UseClusteredSession();
         app.MapNodeEndpoints(settings);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Multicast.Host");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (idempotent, quiet), runs every test, prints "N passed, N failed, N skipped".
+# Installs what the tests need (idempotent, quiet: libzmq5, iptables, iproute2, python3-zmq, chromium), runs every test, prints "N passed, N failed, N skipped".
 # Usage: bash tools/test.sh [extra dotnet test args, e.g. --filter Category!=Integration]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ need=()
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 /usr/bin/python3 -c 'import zmq' >/dev/null 2>&1 || need+=(python3-zmq)
+[ -x /usr/bin/chromium ] || need+=(chromium)   # the cluster page's browser test (Playwright drives Debian's chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"

@@ -127,6 +127,47 @@ public class SessionManager : IAsyncDisposable
             OnInvalidated(new SessionEventArgs(session.Id, session.Version, Store.InstanceId));
     }
 
+    /// <summary>
+    /// Moves a session to a new id, cluster-wide (the defence against session fixation, as the servlet API's
+    /// <c>changeSessionId</c>): creates a session, copies the attributes and idle timeout (this request's changes
+    /// included), commits it, then removes the old id while the request still holds the old session's lock, so no other
+    /// request sees the session under both ids or under neither. Afterwards the old id finds nothing.
+    /// </summary>
+    /// <param name="session">The request's session, loaded with <see cref="SessionAccess.Exclusive"/> and not completed.</param>
+    /// <param name="cancellationToken">Cancels the move.</param>
+    /// <returns>The session under its new id, committed and unlocked; <paramref name="session"/> is completed.</returns>
+    /// <exception cref="InvalidOperationException"><paramref name="session"/> is not exclusive, or its request has ended.</exception>
+    /// <exception cref="SessionTooLargeException">The copy would exceed the maximum size; nothing changed.</exception>
+    /// <exception cref="ClusterUnavailableException">The cluster cannot take the write now; the session keeps its old id.</exception>
+    public virtual async Task<Session> RegenerateIdAsync(Session session, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (session.Access != SessionAccess.Exclusive || session.IsCompleted)
+            throw new InvalidOperationException($"Session '{session.Id}' must be held exclusively by the request to change its id.");
+        var renewed = await CreateAsync(cancellationToken);
+        foreach (var key in session.Keys)
+        {
+            if (session.TryGetValue(key, out var value))
+                renewed.Set(key, value);
+        }
+        renewed.IdleTimeout = session.IdleTimeout;
+        await EndRequestAsync(renewed, cancellationToken);
+        try
+        {
+            await Store.RemoveAsync(session.Id, SessionRemovalReason.Invalidated, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            // The old id stays (still locked by the request): take the copy back out, so the session lives under one id.
+            Logger.LogWarning(ex, "Session {SessionId} keeps its id: the old id could not be removed", session.Id);
+            await Store.RemoveAsync(renewed.Id, SessionRemovalReason.Invalidated, CancellationToken.None);
+            throw;
+        }
+        session.MarkCompleted();
+        OnInvalidated(new SessionEventArgs(session.Id, session.Version, Store.InstanceId));
+        return renewed;
+    }
+
     /// <summary>Expires, cluster-wide, the idle sessions this node acts as owner for. Runs on the sweeper; callable directly.</summary>
     /// <returns>How many sessions this node expired.</returns>
     public virtual async Task<int> SweepAsync(CancellationToken cancellationToken = default)

@@ -16,4 +16,7 @@ internal sealed class ClusterComposition
 
     /// <summary>A complete store of the application's own (transport and channel unused).</summary>
     public Func<IServiceProvider, IClusterStore>? CustomStore { get; set; }
+
+    /// <summary>The session manager over the store; a plain <see cref="SessionManager"/> when not set.</summary>
+    public Func<IServiceProvider, IClusterStore, SessionManager>? Manager { get; set; }
 }

@@ -25,8 +25,9 @@ internal sealed class ClusterMetrics : IDisposable
     private readonly Histogram<double> _commitDuration;
     private readonly string _nodeId;
 
-    public ClusterMetrics(IMeterFactory meterFactory, ClusterNode node)
+    public ClusterMetrics(IMeterFactory meterFactory, ClusterNode node, TimeProvider time)
     {
+        CommitWindow = new LatencyWindow(time);
         _meter = meterFactory.Create(MeterName);
         _meter.CreateObservableGauge("multicast.members", () => node.View.Members.Count, "{member}", "Members in this node's view");
         _meter.CreateObservableGauge("multicast.sessions", () => node.Manager.Count, "{session}", "Sessions this node holds");
@@ -89,10 +90,14 @@ internal sealed class ClusterMetrics : IDisposable
 
     public void LockWait(TimeSpan elapsed) => _lockWaits.Record(elapsed.TotalMilliseconds);
 
+    /// <summary>Commit durations of the last minute, for their percentiles.</summary>
+    public LatencyWindow CommitWindow { get; }
+
     public void Commit(TimeSpan elapsed)
     {
         _commits.Add(1);
         _commitDuration.Record(elapsed.TotalMilliseconds);
+        CommitWindow.Record(elapsed);
     }
 
     public void CommitFailure(string reason) => _commitFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));

@@ -35,7 +35,9 @@ internal sealed class ClusterNode : IAsyncDisposable
             Channel = new ReliableGroupChannel(Transport, Options.Channel, time, loggerFactory);
             Store = (parts.Store ?? ReplicatedStore)(services, Channel);
         }
-        Manager = new SessionManager(Store, Options.Session, time, loggerFactory.CreateLogger<SessionManager>());
+        Manager = parts.Manager is { } manager
+            ? manager(services, Store) ?? throw new InvalidOperationException("The UseManager() factory returned null.")
+            : new SessionManager(Store, Options.Session, time, loggerFactory.CreateLogger<SessionManager>());
     }
 
     public ClusteredSessionOptions Options { get; }

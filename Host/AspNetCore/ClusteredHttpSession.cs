@@ -30,12 +30,18 @@ internal sealed class ClusteredHttpSession : ISession
 
     public bool Invalidated { get; private set; }
 
+    /// <summary>Whether the request moved the session to a new id (the answer must carry the new cookie).</summary>
+    public bool Regenerated { get; private set; }
+
     /// <summary>Whether this request created the session (the cookie must be sent).</summary>
     public bool Created { get; private set; }
 
     public bool HasWork => Current is not null || _pending is not null;
 
     public bool IsAvailable => _access != SessionAccess.None && !Invalidated;
+
+    /// <summary>The node's <see cref="SessionOptions.MaxSessionBytes"/>: typed values are measured against it.</summary>
+    internal int MaxSessionBytes => _manager.Options.MaxSessionBytes;
 
     /// <summary>The session id. Reading it on a request without a session creates one (as ASP.NET Core's session
     /// always has an id), which locks it like any new session.</summary>
@@ -98,6 +104,21 @@ internal sealed class ClusteredHttpSession : ISession
             await _manager.InvalidateAsync(Current, cancellationToken);
         }
         Completed = true;
+    }
+
+    /// <summary>Moves the session to a new id cluster-wide; the request goes on with it (locked again: no client knows
+    /// the new id yet), and the answer sets the new cookie. A request without a stored session has nothing to move.</summary>
+    internal async Task<string> RegenerateIdAsync(CancellationToken cancellationToken)
+    {
+        EnsureWritable();
+        if (Current is null || Created)
+            return Current?.Id ?? string.Empty; // nothing stored under an id a client knows: the new session's id is fresh
+        var renewed = await _manager.RegenerateIdAsync(Current, cancellationToken);
+        Current = await _manager.BeginRequestAsync(renewed.Id, SessionAccess.Exclusive, cancellationToken)
+            ?? throw new InvalidOperationException($"Session '{renewed.Id}' vanished right after its id was changed.");
+        Created = true;
+        Regenerated = true;
+        return Current.Id;
     }
 
     public bool TryGetValue(string key, [NotNullWhen(true)] out byte[]? value)

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Multicast.Messaging;
@@ -136,6 +137,32 @@ public sealed class ClusteredSessionBuilder
     {
         ArgumentNullException.ThrowIfNull(factory);
         Services.Configure<ClusterComposition>(c => c.CustomStore = factory);
+        return this;
+    }
+
+    /// <summary>
+    /// Runs the requests through <typeparamref name="TManager"/>, a <see cref="SessionManager"/> of the application's own
+    /// (the distributed manager: every step of the request lifecycle and every event is virtual). It is built once per
+    /// node with the node's store and <see cref="ClusteredSessionOptions.Session"/> as constructor arguments, its other
+    /// constructor parameters (a <see cref="TimeProvider"/>, an <c>ILogger&lt;TManager&gt;</c>, the application's
+    /// services) from dependency injection; it is registered as <typeparamref name="TManager"/> and
+    /// <see cref="SessionManager"/>.
+    /// </summary>
+    public ClusteredSessionBuilder UseManager<TManager>()
+        where TManager : SessionManager
+    {
+        UseManager(static (services, store) => ActivatorUtilities.CreateInstance<TManager>(
+            services, store, services.GetRequiredService<IOptions<ClusteredSessionOptions>>().Value.Session));
+        Services.TryAddSingleton(static services => (TManager)services.GetRequiredService<ClusterNode>().Manager);
+        return this;
+    }
+
+    /// <summary>Runs the requests through the <see cref="SessionManager"/> that <paramref name="factory"/> builds over
+    /// the node's store (once per node).</summary>
+    public ClusteredSessionBuilder UseManager(Func<IServiceProvider, IClusterStore, SessionManager> factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        Services.Configure<ClusterComposition>(c => c.Manager = factory);
         return this;
     }
 }

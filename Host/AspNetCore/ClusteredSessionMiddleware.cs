@@ -46,6 +46,12 @@ internal sealed class ClusteredSessionMiddleware(
             await RespondLockedAsync(context, ex);
             return;
         }
+        catch (ClusterUnavailableException ex)
+        {
+            Log.Unavailable(logger, ex.Status.ToString(), ex.Message);
+            await RespondAsync(context, StatusCodes.Status503ServiceUnavailable, ex.Message, ex.RetryAfter);
+            return;
+        }
         if (access == SessionAccess.Exclusive)
             metrics.LockWait(time.GetElapsedTime(started));
 
@@ -65,6 +71,17 @@ internal sealed class ClusteredSessionMiddleware(
         {
             await next(context);
         }
+        catch (Exception ex) when (ex is SessionTooLargeException or ClusterUnavailableException)
+        {
+            // The endpoint's write was refused before it reached the store (a typed value over MaxSessionBytes), or
+            // the store could not serve a call the endpoint made: nothing is stored, the answer says why.
+            context.Features.Set(original);
+            await AbortAsync(http, ex);
+            context.Response.Clear();
+            KeepRegeneratedCookie(context, http);
+            await RespondRefusedAsync(context, ex);
+            return;
+        }
         catch (Exception ex)
         {
             context.Features.Set(original);
@@ -80,7 +97,8 @@ internal sealed class ClusteredSessionMiddleware(
         }
     }
 
-    /// <summary>Commits; on failure answers 503 (retry: the write concern was not met in time) or 500 and returns false.</summary>
+    /// <summary>Commits; on failure answers 413 (session too large), 503 (retry: the write concern was not met in time,
+    /// or the cluster cannot take the write now) or 500, and returns false.</summary>
     private async Task<bool> CommitAsync(HttpContext context, ClusteredHttpSession http)
     {
         if (http.Invalidated || !http.HasWork)
@@ -93,6 +111,17 @@ internal sealed class ClusteredSessionMiddleware(
             metrics.Commit(time.GetElapsedTime(started));
             return true;
         }
+        catch (Exception ex) when (ex is SessionTooLargeException or ClusterUnavailableException)
+        {
+            // Refused as a whole: nothing changed, the store released the lock.
+            metrics.CommitFailure(ex.GetType().Name);
+            Log.CommitRefused(logger, http.Current?.Id ?? "(new)", ex.Message);
+            await ReleaseAfterFailureAsync(http);
+            context.Response.Clear();
+            KeepRegeneratedCookie(context, http);
+            await RespondRefusedAsync(context, ex);
+            return false;
+        }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
             var transient = ex is TimeoutException or SendWindowFullException;
@@ -101,6 +130,7 @@ internal sealed class ClusteredSessionMiddleware(
             Log.CommitFailed(logger, http.Current?.Id ?? "(new)", status, ex);
             await ReleaseAfterFailureAsync(http);
             context.Response.Clear();
+            KeepRegeneratedCookie(context, http);
             await RespondAsync(context, status, $"The session change could not be stored: {ex.Message}", retry: transient);
             return false;
         }
@@ -132,6 +162,14 @@ internal sealed class ClusteredSessionMiddleware(
         {
             Log.ReleaseFailed(logger, http.Current.Id, ex);
         }
+    }
+
+    /// <summary>A session moved to a new id earlier in a request that then failed lives on under the new id only: the
+    /// answer must still carry it.</summary>
+    private void KeepRegeneratedCookie(HttpContext context, ClusteredHttpSession http)
+    {
+        if (http.Regenerated)
+            SetCookie(context, http);
     }
 
     private void SetCookie(HttpContext context, ClusteredHttpSession http)
@@ -167,12 +205,20 @@ internal sealed class ClusteredSessionMiddleware(
             : RespondAsync(context, StatusCodes.Status409Conflict, ex.Message, retry: false);
     }
 
-    private Task RespondAsync(HttpContext context, int status, string message, bool retry)
+    /// <summary>413 for a session over its maximum size, 503 with the store's <c>Retry-After</c> when the cluster cannot serve.</summary>
+    private Task RespondRefusedAsync(HttpContext context, Exception ex) => ex is ClusterUnavailableException unavailable
+        ? RespondAsync(context, StatusCodes.Status503ServiceUnavailable, $"The session change could not be stored: {ex.Message}", unavailable.RetryAfter)
+        : RespondAsync(context, StatusCodes.Status413PayloadTooLarge, ex.Message, retry: false);
+
+    private Task RespondAsync(HttpContext context, int status, string message, bool retry) =>
+        RespondAsync(context, status, message, retry ? node.Options.RetryAfter : null);
+
+    private static Task RespondAsync(HttpContext context, int status, string message, TimeSpan? retryAfter)
     {
         context.Response.StatusCode = status;
-        if (retry)
+        if (retryAfter is { } after)
         {
-            var seconds = Math.Max(1, (int)Math.Ceiling(node.Options.RetryAfter.TotalSeconds));
+            var seconds = Math.Max(1, (int)Math.Ceiling(after.TotalSeconds));
             context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         }
         context.Response.ContentType = "text/plain; charset=utf-8";

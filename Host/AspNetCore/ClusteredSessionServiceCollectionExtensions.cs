@@ -1,11 +1,13 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Multicast.AspNetCore;
 
-/// <summary>Registers the clustered session: the node (a hosted service), its store and the middleware's services.</summary>
+/// <summary>Registers the clustered session: the node (a hosted service), its store and manager, its health check
+/// and the middleware's services.</summary>
 public static class ClusteredSessionServiceCollectionExtensions
 {
     /// <summary>
@@ -32,6 +34,19 @@ public static class ClusteredSessionServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ClusterMetrics>();
         services.TryAddSingleton<ClusterNode>();
+        // The node's manager and store, for endpoints and services that want them (a custom manager: UseManager).
+        services.TryAddSingleton(static sp => sp.GetRequiredService<ClusterNode>().Manager);
+        services.TryAddSingleton(static sp => sp.GetRequiredService<ClusterNode>().Store);
+        services.TryAddSingleton<ClusterHealthCheck>();
+        services.AddHealthChecks();
+        services.Configure<HealthCheckServiceOptions>(o =>
+        {
+            if (!o.Registrations.Any(r => r.Name == ClusteredSessionHealthChecks.Name))
+            {
+                o.Registrations.Add(new HealthCheckRegistration(ClusteredSessionHealthChecks.Name,
+                    static sp => sp.GetRequiredService<ClusterHealthCheck>(), HealthStatus.Unhealthy, [ClusteredSessionHealthChecks.Tag]));
+            }
+        });
         services.AddHostedService<ClusterNodeService>();
         return new ClusteredSessionBuilder(services);
     }

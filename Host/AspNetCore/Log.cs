@@ -30,4 +30,10 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Warning, "Releasing session {SessionId} failed; its lease frees it")]
     public static partial void ReleaseFailed(ILogger logger, string sessionId, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Warning, "Session {SessionId}: the change was refused and not stored ({Reason})")]
+    public static partial void CommitRefused(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(11, LogLevel.Information, "The cluster cannot serve the request now ({Status}): {Reason}")]
+    public static partial void Unavailable(ILogger logger, string status, string reason);
 }

@@ -20,7 +20,13 @@ internal sealed class FakeClusterStore : IClusterStore, IClusterMembership
 
     public bool IsReady { get; set; }
 
-    public ClusterStoreStatus Status => IsReady ? ClusterStoreStatus.Ready : ClusterStoreStatus.Joining;
+    public ClusterStoreStatus Status => StatusOverride ?? (IsReady ? ClusterStoreStatus.Ready : ClusterStoreStatus.Joining);
+
+    /// <summary>Reported instead of Ready/Joining (health checks).</summary>
+    public ClusterStoreStatus? StatusOverride { get; set; }
+
+    /// <summary>Thrown by finds and creates (a store that cannot serve now).</summary>
+    public Exception? FindFailure { get; set; }
 
     /// <summary>Started is awaited by the node; tests may hold it to observe the joining state.</summary>
     public TaskCompletionSource Joined { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -65,6 +71,8 @@ internal sealed class FakeClusterStore : IClusterStore, IClusterMembership
 
     public async Task<Session> CreateAsync(CancellationToken cancellationToken = default)
     {
+        if (FindFailure is { } failure)
+            throw failure;
         var now = DateTimeOffset.UtcNow;
         var record = SessionState.Create(SessionIds.New(View.Members[0].RingIndex), now, _context!.Options.IdleTimeout, InstanceId);
         var held = await LockAsync(record.Id, cancellationToken);
@@ -74,6 +82,8 @@ internal sealed class FakeClusterStore : IClusterStore, IClusterMembership
     public async Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref Finds);
+        if (FindFailure is { } failure)
+            throw failure;
         if (access == SessionAccess.Exclusive && Conflict is { } conflict)
             throw conflict;
         if (!Table.TryGet(id, out var found))
@@ -100,6 +110,8 @@ internal sealed class FakeClusterStore : IClusterStore, IClusterMembership
             if (session.IsChanged || session.IsNew)
             {
                 var record = session.State.Apply(session.Changes, session.Version + 1, InstanceId, session.Lock?.Token ?? 0, DateTimeOffset.UtcNow);
+                if (record.Size > _context!.Options.MaxSessionBytes)
+                    throw new SessionTooLargeException(session.Id, record.Size, _context.Options.MaxSessionBytes);
                 Table.Set(record);
                 session.MarkCommitted(record);
                 Interlocked.Increment(ref Commits);

@@ -41,6 +41,48 @@ public sealed class InMemoryClusterTests
             return count.ToString();
         });
         app.MapGet("/counter", (HttpContext c) => (c.Session.GetInt32("count") ?? 0).ToString()).WithSessionAccess(SessionAccess.ReadOnly);
+        app.MapPost("/login", async (HttpContext c) =>
+        {
+            await c.RegenerateSessionIdAsync();
+            c.Session.SetString("user", "alice");
+            return Results.NoContent();
+        });
+        app.MapGet("/user", (HttpContext c) => c.Session.GetString("user") ?? "").WithSessionAccess(SessionAccess.ReadOnly);
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body, string? Cookie)> SendAsync(TestApp app, HttpMethod method, string path, string? cookie)
+    {
+        using var client = app.Client(cookies: false);
+        using var request = new HttpRequestMessage(method, path);
+        if (cookie is not null)
+            request.Headers.Add("Cookie", cookie);
+        using var response = await client.SendAsync(request);
+        var set = response.Headers.TryGetValues("Set-Cookie", out var values) ? values.Single().Split(';')[0] : null;
+        return (response.StatusCode, await response.Content.ReadAsStringAsync(), set);
+    }
+
+    [Test]
+    public async Task RegenerateSessionId_OnTheOtherNode_MovesTheSessionToANewIdEverywhere()
+    {
+        var (_, _, old) = await SendAsync(_app1, HttpMethod.Post, "/counter", null);
+
+        var (status, _, renewed) = await SendAsync(_app2, HttpMethod.Post, "/login", old);
+        var (_, oldCount, _) = await SendAsync(_app1, HttpMethod.Get, "/counter", old);
+        var (_, user, _) = await SendAsync(_app1, HttpMethod.Get, "/user", renewed);
+        var (_, newCount, again) = await SendAsync(_app1, HttpMethod.Post, "/counter", renewed);
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NoContent));
+        Assert.That(renewed, Is.Not.Null.And.Not.EqualTo(old), "the answer sets the new id's cookie");
+        Assert.That(oldCount, Is.EqualTo("0"), "the old id no longer finds the session");
+        Assert.That(user, Is.EqualTo("alice"), "a write after the move in the same request is kept");
+        Assert.That(newCount, Is.EqualTo("2"), "the values moved with the session");
+        Assert.That(again, Is.Null, "the new id is a known session: no new cookie");
+        foreach (var app in new[] { _app1, _app2 })
+        {
+            var table = app.App.Services.GetRequiredService<ClusterNode>().Manager.Table;
+            await TestApp.Eventually(() => table.Count == 1, TimeSpan.FromSeconds(10), "every node holds the session under its new id only");
+            Assert.That(table.Contains(renewed!.Split('=')[1]), Is.True);
+        }
     }
 
     [Test]
