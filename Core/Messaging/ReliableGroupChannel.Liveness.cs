@@ -68,7 +68,8 @@ public sealed partial class ReliableGroupChannel
         foreach (var peer in _peers.Values)
         {
             peer.LastHeard = Math.Min(now, peer.LastHeard + duration);
-            peer.AckProgressAt = Math.Min(now, peer.AckProgressAt + duration);
+            if (peer.BehindSince != 0)
+                peer.BehindSince = Math.Min(now, peer.BehindSince + duration);
         }
         if (_bcast.BlockedSince != 0)
             _bcast.BlockedSince = Math.Min(now, _bcast.BlockedSince + duration);
@@ -225,13 +226,24 @@ public sealed partial class ReliableGroupChannel
     private void CheckSlowMembers(long now)
     {
         if (_bcast.Pending.Count == 0 || _bcast.Unacked.Count == 0)
+        {
+            foreach (var peer in _peers.Values)
+                peer.BehindSince = 0;
             return;
+        }
         var first = _bcast.Unacked.FirstSequence;
         Member? coordinator = null;
         Span<byte> target = stackalloc byte[12];
         foreach (var peer in _peers.Values)
         {
-            if (peer.AckedPacket >= first || now - Math.Max(peer.AckProgressAt, _bcast.BlockedSince) < _slowMemberTimeout)
+            if (peer.AckedPacket >= first)
+            {
+                peer.BehindSince = 0;
+                continue;
+            }
+            if (peer.BehindSince == 0)
+                peer.BehindSince = now;
+            if (now - Math.Max(peer.BehindSince, _bcast.BlockedSince) < _slowMemberTimeout)
                 continue;
             if (!peer.ReportedSlow)
             {

@@ -166,7 +166,9 @@ public sealed partial class ReliableGroupChannel
                 ResendView(Basis(), null);
             return;
         }
-        if (epoch < peer.ReadmittedAfter || !ViewCodec.IsPlausible(epoch, _installedMax))
+        // Older than the view that admitted it here: a copy from an earlier membership, or its farewell to another
+        // group it left to merge into ours.
+        if (epoch < Math.Max(peer.ReadmittedAfter, peer.CreatedInView) || !ViewCodec.IsPlausible(epoch, _installedMax))
         {
             Interlocked.Increment(ref _counters.rejectedMembership);
             return;
