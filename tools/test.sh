@@ -10,6 +10,8 @@ command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptab
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 /usr/bin/python3 -c 'import zmq' >/dev/null 2>&1 || need+=(python3-zmq)
 [ -x /usr/bin/chromium ] || need+=(chromium)   # the cluster page's browser test (Playwright drives Debian's chromium)
+# The Redis-backed session apps of tools/Bench (Tests/Tools/Bench/RedisBaselineAppTests.cs) run on a private redis-server.
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"

@@ -26,7 +26,8 @@ public sealed class HostSettingsTests
             ("Session:DefaultAccess", "ReadOnly"),
             ("Session:Cookie:Name", "sid"),
             ("Session:Cookie:Domain", ".example.com"),
-            ("Host:EnableTestEndpoints", "true"));
+            ("Host:EnableTestEndpoints", "true"),
+            ("Host:EnableClusterPage", "true"));
 
         Assert.That(sut.Transport, Is.EqualTo(TransportKind.ZeroMq));
         Assert.That(sut.Store, Is.EqualTo(StoreKind.Replicated));
@@ -42,6 +43,15 @@ public sealed class HostSettingsTests
         Assert.That(sut.Session.Cookie.Name, Is.EqualTo("sid"));
         Assert.That(sut.Session.Cookie.Domain, Is.EqualTo(".example.com"));
         Assert.That(sut.EnableTestEndpoints, Is.True);
+        Assert.That(sut.EnableClusterPage, Is.True);
+    }
+
+    [Test]
+    public void Load_Defaults_ClusterPageOnlyForLoopback()
+    {
+        var sut = Load();
+
+        Assert.That(sut.EnableClusterPage, Is.False);
     }
 
     [Test]

@@ -9,6 +9,7 @@ internal sealed class LoadCheckOptions
         usage: LoadCheck [--urls URL,URL,...] [--cluster-dir DIR] [--clients M] [--duration SECONDS]
                          [--kill-node I [--kill-after SECONDS] [--restart-after SECONDS]] [--timeout SECONDS]
                          [--cookie NAME] [--progress SECONDS] [--seed N] [--reads PERCENT] [--json FILE]
+                         [--sticky] [--check all|none]
           M clients, each with its own session cookie, send POST /counter to random nodes (not sticky) for the
           duration; then every session's counter is read from every live node and checked against the increments
           the client saw acknowledged. Without --urls the URLs come from the cluster started by tools/cluster.sh
@@ -16,7 +17,9 @@ internal sealed class LoadCheckOptions
           third of the duration) and restarts it (DIR/nodeI.sh) --restart-after seconds later (default 3).
           --reads P: once a client has its session, P% of its requests are GET /counter (read-only) instead of a POST;
           reads are counted and timed, not checked. --json FILE: requests/s and latency percentiles (every answered
-          request) with the verdict, for tools/Bench.
+          request) with the verdict, for tools/Bench. --sticky: client i sends every request to node ((i - 1) mod N), as a
+          load balancer with session affinity would. --check none: skip the final read of every session from every node
+          (for a store that does not share sessions between nodes); the answers' sequence is still checked.
           Exit code: 0 no lost update, 1 a lost or phantom update or diverging nodes, 2 usage or setup error.
         """;
 
@@ -34,6 +37,8 @@ internal sealed class LoadCheckOptions
     public int Seed { get; set; } = Environment.TickCount;
     public double Reads { get; set; }
     public string? Json { get; set; }
+    public bool Sticky { get; set; }
+    public bool FinalCheck { get; set; } = true;
 
     public static LoadCheckOptions Parse(string[] args)
     {
@@ -60,6 +65,15 @@ internal sealed class LoadCheckOptions
                 case "--seed": o.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--reads": o.Reads = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": o.Json = Next(); break;
+                case "--sticky": o.Sticky = true; break;
+                case "--check":
+                    o.FinalCheck = Next() switch
+                    {
+                        "all" => true,
+                        "none" => false,
+                        var other => throw new ArgumentException($"--check must be all or none, not {other}"),
+                    };
+                    break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }

@@ -1,12 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Multicast.LoadCheck;
 
 namespace Multicast.Tests.Tools.LoadCheck;
@@ -15,47 +6,14 @@ namespace Multicast.Tests.Tools.LoadCheck;
 [Category("Integration")]
 public sealed class LoadCheckRunTests
 {
-    private const string Cookie = ".Multicast.Session";
-
-    /// <summary>A /counter server; <paramref name="loseEvery"/> &gt; 0 forgets every n-th increment after answering it.</summary>
-    private static async Task<WebApplication> StartCounterServerAsync(int loseEvery)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        var counters = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
-        var requests = 0;
-        app.MapPost("/counter", (HttpContext c) =>
-        {
-            if (!c.Request.Cookies.TryGetValue(Cookie, out var id) || !counters.ContainsKey(id))
-            {
-                id = Guid.NewGuid().ToString("N");
-                counters[id] = 0;
-                c.Response.Cookies.Append(Cookie, id);
-            }
-            var value = counters.AddOrUpdate(id, 1, (_, v) => v + 1);
-            if (loseEvery > 0 && Interlocked.Increment(ref requests) % loseEvery == 0)
-                counters.AddOrUpdate(id, 0, (_, v) => v - 1); // acknowledged, then lost
-            return value.ToString(CultureInfo.InvariantCulture);
-        });
-        app.MapGet("/counter", (HttpContext c) =>
-            c.Request.Cookies.TryGetValue(Cookie, out var id) && counters.TryGetValue(id, out var v) ? v.ToString(CultureInfo.InvariantCulture) : "0");
-        await app.StartAsync();
-        return app;
-    }
-
-    private static string Url(WebApplication app) =>
-        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-
     [TestCase(0, 0)]
     [TestCase(7, 1)]
     public async Task Run_AgainstCounterServer_VerdictMatchesWhetherUpdatesAreLost(int loseEvery, int expectedExitCode)
     {
-        await using var server = await StartCounterServerAsync(loseEvery);
+        await using var server = await CounterServer.StartAsync(loseEvery);
         using var output = new StringWriter();
 
-        var exitCode = await LoadCheckRun.MainAsync(["--urls", Url(server), "--clients", "3", "--duration", "1", "--progress", "0.5"], output, output);
+        var exitCode = await LoadCheckRun.MainAsync(["--urls", server.Url, "--clients", "3", "--duration", "1", "--progress", "0.5"], output, output);
 
         var lines = output.ToString().TrimEnd().Split('\n');
         Assert.That(exitCode, Is.EqualTo(expectedExitCode), output.ToString());
@@ -67,14 +25,14 @@ public sealed class LoadCheckRunTests
     [Test]
     public async Task Run_WithReadsAndJson_WritesRequestFigures()
     {
-        await using var server = await StartCounterServerAsync(loseEvery: 0);
+        await using var server = await CounterServer.StartAsync(loseEvery: 0);
         using var output = new StringWriter();
         var json = Path.Combine(Path.GetTempPath(), $"loadcheck-{Guid.NewGuid():N}.json");
         try
         {
             // --reads 100: after its first (creating) POST every request of a client is a read.
             var exitCode = await LoadCheckRun.MainAsync(
-                ["--urls", Url(server), "--clients", "2", "--duration", "2", "--progress", "1", "--reads", "100", "--json", json], output, output);
+                ["--urls", server.Url, "--clients", "2", "--duration", "2", "--progress", "1", "--reads", "100", "--json", json], output, output);
 
             Assert.That(exitCode, Is.Zero, output.ToString());
             var figures = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(await File.ReadAllTextAsync(json))!;
@@ -94,13 +52,13 @@ public sealed class LoadCheckRunTests
     public async Task Run_WithReadsAgainstALosingServer_StillFails()
     {
         // Every increment is forgotten after it is answered: the final check finds fewer than were acknowledged.
-        await using var server = await StartCounterServerAsync(loseEvery: 1);
+        await using var server = await CounterServer.StartAsync(loseEvery: 1);
         using var output = new StringWriter();
         var json = Path.Combine(Path.GetTempPath(), $"loadcheck-{Guid.NewGuid():N}.json");
         try
         {
             var exitCode = await LoadCheckRun.MainAsync(
-                ["--urls", Url(server), "--clients", "2", "--duration", "1", "--progress", "1", "--reads", "50", "--json", json], output, output);
+                ["--urls", server.Url, "--clients", "2", "--duration", "1", "--progress", "1", "--reads", "50", "--json", json], output, output);
 
             Assert.That(exitCode, Is.EqualTo(1), output.ToString());
             var figures = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(await File.ReadAllTextAsync(json))!;
@@ -111,6 +69,49 @@ public sealed class LoadCheckRunTests
         {
             File.Delete(json);
         }
+    }
+
+    [Test]
+    public async Task Run_Sticky_EachClientKeepsOneNode()
+    {
+        // Two servers that share nothing: non-sticky, a client's session would be created on both (and the final
+        // read of every session from every node would fail, hence --check none).
+        await using var first = await CounterServer.StartAsync();
+        await using var second = await CounterServer.StartAsync();
+        using var output = new StringWriter();
+
+        var exitCode = await LoadCheckRun.MainAsync(
+            ["--urls", $"{first.Url},{second.Url}", "--clients", "4", "--duration", "1", "--progress", "1", "--sticky", "--check", "none"], output, output);
+
+        Assert.That(exitCode, Is.Zero, output.ToString());
+        Assert.That((first.Sessions, second.Sessions), Is.EqualTo((2, 2)), "clients 1 and 3 on the first node, 2 and 4 on the second, one session each");
+    }
+
+    [Test]
+    public async Task Run_CheckNoneOnServersThatDoNotShare_Passes()
+    {
+        // The other node does not know a client's session (it answers 0): the final check would fail the run
+        // (after waiting for the nodes to agree); --check none skips it, the answers' sequence is still checked.
+        await using var first = await CounterServer.StartAsync();
+        await using var second = await CounterServer.StartAsync();
+        using var output = new StringWriter();
+
+        var exitCode = await LoadCheckRun.MainAsync(
+            ["--urls", $"{first.Url},{second.Url}", "--clients", "2", "--duration", "1", "--progress", "1", "--sticky", "--check", "none"], output, output);
+
+        Assert.That(exitCode, Is.Zero, output.ToString());
+        Assert.That(output.ToString(), Does.Contain("final check skipped"));
+    }
+
+    [Test]
+    public async Task Run_CheckUnknown_ExitsTwo()
+    {
+        using var output = new StringWriter();
+
+        var exitCode = await LoadCheckRun.MainAsync(["--urls", "http://127.0.0.1:1/", "--check", "some"], output, output);
+
+        Assert.That(exitCode, Is.EqualTo(2));
+        Assert.That(output.ToString(), Does.Contain("--check must be all or none"));
     }
 
     [Test]

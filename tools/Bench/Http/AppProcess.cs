@@ -17,12 +17,17 @@ internal sealed class AppProcess : IAsyncDisposable
 
     public Uri Url { get; }
 
+    /// <summary>The process id (for its CPU time in /proc/&lt;pid&gt;/stat).</summary>
+    public int Id => _process.Id;
+
     public string LogPath { get; private init; } = "";
 
-    /// <summary>Starts <c>dotnet <paramref name="dll"/> <paramref name="arguments"/></c>.</summary>
-    public static AppProcess Start(string dll, IEnumerable<string> arguments, Uri url, string logPath)
+    /// <summary>Starts <c>dotnet <paramref name="dll"/> <paramref name="arguments"/></c>, with <paramref name="environment"/> added to its environment.</summary>
+    public static AppProcess Start(string dll, IEnumerable<string> arguments, Uri url, string logPath, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(dll)! };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[name] = value;
         start.ArgumentList.Add(dll);
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);

@@ -11,8 +11,10 @@ namespace Multicast.Bench.Http;
 
 /// <summary>
 /// The http scenario's baseline apps (run as child processes by it): the host's counter endpoints over ASP.NET
-/// Core's own non-replicated in-memory session (AddDistributedMemoryCache + AddSession), or over the classic
-/// PostgreSQL-backed session (<see cref="PostgresSessionMiddleware"/>). Runs until stopped.
+/// Core's own session (AddSession) on its non-replicated in-memory cache (AddDistributedMemoryCache) or on Redis
+/// (AddStackExchangeRedisCache: what .NET teams run today, every process of the farm on one redis-server and one
+/// Data Protection key ring so any process reads any cookie), or over the classic PostgreSQL-backed session
+/// (<see cref="PostgresSessionMiddleware"/>). Runs until stopped.
 /// </summary>
 internal sealed class BaselineAppScenario : IBenchScenario
 {
@@ -20,7 +22,7 @@ internal sealed class BaselineAppScenario : IBenchScenario
 
     public string Name => "serve-baseline";
 
-    public string Description => "(started by 'http') baseline app: --store memory|postgres --urls URL [--postgres CONNECTION]";
+    public string Description => "(started by 'http') baseline app: --store memory|redis|postgres --urls URL [--redis HOST:PORT --keys DIR] [--postgres CONNECTION]";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -30,35 +32,55 @@ internal sealed class BaselineAppScenario : IBenchScenario
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
         NpgsqlDataSource? dataSource = null;
-        if (store == "memory")
+        switch (store)
         {
-            builder.Services.AddDistributedMemoryCache();
+            case "memory":
+                builder.Services.AddDistributedMemoryCache();
+                break;
+            case "redis":
+                builder.Services.AddStackExchangeRedisCache(o =>
+                {
+                    o.Configuration = arguments.Get("redis") ?? throw new ArgumentException("--redis HOST:PORT is required with --store redis");
+                    o.InstanceName = "session:";
+                });
+                SharedKeyRing.Use(builder.Services, arguments.Get("keys") ?? throw new ArgumentException("--keys DIR (the shared Data Protection key ring) is required with --store redis"));
+                break;
+            case "postgres":
+                dataSource = NpgsqlDataSource.Create(arguments.Get("postgres") ?? throw new ArgumentException("--postgres CONNECTION is required with --store postgres"));
+                builder.Services.AddSingleton(dataSource);
+                break;
+            default:
+                throw new ArgumentException($"--store must be memory, redis or postgres, not {store}");
+        }
+        if (store != "postgres")
+        {
             builder.Services.AddSession(o =>
             {
                 o.Cookie.Name = PostgresSessionMiddleware.CookieName;
                 o.IdleTimeout = TimeSpan.FromMinutes(20);
             });
         }
-        else
-        {
-            dataSource = NpgsqlDataSource.Create(arguments.Get("postgres") ?? throw new ArgumentException("--postgres CONNECTION is required"));
-            builder.Services.AddSingleton(dataSource);
-        }
 
         await using var app = builder.Build();
-        if (store == "memory")
-            app.UseSession();
-        else
+        if (store == "postgres")
             app.UseMiddleware<PostgresSessionMiddleware>();
+        else
+            app.UseSession();
 
-        // The same endpoints as the node host's (Host/NodeEndpoints.cs), over HttpContext.Session.
-        app.MapPost("/counter", (HttpContext context) =>
+        // The same endpoints as the node host's (Host/NodeEndpoints.cs), over HttpContext.Session. LoadAsync first, as
+        // the ASP.NET Core docs ask (otherwise DistributedSession loads synchronously on first access).
+        app.MapPost("/counter", async (HttpContext context) =>
         {
+            await context.Session.LoadAsync(context.RequestAborted);
             var count = (context.Session.GetInt32(CountKey) ?? 0) + 1;
             context.Session.SetInt32(CountKey, count);
             return Results.Text(count.ToString(CultureInfo.InvariantCulture));
         });
-        app.MapGet("/counter", (HttpContext context) => Results.Text((context.Session.GetInt32(CountKey) ?? 0).ToString(CultureInfo.InvariantCulture)));
+        app.MapGet("/counter", async (HttpContext context) =>
+        {
+            await context.Session.LoadAsync(context.RequestAborted);
+            return Results.Text((context.Session.GetInt32(CountKey) ?? 0).ToString(CultureInfo.InvariantCulture));
+        });
         app.MapGet("/health", () => Results.Text("ok\n"));
 
         await app.StartAsync(cancellationToken);
