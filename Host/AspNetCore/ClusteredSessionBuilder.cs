@@ -8,15 +8,15 @@ using Multicast.Stores;
 using Multicast.Transport;
 using Multicast.Transports.InMemory;
 using Multicast.Transports.Udp;
-using Multicast.Transports.ZeroMq;
 
 namespace Multicast.AspNetCore;
 
 /// <summary>
 /// Returned by <see cref="ClusteredSessionServiceCollectionExtensions.AddClusteredSession"/>: plugs in the
-/// transport (UDP multicast, ZeroMQ, in-memory) and the cluster store. The last call of each kind wins.
+/// transport (UDP multicast, in-memory; ZeroMQ through <c>UseZeroMq</c>, an extension from the transports assembly)
+/// and the cluster store. The last call of each kind wins.
 /// </summary>
-public sealed class ClusteredSessionBuilder
+public sealed class ClusteredSessionBuilder : ITransportBuilder
 {
     internal ClusteredSessionBuilder(IServiceCollection services)
     {
@@ -47,26 +47,6 @@ public sealed class ClusteredSessionBuilder
     }
 
     /// <summary>
-    /// Uses ZeroMQ PUB/SUB (libzmq5) to a static list of peers (<see cref="ZeroMqTransportOptions.Peers"/>) or
-    /// peers found by the beacon. The options are validated when the node is built.
-    /// </summary>
-    public ClusteredSessionBuilder UseZeroMq(Action<ZeroMqTransportOptions>? configure = null)
-    {
-        var options = new ZeroMqTransportOptions();
-        configure?.Invoke(options);
-        return UseZeroMq(options);
-    }
-
-    /// <summary>Uses ZeroMQ with <paramref name="options"/> (e.g. bound from configuration section
-    /// <c>Cluster:ZeroMq</c>), validated now.</summary>
-    public ClusteredSessionBuilder UseZeroMq(ZeroMqTransportOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        return UseTransport(services => new ZeroMqTransport(options, services.GetRequiredService<ILogger<ZeroMqTransport>>()));
-    }
-
-    /// <summary>
     /// Uses the in-memory transport: every node of the process that shares <paramref name="hub"/> is in one
     /// cluster (tests, with the hub's fault injection).
     /// </summary>
@@ -83,6 +63,9 @@ public sealed class ClusteredSessionBuilder
         Services.Configure<ClusterComposition>(c => c.Transport = factory);
         return this;
     }
+
+    /// <inheritdoc />
+    ITransportBuilder ITransportBuilder.UseTransport(Func<IServiceProvider, ITransport> factory) => UseTransport(factory);
 
     /// <summary>Every node holds every session (<see cref="ReplicatedClusterStore"/>). The default.</summary>
     public ClusteredSessionBuilder UseReplicatedStore()

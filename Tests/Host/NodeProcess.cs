@@ -14,6 +14,7 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     private readonly ConcurrentQueue<string> _output = new();
     private readonly string[] _args;
+    private readonly string[] _wrapper = [];
     private Process _process;
 
     private NodeProcess(string nodeId, Uri url, string[] args)
@@ -156,7 +157,14 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     private Process Launch()
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // The wrapper (NodeProcess.Netns.cs) runs dotnet through another command, such as ip netns exec.
+        var info = new ProcessStartInfo(_wrapper.Length > 0 ? _wrapper[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (_wrapper.Length > 0)
+        {
+            foreach (var w in _wrapper.Skip(1))
+                info.ArgumentList.Add(w);
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(HostDll);
         foreach (var a in _args)
             info.ArgumentList.Add(a);

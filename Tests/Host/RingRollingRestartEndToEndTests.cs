@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -14,7 +13,7 @@ public sealed partial class RingRollingRestartEndToEndTests
     {
         await using var sut = await TestCluster.StartAsync(3, replicationAcks: 1, "--Cluster:Store=Ring", "--Cluster:Backups=1");
         var urls = string.Join(',', sut.Nodes.Select(n => n.Url.ToString()));
-        using var load = StartLoadCheck("--urls", urls, "--clients", "6", "--duration", "30", "--progress", "5");
+        using var load = LoadCheckProcess.Start("--urls", urls, "--clients", "6", "--duration", "30", "--progress", "5");
         try
         {
             foreach (var node in sut.Nodes)
@@ -31,11 +30,11 @@ public sealed partial class RingRollingRestartEndToEndTests
         }
         catch
         {
-            load.Kill(entireProcessTree: true);
+            load.Dispose();
             throw;
         }
         var underLoad = !load.HasExited;
-        var output = await WaitForExitAsync(load, TimeSpan.FromMinutes(3));
+        var output = await load.WaitAsync(TimeSpan.FromMinutes(3));
         Assert.That(underLoad, Is.True, "every restart happened while the load ran\n" + output);
 
         Assert.That(load.ExitCode, Is.Zero, output);
@@ -52,33 +51,4 @@ public sealed partial class RingRollingRestartEndToEndTests
 
     [GeneratedRegex(@"PASS: no lost update: \d+ sessions, (?<acked>\d+) acknowledged increments, (?<unknown>\d+) unknown-outcome requests")]
     private static partial Regex PassLine();
-
-    private static Process StartLoadCheck(params string[] args)
-    {
-        var dll = Path.Combine(Path.GetDirectoryName(NodeProcess.HostDll)!.Replace(Path.Combine("Host", "bin"), Path.Combine("tools", "LoadCheck", "bin"), StringComparison.Ordinal), "LoadCheck.dll");
-        if (!File.Exists(dll))
-            Assert.Fail($"LoadCheck is not built at {dll}; build the solution (the test project references tools/LoadCheck).");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in args)
-            info.ArgumentList.Add(a);
-        return Process.Start(info) ?? throw new InvalidOperationException("could not start LoadCheck");
-    }
-
-    private static async Task<string> WaitForExitAsync(Process process, TimeSpan timeout)
-    {
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"LoadCheck did not finish within {timeout.TotalMinutes} min");
-        }
-        return await stdout + await stderr;
-    }
 }

@@ -6,7 +6,7 @@ using System.Text.Json;
 namespace Multicast.Tests.Host;
 
 /// <summary>N node processes on loopback with a random multicast group and port, test endpoints on.</summary>
-internal sealed class TestCluster : IAsyncDisposable
+internal sealed partial class TestCluster : IAsyncDisposable
 {
     /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);

@@ -7,12 +7,21 @@ namespace Multicast.Transports.InMemory;
 /// A network in one process for <see cref="InMemoryTransport"/>s, with fault injection: loss, duplication,
 /// reordering, delay and partitions, driven by a seeded random generator so a failing run can be repeated.
 /// </summary>
-/// <remarks>Faults apply to each copy separately (a group send is one copy per receiver). A transport's
-/// datagrams to itself are faulted only by <see cref="LoopbackDropProbability"/>. Settings may change while traffic flows.</remarks>
+/// <remarks>
+/// <para>Faults apply to each copy separately (a group send is one copy per receiver). A transport's
+/// datagrams to itself are faulted only by <see cref="LoopbackDropProbability"/>. Settings may change while traffic flows.</para>
+/// <para>Beyond the hub-wide probabilities, faults aimed at one member, for fault-injection harnesses
+/// (tools/Nemesis): one-way link cuts (<see cref="BlockLink"/>), a paused member whose traffic is held and flows
+/// on resume (<see cref="Pause"/>, like a process under SIGSTOP), a slow member (<see cref="SetDelay"/>,
+/// <see cref="SetReceiveCost"/>) and a crashed one (<see cref="Crash"/>). None of them is on unless asked for.</para>
+/// </remarks>
 public sealed class InMemoryHub
 {
     private readonly ConcurrentDictionary<string, InMemoryTransport> _transports = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _partitions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string From, string To), bool> _blocked = new();
+    private readonly ConcurrentDictionary<string, long> _extraDelay = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _crashed = new(StringComparer.Ordinal);
     private readonly Random _random;
     private readonly object _randomLock = new();
     private int _nextAddress;
@@ -73,8 +82,83 @@ public sealed class InMemoryHub
             _partitions[address] = id;
     }
 
-    /// <summary>Removes every partition.</summary>
-    public void Heal() => _partitions.Clear();
+    /// <summary>Removes every partition and every blocked link (<see cref="BlockLink"/>). Paused, slowed and
+    /// crashed members stay as they are.</summary>
+    public void Heal()
+    {
+        _partitions.Clear();
+        _blocked.Clear();
+    }
+
+    /// <summary>Cuts one direction of a link: datagrams from <paramref name="from"/> no longer reach
+    /// <paramref name="to"/>, while <paramref name="to"/> still reaches <paramref name="from"/> (a one-way partition).</summary>
+    public void BlockLink(string from, string to)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(to);
+        _blocked[(from, to)] = true;
+    }
+
+    /// <summary>Restores one direction of a link cut by <see cref="BlockLink"/>.</summary>
+    public void UnblockLink(string from, string to) => _blocked.TryRemove((from, to), out _);
+
+    /// <summary>
+    /// Freezes the member at <paramref name="address"/> as a SIGSTOP would, as far as the network sees it: its receive
+    /// thread stops taking datagrams (they queue up) and what it sends is held. <see cref="Resume"/> lets both flow, in
+    /// order. Its timers are the caller's to freeze (a pausable <see cref="TimeProvider"/>).
+    /// </summary>
+    /// <returns>Whether a started transport has that address.</returns>
+    public bool Pause(string address)
+    {
+        if (!_transports.TryGetValue(address, out var transport))
+            return false;
+        transport.Pause();
+        return true;
+    }
+
+    /// <summary>Ends a <see cref="Pause"/>: the held sends go out (in the order they were made, faults applying as
+    /// they go), then the receive thread takes the datagrams that queued up.</summary>
+    /// <returns>Whether a started transport has that address.</returns>
+    public bool Resume(string address)
+    {
+        if (!_transports.TryGetValue(address, out var transport))
+            return false;
+        transport.Resume();
+        return true;
+    }
+
+    /// <summary>Delays every copy delivered to <paramref name="address"/> by <paramref name="delay"/> on top of
+    /// <see cref="Delay"/> (a slow member: its deliveries arrive late, in order); <see cref="TimeSpan.Zero"/> ends it.</summary>
+    public void SetDelay(string address, TimeSpan delay)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        if (delay == TimeSpan.Zero)
+            _extraDelay.TryRemove(address, out _);
+        else
+            _extraDelay[address] = (long)(delay.TotalSeconds * TimeProvider.System.TimestampFrequency);
+    }
+
+    /// <summary>Makes the receive thread of the member at <paramref name="address"/> spend <paramref name="cost"/> per
+    /// datagram after its handler returns (a slow handler: a busy or starved member); <see cref="TimeSpan.Zero"/> ends it.</summary>
+    /// <returns>Whether a started transport has that address.</returns>
+    public bool SetReceiveCost(string address, TimeSpan cost)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(cost, TimeSpan.Zero);
+        if (!_transports.TryGetValue(address, out var transport))
+            return false;
+        transport.ReceiveCost = cost;
+        return true;
+    }
+
+    /// <summary>From now on nothing reaches or leaves <paramref name="address"/> (counted as dropped): the member died.
+    /// A restarted member is a new transport with a new address. Use it before disposing a node so that whatever it
+    /// sends on the way down (a graceful leave) is lost, as with SIGKILL.</summary>
+    public void Crash(string address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        _crashed[address] = true;
+    }
 
     /// <summary>Delivers <paramref name="datagram"/> to the transport at <paramref name="address"/> as if it came
     /// from the network, bypassing faults.</summary>
@@ -95,8 +179,15 @@ public sealed class InMemoryHub
 
     internal void Unregister(InMemoryTransport transport) => _transports.TryRemove(transport.LocalAddress, out _);
 
-    internal void Route(InMemoryTransport from, string? to, ReadOnlySpan<byte> datagram)
+    internal void Route(InMemoryTransport from, string? to, ReadOnlySpan<byte> datagram, bool held = false)
     {
+        if (!held && from.TryHold(to, datagram))
+            return; // paused: goes out on resume
+        if (_crashed.ContainsKey(from.LocalAddress))
+        {
+            Interlocked.Increment(ref _dropped);
+            return;
+        }
         if (Tap is { } tap)
             tap(from.LocalAddress, to, datagram.ToArray());
         if (to is not null)
@@ -126,7 +217,9 @@ public sealed class InMemoryHub
                 target.Enqueue(datagram, delay, false);
             return;
         }
-        if (_partitions.GetValueOrDefault(from.LocalAddress) != _partitions.GetValueOrDefault(target.LocalAddress))
+        if (_partitions.GetValueOrDefault(from.LocalAddress) != _partitions.GetValueOrDefault(target.LocalAddress)
+            || (!_blocked.IsEmpty && _blocked.ContainsKey((from.LocalAddress, target.LocalAddress)))
+            || (!_crashed.IsEmpty && _crashed.ContainsKey(target.LocalAddress)))
         {
             Interlocked.Increment(ref _dropped);
             return;
@@ -143,6 +236,8 @@ public sealed class InMemoryHub
             Interlocked.Increment(ref _dropped);
             return;
         }
+        if (!_extraDelay.IsEmpty)
+            delay += _extraDelay.GetValueOrDefault(target.LocalAddress);
         target.Enqueue(datagram, delay, reorder);
         if (duplicate)
             target.Enqueue(datagram, delay, false);

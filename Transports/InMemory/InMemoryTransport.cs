@@ -8,12 +8,20 @@ namespace Multicast.Transports.InMemory;
 /// thread fed by a queue. Group sends reach every other started transport on the hub; sends to its own
 /// address reach itself.
 /// </summary>
+/// <remarks>The hub can pause a transport (<see cref="InMemoryHub.Pause"/>: its receive thread stops taking datagrams
+/// and its sends are held until <see cref="InMemoryHub.Resume"/>) and slow its receive thread
+/// (<see cref="InMemoryHub.SetReceiveCost"/>).</remarks>
 public sealed class InMemoryTransport : ITransport
 {
     private readonly InMemoryHub _hub;
     private readonly object _queueLock = new();
     private readonly Queue<Item> _queue = new();
     private Item? _held;
+    private readonly object _outboxLock = new();
+    private readonly List<(string? To, byte[] Datagram)> _outbox = [];
+    private bool _paused; // under _queueLock: the receive thread takes nothing
+    private bool _holding; // under _outboxLock: sends are held (paused, or the held ones are still going out)
+    private long _receiveCostTicks;
     private IDatagramHandler? _handler;
     private Thread? _thread;
     private volatile bool _stopping;
@@ -86,6 +94,61 @@ public sealed class InMemoryTransport : ITransport
         }
     }
 
+    /// <summary>Time the receive thread spends per datagram after its handler returns (a slow handler).</summary>
+    internal TimeSpan ReceiveCost
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _receiveCostTicks));
+        set => Interlocked.Exchange(ref _receiveCostTicks, value.Ticks);
+    }
+
+    internal void Pause()
+    {
+        lock (_outboxLock)
+            _holding = true;
+        lock (_queueLock)
+            _paused = true;
+    }
+
+    internal void Resume()
+    {
+        // What was sent while paused goes out first, in order; sends made meanwhile queue behind it.
+        while (true)
+        {
+            (string? To, byte[] Datagram)[] batch;
+            lock (_outboxLock)
+            {
+                if (_outbox.Count == 0)
+                {
+                    _holding = false;
+                    break;
+                }
+                batch = [.. _outbox];
+                _outbox.Clear();
+            }
+            foreach (var (to, datagram) in batch)
+                _hub.Route(this, to, datagram, held: true);
+        }
+        lock (_queueLock)
+        {
+            _paused = false;
+            Monitor.PulseAll(_queueLock);
+        }
+    }
+
+    /// <summary>Keeps a send for later while the transport is paused; false when it may go out now.</summary>
+    internal bool TryHold(string? to, ReadOnlySpan<byte> datagram)
+    {
+        if (!Volatile.Read(ref _holding))
+            return false;
+        lock (_outboxLock)
+        {
+            if (!_holding)
+                return false;
+            _outbox.Add((to, datagram.ToArray()));
+            return true;
+        }
+    }
+
     private void CheckSize(ReadOnlySpan<byte> datagram)
     {
         if (datagram.Length > MaxDatagramSize)
@@ -129,6 +192,11 @@ public sealed class InMemoryTransport : ITransport
                 {
                     if (_stopping)
                         return;
+                    if (_paused)
+                    {
+                        Monitor.Wait(_queueLock);
+                        continue;
+                    }
                     var now = TimeProvider.System.GetTimestamp();
                     if (_queue.Count == 0 && _held is { } held && held.Due <= now)
                     {
@@ -165,6 +233,9 @@ public sealed class InMemoryTransport : ITransport
             {
                 ArrayPool<byte>.Shared.Return(item.Buffer);
             }
+            var cost = Interlocked.Read(ref _receiveCostTicks);
+            if (cost > 0)
+                Thread.Sleep(TimeSpan.FromTicks(cost)); // the injected fault: a handler that takes this long (not a wait for something)
             bool idle;
             lock (_queueLock)
                 idle = _queue.Count == 0;

@@ -9,22 +9,28 @@ internal sealed class ZeroMqCounters
     private long _received;
     private long _dropped;
     private long _invalid;
+    private long _refused;
 
     /// <summary>Datagrams handed to the PUB socket.</summary>
     public long GroupSent => Volatile.Read(ref _groupSent);
 
-    /// <summary>Datagrams handed to a PUSH socket.</summary>
+    /// <summary>Datagrams handed to a DEALER socket (or delivered to this node's own address).</summary>
     public long UnicastSent => Volatile.Read(ref _unicastSent);
 
     /// <summary>Datagrams passed to the handler.</summary>
     public long Received => Volatile.Read(ref _received);
 
-    /// <summary>Datagrams not sent: send queue full, PUSH at its high-water mark, bad address, not started or stopped.
-    /// (PUB drops silently past its high-water mark; libzmq does not report those.)</summary>
+    /// <summary>Datagrams not sent: send queue full, a DEALER at its high-water mark, not started or
+    /// stopped. (PUB drops silently past its high-water mark; ZeroMQ does not report those.)</summary>
     public long Dropped => Volatile.Read(ref _dropped);
 
-    /// <summary>Received messages that were not one frame, dropped.</summary>
+    /// <summary>Received messages that were not one datagram frame (on the ROUTER: an identity and one frame), dropped.</summary>
     public long Invalid => Volatile.Read(ref _invalid);
+
+    /// <summary>Connections NetMQ closed within <see cref="ConnectionMonitor.HandshakeWindow"/> of opening them: a
+    /// peer with another CURVE key or none, a peer that does not speak ZMTP, or one that went away at once. Nothing
+    /// of them is delivered.</summary>
+    public long Refused => Volatile.Read(ref _refused);
 
     internal void OnGroupSent() => Interlocked.Increment(ref _groupSent);
 
@@ -35,4 +41,6 @@ internal sealed class ZeroMqCounters
     internal void OnDropped() => Interlocked.Increment(ref _dropped);
 
     internal void OnInvalid() => Interlocked.Increment(ref _invalid);
+
+    internal void OnRefused() => Interlocked.Increment(ref _refused);
 }

@@ -1,36 +1,34 @@
 namespace Multicast.Transports.ZeroMq;
 
-/// <summary>A libzmq call failed, or libzmq is not installed. Carries libzmq's <c>zmq_errno</c> and the message
-/// of <c>zmq_strerror</c>.</summary>
+/// <summary>A ZeroMQ socket could not bind or connect the endpoint a configuration key gives (the address is in use,
+/// not local, or its host does not resolve). The message names the key; the inner exception is NetMQ's.</summary>
 public sealed class ZeroMqException : Exception
 {
-    /// <summary>Creates the exception for a failed libzmq call.</summary>
-    /// <param name="operation">The call that failed, e.g. <c>zmq_bind('tcp://...')</c>.</param>
-    /// <param name="errorNumber">libzmq's errno for it.</param>
-    /// <param name="errorMessage">libzmq's <c>zmq_strerror</c> text for <paramref name="errorNumber"/>.</param>
-    public ZeroMqException(string operation, int errorNumber, string errorMessage)
-        : base($"{operation} failed: {errorMessage} (zmq_errno {errorNumber}).")
+    /// <summary>Creates the exception for the endpoint of <paramref name="key"/>.</summary>
+    /// <param name="key">The configuration key of the endpoint, e.g. <c>Cluster:ZeroMq:UnicastEndpoint</c>.</param>
+    /// <param name="endpoint">The endpoint.</param>
+    /// <param name="operation">What failed: <c>bind</c> or <c>connect</c>.</param>
+    /// <param name="reason">Why, in words.</param>
+    /// <param name="innerException">NetMQ's exception.</param>
+    public ZeroMqException(string key, string endpoint, string operation, string reason, Exception innerException)
+        : base($"ZeroMQ could not {operation} {endpoint} (configuration '{key}'): {reason}.", innerException)
     {
-        ErrorNumber = errorNumber;
-        ErrorMessage = errorMessage;
+        Key = key;
+        Endpoint = endpoint;
     }
 
     /// <summary>Creates the exception.</summary>
-    public ZeroMqException() : this("libzmq call failed.") { }
+    public ZeroMqException() : this("ZeroMQ failed.") { }
 
     /// <summary>Creates the exception.</summary>
-    public ZeroMqException(string message) : base(message) { ErrorMessage = message; }
+    public ZeroMqException(string message) : base(message) { }
 
     /// <summary>Creates the exception.</summary>
-    public ZeroMqException(string message, Exception innerException) : base(message, innerException) { ErrorMessage = message; }
+    public ZeroMqException(string message, Exception innerException) : base(message, innerException) { }
 
-    /// <summary>libzmq's errno (<c>zmq_errno()</c>) for the failed call; 0 when libzmq is not installed.</summary>
-    public int ErrorNumber { get; }
+    /// <summary>The configuration key whose endpoint failed; <see langword="null"/> when no key names it.</summary>
+    public string? Key { get; }
 
-    /// <summary>libzmq's message for <see cref="ErrorNumber"/> (<c>zmq_strerror</c>).</summary>
-    public string ErrorMessage { get; }
-
-    internal static ZeroMqException NotInstalled(string library, DllNotFoundException inner) => new(
-        $"The ZeroMQ transport needs the native library {library} (libzmq 4.3), which is not installed. " +
-        "Install it with `apt-get install libzmq5`, or choose another transport (Cluster:Transport).", inner);
+    /// <summary>The endpoint that failed; <see langword="null"/> when none is known.</summary>
+    public string? Endpoint { get; }
 }

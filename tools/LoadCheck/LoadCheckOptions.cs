@@ -9,6 +9,7 @@ internal sealed class LoadCheckOptions
         usage: LoadCheck [--urls URL,URL,...] [--cluster-dir DIR] [--clients M] [--duration SECONDS]
                          [--kill-node I [--kill-after SECONDS] [--restart-after SECONDS]] [--timeout SECONDS]
                          [--cookie NAME] [--progress SECONDS] [--seed N] [--reads PERCENT] [--json FILE]
+                         [--strict] [--fail-on-5xx] [--max-latency SECONDS]
                          [--sticky] [--check all|none]
           M clients, each with its own session cookie, send POST /counter to random nodes (not sticky) for the
           duration; then every session's counter is read from every live node and checked against the increments
@@ -20,6 +21,10 @@ internal sealed class LoadCheckOptions
           request) with the verdict, for tools/Bench. --sticky: client i sends every request to node ((i - 1) mod N), as a
           load balancer with session affinity would. --check none: skip the final read of every session from every node
           (for a store that does not share sessions between nodes); the answers' sequence is still checked.
+          --strict: every 503 and 409 counts as "not applied" (what the store contract promises), so a refused request
+          that was applied after all shows up as a phantom update; without it a 503 whose body says the change "could
+          not be stored" counts as an unknown outcome. --fail-on-5xx: any 5xx answer (503 included) is a violation.
+          --max-latency S: any request (answered or not) slower than S seconds is a violation.
           Exit code: 0 no lost update, 1 a lost or phantom update or diverging nodes, 2 usage or setup error.
         """;
 
@@ -37,6 +42,9 @@ internal sealed class LoadCheckOptions
     public int Seed { get; set; } = Environment.TickCount;
     public double Reads { get; set; }
     public string? Json { get; set; }
+    public bool Strict { get; set; }
+    public bool FailOn5xx { get; set; }
+    public TimeSpan? MaxLatency { get; set; }
     public bool Sticky { get; set; }
     public bool FinalCheck { get; set; } = true;
 
@@ -65,6 +73,9 @@ internal sealed class LoadCheckOptions
                 case "--seed": o.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--reads": o.Reads = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": o.Json = Next(); break;
+                case "--strict": o.Strict = true; break;
+                case "--fail-on-5xx": o.FailOn5xx = true; break;
+                case "--max-latency": o.MaxLatency = Seconds(); break;
                 case "--sticky": o.Sticky = true; break;
                 case "--check":
                     o.FinalCheck = Next() switch
@@ -91,6 +102,8 @@ internal sealed class LoadCheckOptions
         }
         if (o.Clients < 1 || o.Duration <= TimeSpan.Zero || o.Urls.Count == 0)
             throw new ArgumentException("--clients and --duration must be positive and at least one URL given");
+        if (o.MaxLatency is { } max && max <= TimeSpan.Zero)
+            throw new ArgumentException("--max-latency must be positive");
         if (o.Reads is < 0 or > 100)
             throw new ArgumentException("--reads must be between 0 and 100");
         if (o.KillNode is { } k && (k < 1 || k > o.Urls.Count))

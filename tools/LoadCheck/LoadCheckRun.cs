@@ -17,7 +17,7 @@ internal sealed class LoadCheckRun
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
     private readonly TextWriter _out;
     private readonly TextWriter _error;
-    private long _acked, _unknown, _refused, _rejected, _violations, _reads;
+    private long _acked, _unknown, _refused, _rejected, _violations, _reads, _answers5xx, _answers503, _slowestTicks;
 
     private LoadCheckRun(TextWriter output, TextWriter error)
     {
@@ -76,7 +76,9 @@ internal sealed class LoadCheckRun
             _out.WriteLine("  " + v);
         var summary = $"{sessions} sessions, {Interlocked.Read(ref _acked)} acknowledged increments, {Interlocked.Read(ref _unknown)} unknown-outcome requests, "
             + $"{Interlocked.Read(ref _refused)} refused by a down node, {Interlocked.Read(ref _rejected)} rejected before the endpoint ran (503/409), "
-            + (options.FinalCheck ? $"final total {finals}" : "final check skipped (--check none)") + (events.Count > 0 ? "; " + string.Join("; ", events) : string.Empty);
+            + (options.FinalCheck ? $"final total {finals}" : "final check skipped (--check none)")
+            + $", {Interlocked.Read(ref _answers5xx)} answers 5xx, slowest request {Interlocked.Read(ref _slowestTicks) * 1000.0 / Stopwatch.Frequency:0} ms"
+            + (events.Count > 0 ? "; " + string.Join("; ", events) : string.Empty);
         var pass = violations.Count == 0 && sessions > 0;
         if (options.Json is { } json)
             await WriteJsonAsync(json, options, clients, loadSeconds, pass, violations.Count);
@@ -112,6 +114,9 @@ internal sealed class LoadCheckRun
             ["rejected"] = Interlocked.Read(ref _rejected),
             ["refused"] = Interlocked.Read(ref _refused),
             ["violations"] = violations,
+            ["answers_5xx"] = Interlocked.Read(ref _answers5xx),
+            ["answers_503"] = Interlocked.Read(ref _answers503),
+            ["slowest_ms"] = Interlocked.Read(ref _slowestTicks) * 1000.0 / Stopwatch.Frequency,
             ["pass"] = pass ? 1 : 0,
             ["p50_ms"] = Percentile(50),
             ["p99_ms"] = Percentile(99),
@@ -131,7 +136,8 @@ internal sealed class LoadCheckRun
         try
         {
             using var response = await http.SendAsync(request, timeout.Token);
-            await response.Content.ReadAsStringAsync(timeout.Token);
+            var body = await response.Content.ReadAsStringAsync(timeout.Token);
+            Answered(options, client, "GET", node, response.StatusCode, body, started);
             if (response.IsSuccessStatusCode)
             {
                 client.Latencies.Add(Stopwatch.GetTimestamp() - started);
@@ -140,6 +146,7 @@ internal sealed class LoadCheckRun
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
         {
+            TooSlow(options, client, "GET", node, "no answer", started);
             _failures.AddOrUpdate($"read: {ex.GetType().Name}", 1, (_, n) => n + 1);
         }
     }
@@ -168,6 +175,7 @@ internal sealed class LoadCheckRun
                 using var response = await http.SendAsync(request, timeout.Token);
                 var body = await response.Content.ReadAsStringAsync(timeout.Token);
                 answered.Add(node);
+                Answered(options, client, "POST", node, response.StatusCode, body, started);
                 if (response.StatusCode == HttpStatusCode.OK && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
                 {
                     client.Latencies.Add(Stopwatch.GetTimestamp() - started);
@@ -175,13 +183,15 @@ internal sealed class LoadCheckRun
                     continue;
                 }
                 _failures.AddOrUpdate($"{(int)response.StatusCode} {Shorten(body)}", 1, (_, n) => n + 1);
-                if (response.StatusCode is HttpStatusCode.Conflict || (response.StatusCode == HttpStatusCode.ServiceUnavailable && !body.Contains("could not be stored", StringComparison.Ordinal)))
+                if (response.StatusCode is HttpStatusCode.Conflict
+                    || (response.StatusCode == HttpStatusCode.ServiceUnavailable && (options.Strict || !body.Contains("could not be stored", StringComparison.Ordinal))))
                     Interlocked.Increment(ref _rejected); // lock wait timed out or node not ready: the endpoint did not run
                 else
                     Unknown(client);
             }
             catch (HttpRequestException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
             {
+                TooSlow(options, client, "POST", node, "refused", started);
                 // Nothing listens there. But when the node died with this request in flight on a pooled connection,
                 // SocketsHttpHandler retries it transparently on a new connection and reports only the refusal:
                 // the first refusal after an answer from that node may hide a request the node applied.
@@ -197,11 +207,39 @@ internal sealed class LoadCheckRun
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
             {
+                TooSlow(options, client, "POST", node, "no answer", started);
                 answered.Remove(node);
                 _failures.AddOrUpdate($"no answer: {ex.GetType().Name}: {Shorten(ex.Message)}", 1, (_, n) => n + 1);
                 Unknown(client); // sent, no answer: it may have been applied
             }
         }
+    }
+
+    /// <summary>The checks every answer gets: 5xx answers counted (a violation with --fail-on-5xx), and its latency.</summary>
+    private void Answered(LoadCheckOptions options, ClientState client, string method, Uri node, HttpStatusCode status, string body, long started)
+    {
+        if ((int)status >= 500)
+        {
+            Interlocked.Increment(ref _answers5xx);
+            if (status == HttpStatusCode.ServiceUnavailable)
+                Interlocked.Increment(ref _answers503);
+            if (options.FailOn5xx)
+                Violate(client, $"client {client.Index}: {method} on {node} answered {(int)status}: {Shorten(body)}");
+        }
+        TooSlow(options, client, method, node, ((int)status).ToString(CultureInfo.InvariantCulture), started);
+    }
+
+    /// <summary>Records the slowest request; with --max-latency, one slower than the limit is a violation.</summary>
+    private void TooSlow(LoadCheckOptions options, ClientState client, string method, Uri node, string outcome, long started)
+    {
+        var ticks = Stopwatch.GetTimestamp() - started;
+        long slowest;
+        while (ticks > (slowest = Interlocked.Read(ref _slowestTicks)) && Interlocked.CompareExchange(ref _slowestTicks, ticks, slowest) != slowest)
+        {
+        }
+        var elapsed = Stopwatch.GetElapsedTime(started, started + ticks);
+        if (options.MaxLatency is { } max && elapsed > max)
+            Violate(client, $"client {client.Index}: {method} on {node} took {elapsed.TotalMilliseconds:0} ms (limit {max.TotalMilliseconds:0} ms): {outcome}");
     }
 
     /// <summary>The first line of an answer or message, for the summary of failures.</summary>

@@ -4,7 +4,7 @@ namespace Multicast.Tests.Tools.LoadCheck;
 
 /// <summary>The checker's verdict against a counter server that keeps every increment and one that loses some.</summary>
 [Category("Integration")]
-public sealed class LoadCheckRunTests
+public sealed partial class LoadCheckRunTests
 {
     [TestCase(0, 0)]
     [TestCase(7, 1)]

@@ -5,7 +5,7 @@ using Multicast.Transports.InMemory;
 
 namespace Multicast.Tests.Transports.InMemory;
 
-public sealed class InMemoryTransportTests
+public sealed partial class InMemoryTransportTests
 {
     private readonly List<InMemoryTransport> _transports = [];
 
@@ -116,14 +116,5 @@ public sealed class InMemoryTransportTests
 
         await Eventually.Until(() => b.Recorder.Received.Count == 2, "both datagrams");
         Assert.That(b.Recorder.Received.Select(d => d[0]), Is.EqualTo(new byte[] { 2, 1 }));
-    }
-
-    [Test]
-    public async Task SendToGroup_Oversize_Throws()
-    {
-        var hub = new InMemoryHub { MaxDatagramSize = 100 };
-        var a = await Start(hub);
-
-        Assert.That(() => a.Transport.SendToGroup(new byte[101]), Throws.ArgumentException);
     }
 }

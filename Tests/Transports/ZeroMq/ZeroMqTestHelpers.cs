@@ -24,6 +24,20 @@ internal static class ZeroMqTestHelpers
         return true;
     }
 
+    /// <summary>Opens a TCP connection to <paramref name="endpoint"/> (<c>tcp://host:port</c>), writes
+    /// <paramref name="bytes"/> and closes it.</summary>
+    public static async Task SendRawTcpAsync(string endpoint, byte[] bytes)
+    {
+        var hostPort = endpoint["tcp://".Length..];
+        var colon = hostPort.LastIndexOf(':');
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(hostPort[..colon], int.Parse(hostPort[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        var stream = client.GetStream();
+        await stream.WriteAsync(bytes);
+        await stream.FlushAsync();
+        client.Client.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+    }
+
     public static ZeroMqTransportOptions LoopbackOptions() => new()
     {
         PublishEndpoint = "tcp://127.0.0.1:*",

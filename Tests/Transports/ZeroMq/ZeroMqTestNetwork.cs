@@ -32,6 +32,9 @@ internal sealed class ZeroMqTestNetwork
         return new Peered(new ZeroMqTransport(options), this);
     }
 
+    /// <summary>The ZeroMQ transport behind one that <see cref="CreateTransport"/> made.</summary>
+    public static ZeroMqTransport Inner(ITransport transport) => ((Peered)transport).Inner;
+
     private void OnStarted(ZeroMqTransport transport)
     {
         lock (_gate)
@@ -54,6 +57,8 @@ internal sealed class ZeroMqTestNetwork
     /// <summary>Delegates everything to the ZeroMQ transport; only adds the peering after start.</summary>
     private sealed class Peered(ZeroMqTransport inner, ZeroMqTestNetwork network) : ITransport
     {
+        public ZeroMqTransport Inner => inner;
+
         public string LocalAddress => inner.LocalAddress;
 
         public int MaxDatagramSize => inner.MaxDatagramSize;

@@ -1,9 +1,12 @@
 using Multicast.Transports.ZeroMq;
+using NetMQ;
 
 namespace Multicast.Tests.Transports.ZeroMq;
 
 public sealed class ZeroMqTransportOptionsTests
 {
+    private static readonly NetMQCertificate Keys = new();
+
     [Test]
     public void Validate_Defaults_Passes()
     {
@@ -11,7 +14,8 @@ public sealed class ZeroMqTransportOptionsTests
 
         Assert.DoesNotThrow(sut.Validate);
         Assert.That(sut.SendHighWaterMark, Is.EqualTo(ZeroMqTransportOptions.DefaultHighWaterMark));
-        Assert.That(sut.Rate, Is.EqualTo(ZeroMqTransportOptions.DefaultRate));
+        Assert.That(sut.ReconnectInterval, Is.EqualTo(ZeroMqTransportOptions.DefaultReconnectInterval));
+        Assert.That(sut.CurveServerSecretKey, Is.Null);
     }
 
     private static IEnumerable<TestCaseData> Invalid()
@@ -19,11 +23,20 @@ public sealed class ZeroMqTransportOptionsTests
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.PublishEndpoint = "127.0.0.1:5555"), "Cluster:ZeroMq:PublishEndpoint").SetName("PublishEndpoint without scheme");
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.UnicastEndpoint = ""), "Cluster:ZeroMq:UnicastEndpoint").SetName("UnicastEndpoint empty");
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => { o.Peers.Add("tcp://127.0.0.1:1"); o.Peers.Add("http://x"); }), "Cluster:ZeroMq:Peers:1").SetName("Peers second entry bad");
-        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.GroupEndpoint = "tcp://127.0.0.1:1"), "Cluster:ZeroMq:GroupEndpoint").SetName("GroupEndpoint not multicast");
-        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => { o.GroupEndpoint = "norm://239.1.1.1:5000"; o.Peers.Add("tcp://127.0.0.1:1"); }), "Cluster:ZeroMq:Peers").SetName("Peers with GroupEndpoint");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.PublishEndpoint = "ipc:///tmp/node"), "Cluster:ZeroMq:PublishEndpoint").SetName("PublishEndpoint ipc");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.UnicastEndpoint = "tcp://127.0.0.1"), "Cluster:ZeroMq:UnicastEndpoint").SetName("UnicastEndpoint without port");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.UnicastEndpoint = "tcp://127.0.0.1:70000"), "Cluster:ZeroMq:UnicastEndpoint").SetName("UnicastEndpoint port out of range");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.Peers.Add("tcp://127.0.0.1:*")), "Cluster:ZeroMq:Peers:0").SetName("Peers wildcard port");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.Peers.Add("tcp://*:5555")), "Cluster:ZeroMq:Peers:0").SetName("Peers wildcard host");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.ReconnectInterval = TimeSpan.Zero), "Cluster:ZeroMq:ReconnectInterval").SetName("ReconnectInterval zero");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.ReconnectIntervalMax = TimeSpan.FromMilliseconds(10)), "Cluster:ZeroMq:ReconnectIntervalMax").SetName("ReconnectIntervalMax below ReconnectInterval");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.CurveServerSecretKey = "short"), "Cluster:ZeroMq:CurveServerSecretKey").SetName("CurveServerSecretKey too short");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.CurveServerSecretKey = new string('~', 40)), "Cluster:ZeroMq:CurveServerSecretKey").SetName("CurveServerSecretKey not Z85");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => { o.CurveServerSecretKey = Keys.SecretKeyZ85; o.CurveServerPublicKey = new NetMQCertificate().PublicKeyZ85; }), "Cluster:ZeroMq:CurveServerPublicKey").SetName("CurveServerPublicKey of another pair");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.CurveServerPublicKey = Keys.PublicKeyZ85), "Cluster:ZeroMq:CurveServerPublicKey").SetName("CurveServerPublicKey without the secret");
+        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => { o.CurveServerSecretKey = Keys.SecretKeyZ85; o.CurveClientSecretKey = "x"; }), "Cluster:ZeroMq:CurveClientSecretKey").SetName("CurveClientSecretKey bad");
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.SendHighWaterMark = 0), "Cluster:ZeroMq:SendHighWaterMark").SetName("SendHighWaterMark zero");
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.ReceiveHighWaterMark = -1), "Cluster:ZeroMq:ReceiveHighWaterMark").SetName("ReceiveHighWaterMark negative");
-        yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.Rate = 0), "Cluster:ZeroMq:Rate").SetName("Rate zero");
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.MaxDatagramSize = 10), "Cluster:ZeroMq:MaxDatagramSize").SetName("MaxDatagramSize tiny");
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => o.AdvertisedHost = "*"), "Cluster:ZeroMq:AdvertisedHost").SetName("AdvertisedHost wildcard");
         yield return new TestCaseData((Action<ZeroMqTransportOptions>)(o => { o.BeaconEnabled = true; o.BeaconGroup = "10.0.0.1"; }), "Cluster:ZeroMq:BeaconGroup").SetName("BeaconGroup not multicast");
@@ -43,11 +56,26 @@ public sealed class ZeroMqTransportOptionsTests
         Assert.That(e.Message, Does.Contain(key));
     }
 
-    [TestCase("norm://127.0.0.1;239.192.1.1:5556")]
-    [TestCase("epgm://127.0.0.1;239.192.1.1:5555")]
-    public void Validate_MulticastGroupEndpoint_Passes(string endpoint)
+    [Test]
+    public void Validate_MatchingCurveKeys_Passes()
     {
-        var sut = new ZeroMqTransportOptions { GroupEndpoint = endpoint };
+        var sut = new ZeroMqTransportOptions
+        {
+            CurveServerSecretKey = Keys.SecretKeyZ85,
+            CurveServerPublicKey = Keys.PublicKeyZ85,
+            CurveClientSecretKey = new NetMQCertificate().SecretKeyZ85,
+        };
+
+        Assert.DoesNotThrow(sut.Validate);
+    }
+
+    [TestCase("tcp://*:*")]
+    [TestCase("tcp://0.0.0.0:0")]
+    [TestCase("tcp://node-a.example:5555")]
+    [TestCase("tcp://[::1]:5555")]
+    public void Validate_BindEndpoint_Passes(string endpoint)
+    {
+        var sut = new ZeroMqTransportOptions { PublishEndpoint = endpoint };
 
         Assert.DoesNotThrow(sut.Validate);
     }

@@ -81,9 +81,9 @@ internal sealed class LossScenario : IBenchScenario
     private static async Task<BenchReport> InnerAsync(string label, TimeSpan duration, double rate, CancellationToken cancellationToken)
     {
         var report = new BenchReport();
-        await using (var group = await ReliableUdpPeers.StartAsync(Receivers, cancellationToken))
+        await using (var group = await ReliablePeers.StartUdpAsync(Receivers, cancellationToken))
             await TransportPeersScenario.ThroughputAsync(report, group, $"{label}_throughput", 1024, duration, cancellationToken);
-        await using (var group = await ReliableUdpPeers.StartAsync(Receivers, cancellationToken))
+        await using (var group = await ReliablePeers.StartUdpAsync(Receivers, cancellationToken))
             await TransportPeersScenario.LatencyAsync(report, group, $"{label}_latency", 1024, rate, duration, cancellationToken);
         return report;
     }

@@ -15,6 +15,10 @@ internal abstract class PeerGroup : IAsyncDisposable
 
     public abstract string Name { get; }
 
+    /// <summary>Whether the mechanism drops rather than pushes back when the sender outruns it (raw PUB/SUB, PGM,
+    /// NORM): its throughput is then measured as the highest offered rate it delivers with at most 1% loss.</summary>
+    public virtual bool Lossy => false;
+
     /// <summary>Messages with a lower sequence number (late ones of an earlier step) are not counted.</summary>
     public long CountFrom
     {

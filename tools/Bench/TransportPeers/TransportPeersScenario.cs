@@ -26,7 +26,7 @@ internal sealed class TransportPeersScenario : IBenchScenario
         var report = new BenchReport();
         report.Notes.Add($"1 sender -> {Receivers} receivers in one process on 127.0.0.1. Throughput: the sender sends for {duration.TotalSeconds} s as fast as the mechanism accepts; messages_per_s = the slower receiver's count / time to its last message; loss_pct = share not delivered to the slower receiver.");
         report.Notes.Add("Latency: publish -> delivered (Stopwatch stamp in the message), over both receivers, at the offered rate (1 KiB: 10,000 msg/s; 64 KiB: 500 msg/s).");
-        report.Notes.Add($"epgm/norm: libzmq PUB/SUB straight on epgm:// and norm:// (no channel on top), each socket in its own context, ZMQ_RATE {zmqRate} kbit/s, SNDHWM/RCVHWM 100,000; the PUB drops (never blocks) at its HWM: dropped_at_publisher.");
+        report.Notes.Add($"epgm/norm: libzmq (the benchmark's own binding to Debian's libzmq5) PUB/SUB straight on epgm:// and norm:// (no channel on top), each socket in its own context, ZMQ_RATE {zmqRate} kbit/s, SNDHWM/RCVHWM 100,000; the PUB drops (never blocks) at its HWM: dropped_at_publisher.");
         report.Notes.Add("reliable_udp_jumbo (64 KiB only): the same channel with DatagramSize 65,507 on channel and transport (loopback's MTU allows it), so a message is one datagram.");
         report.Notes.Add("64 KiB = 65,000 bytes, the largest a single raw UDP datagram carries; the channel fragments it into 1400-byte datagrams (its default DatagramSize), PGM/NORM into their own segments.");
 
@@ -79,7 +79,7 @@ internal sealed class TransportPeersScenario : IBenchScenario
                 await LatencyAsync(report, group, $"{peer}_{label}_latency", size, rate, duration, cancellationToken);
             return throughput;
         }
-        catch (Exception ex) when (ex is TimeoutException or Transports.ZeroMq.ZeroMqException)
+        catch (Exception ex) when (ex is TimeoutException or ZeroMq.Libzmq.LibzmqException)
         {
             report.Notes.Add($"{peer} {label}: not measured: {ex.Message}");
             return null;
@@ -89,17 +89,19 @@ internal sealed class TransportPeersScenario : IBenchScenario
     private static async Task<PeerGroup> CreateAsync(string peer, int zmqRate, int size, CancellationToken cancellationToken) => peer switch
     {
         "raw_udp" => new RawUdpPeers(Receivers),
-        "reliable_udp" => await ReliableUdpPeers.StartAsync(Receivers, cancellationToken),
-        "reliable_udp_jumbo" => await ReliableUdpPeers.StartAsync(Receivers, cancellationToken, datagramSize: 65_507),
-        "epgm" or "norm" => new ZmqMulticastPeers(peer, Receivers, zmqRate, size),
+        "reliable_udp" => await ReliablePeers.StartUdpAsync(Receivers, cancellationToken),
+        "reliable_udp_jumbo" => await ReliablePeers.StartUdpAsync(Receivers, cancellationToken, datagramSize: 65_507),
+        "epgm" or "norm" => new LibzmqPeers(peer, Receivers, zmqRate, size),
         _ => throw new ArgumentException($"unknown peer {peer}"),
     };
 
+    /// <summary>Throughput: as fast as the mechanism takes messages, or, for a <see cref="PeerGroup.Lossy"/> one (or
+    /// when <paramref name="sweep"/> says so), the best offered rate it delivers with at most 1% loss.</summary>
     internal static async Task<double> ThroughputAsync(BenchReport report, PeerGroup group, string name, int size, TimeSpan duration, CancellationToken cancellationToken,
-        Func<Task>? checkpoint = null)
+        Func<Task>? checkpoint = null, bool? sweep = null)
     {
         await group.WarmUpAsync(size, cancellationToken);
-        if (group is ZmqMulticastPeers)
+        if (sweep ?? group.Lossy)
             return await SweepAsync(report, group, name, size, duration, checkpoint ?? (() => Task.CompletedTask), cancellationToken);
         var message = new byte[size];
         long sent = 0;
@@ -227,15 +229,17 @@ internal sealed class TransportPeersScenario : IBenchScenario
 
     private static void AddDetails(BenchResult result, PeerGroup group)
     {
-        if (group is ZmqMulticastPeers zmq)
+        if (group is LibzmqPeers zmq)
             result.Set("dropped_at_publisher", zmq.Dropped);
-        if (group is ReliableUdpPeers reliable)
+        if (group is ReliablePeers reliable)
         {
             var counters = reliable.SenderCounters;
             result.Set("sender_naks_received", counters.NaksReceived)
                 .Set("sender_retransmissions", counters.Retransmissions)
                 .Set("sender_multicast_repairs", counters.MulticastRepairs)
                 .Set("sender_datagrams_sent", counters.DatagramsSent);
+            if (reliable.Name.Contains("netmq", StringComparison.Ordinal))
+                result.Set("transport_dropped", reliable.ZeroMqCounters.Dropped).Set("transport_invalid", reliable.ZeroMqCounters.Invalid);
         }
     }
 }

@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Multicast.LoadCheck;
+
+namespace Multicast.Tests.Tools.LoadCheck;
+
+/// <summary>The fault tests' options: a 503 counts as "not applied" (--strict), any 5xx fails (--fail-on-5xx), a slow
+/// request fails (--max-latency).</summary>
+public sealed partial class LoadCheckRunTests
+{
+    /// <summary>A /counter server that answers every <paramref name="every"/>-th increment of an existing session with
+    /// <paramref name="status"/> (after applying it when <paramref name="apply"/>), after waiting <paramref name="delay"/>.</summary>
+    private static async Task<WebApplication> StartFailingServerAsync(int every, int status, bool apply, TimeSpan delay = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var counters = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        var requests = 0;
+        app.MapPost("/counter", async (HttpContext c) =>
+        {
+            if (!c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) || !counters.ContainsKey(id))
+            {
+                id = Guid.NewGuid().ToString("N");
+                counters[id] = 0;
+                c.Response.Cookies.Append(CounterServer.Cookie, id);
+                return Results.Text(counters.AddOrUpdate(id, 1, (_, v) => v + 1).ToString(CultureInfo.InvariantCulture));
+            }
+            if (Interlocked.Increment(ref requests) % every == 0)
+            {
+                if (apply)
+                    counters.AddOrUpdate(id, 1, (_, v) => v + 1);
+                if (delay > TimeSpan.Zero)
+                    await Task.Delay(delay); // the server under test is slow: that is what it simulates
+                return Results.Text("The session change could not be stored: applied but not confirmed", statusCode: status);
+            }
+            return Results.Text(counters.AddOrUpdate(id, 1, (_, v) => v + 1).ToString(CultureInfo.InvariantCulture));
+        });
+        app.MapGet("/counter", (HttpContext c) =>
+            c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) && counters.TryGetValue(id, out var v) ? v.ToString(CultureInfo.InvariantCulture) : "0");
+        await app.StartAsync();
+        return app;
+    }
+
+    private static string UrlOf(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+    private static async Task<(int ExitCode, string Output)> RunStrictAsync(WebApplication server, params string[] extra)
+    {
+        using var output = new StringWriter();
+        var code = await LoadCheckRun.MainAsync(["--urls", UrlOf(server), "--clients", "2", "--duration", "3", "--progress", "1", .. extra], output, output);
+        return (code, output.ToString());
+    }
+
+    [Test]
+    public async Task Strict_A503ThatWasApplied_IsAPhantomUpdate()
+    {
+        await using var server = await StartFailingServerAsync(every: 2, status: 503, apply: true);
+
+        var lenient = await RunStrictAsync(server);
+        var strict = await RunStrictAsync(server, "--strict");
+
+        Assert.That(lenient.ExitCode, Is.Zero, "without --strict such a 503 is an unknown outcome:\n" + lenient.Output);
+        Assert.That(strict.ExitCode, Is.EqualTo(1), strict.Output);
+        Assert.That(strict.Output, Does.Contain("phantom update"));
+    }
+
+    [Test]
+    public async Task Strict_A503ThatWasNotApplied_Passes()
+    {
+        await using var server = await StartFailingServerAsync(every: 2, status: 503, apply: false);
+
+        var (exitCode, output) = await RunStrictAsync(server, "--strict");
+
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("PASS: no lost update"));
+    }
+
+    [Test]
+    public async Task FailOn5xx_AnyServerError_IsAViolation()
+    {
+        await using var server = await StartFailingServerAsync(every: 1, status: 500, apply: false);
+
+        var (exitCode, output) = await RunStrictAsync(server, "--strict", "--fail-on-5xx");
+
+        Assert.That(exitCode, Is.EqualTo(1), output);
+        Assert.That(output, Does.Contain("answered 500"));
+    }
+
+    [Test]
+    public async Task MaxLatency_ASlowRequest_IsAViolation()
+    {
+        await using var server = await StartFailingServerAsync(every: 1, status: 503, apply: false, delay: TimeSpan.FromMilliseconds(400));
+
+        var (exitCode, output) = await RunStrictAsync(server, "--strict", "--max-latency", "0.2");
+
+        Assert.That(exitCode, Is.EqualTo(1), output);
+        Assert.That(output, Does.Contain("(limit 200 ms)"));
+    }
+}

@@ -1,0 +1,3 @@
+using Multicast.Nemesis.Running;
+
+return await NemesisRun.MainAsync(args);

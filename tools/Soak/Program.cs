@@ -1,0 +1,3 @@
+using Multicast.Soak;
+
+return await SoakRun.MainAsync(args);
