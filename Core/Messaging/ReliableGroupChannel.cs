@@ -112,6 +112,9 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         }
     }
 
+    /// <summary>The channel's settings, as validated at construction.</summary>
+    internal GroupChannelOptions Options => _options;
+
     /// <summary>What the channel has done so far (datagrams, deliveries, repairs, rejections).</summary>
     public ChannelCounters Counters => _counters;
 

@@ -43,6 +43,12 @@ public sealed class SessionState
         init => _size = value;
     }
 
+    /// <summary>The primary epoch in which the built-in stores committed this version (orders copies whose versions tie).</summary>
+    internal long Epoch { get; init; }
+
+    /// <summary>The built-in stores' ids of the last commits, newest last (answers "was this commit applied?").</summary>
+    internal ulong[] RecentCommits { get; init; } = [];
+
     /// <summary>When the session expires unless a request uses it first.</summary>
     public DateTimeOffset ExpiresAt => LastAccessedAt + IdleTimeout;
 
@@ -99,6 +105,8 @@ public sealed class SessionState
         IdleTimeout = IdleTimeout,
         LastWriter = LastWriter,
         Size = Size,
+        Epoch = Epoch,
+        RecentCommits = RecentCommits,
     };
 
     /// <summary>The size one attribute counts for.</summary>

@@ -4,62 +4,64 @@ using Multicast.Sessions;
 namespace Multicast.Stores;
 
 /// <summary>
-/// The built-in cluster stores: each session's acting owner arbitrates its lock (leases, fencing tokens) and
-/// sequences its commits; a new arbiter recovers the newest copy and the lock before it grants. The stores
-/// differ in which members hold a session: <see cref="ReplicatedClusterStore"/> (every member) and
-/// <see cref="RingClusterStore"/> (the owner and its backups). Not for subclassing outside this library.
+/// The built-in cluster stores: each session's acting owner arbitrates its lock (leases, fencing tokens) and sequences
+/// its commits, while its view is the primary partition. They differ in which members hold a session:
+/// <see cref="ReplicatedClusterStore"/> (every member) and <see cref="RingClusterStore"/> (the owner and its backups).
+/// Not for subclassing outside this library; implement <see cref="IClusterStore"/> for a store of your own.
 /// </summary>
 public abstract class ArbitratedClusterStore : IClusterStore, IClusterMembership
 {
-    private readonly StoreEngine _engine;
+    private readonly StoreNode _node;
 
-    private protected ArbitratedClusterStore(StoreEngine engine)
+    private protected ArbitratedClusterStore(StoreNode node)
     {
-        _engine = engine;
+        _node = node;
     }
 
     /// <inheritdoc />
-    public string InstanceId => _engine.InstanceId;
+    public string InstanceId => _node.InstanceId;
 
     /// <inheritdoc />
-    public MembershipView View => _engine.View;
+    public MembershipView View => _node.View;
 
     /// <inheritdoc />
-    public ClusterStoreStatus Status => _engine.Status;
+    public ClusterStoreStatus Status => _node.Status;
 
-    /// <summary>What the store refused, repaired, transferred (and, for the ring, re-replicated, dropped and loaded from disk).</summary>
-    public StoreCounters Counters => _engine.Counters;
+    /// <summary>What the store refused, repaired, recovered and transferred.</summary>
+    public StoreCounters Counters => _node.Counters;
 
-    internal IGroupChannel Channel => _engine.Channel;
+    internal IGroupChannel Channel => _node.Channel;
 
-    /// <summary>Whether this node must hold the session in the current view (always, in the replicated store).</summary>
-    internal bool MustHold(string id) => _engine.MustHold(id);
-
-    /// <inheritdoc />
-    public Task StartAsync(SessionStoreContext context, CancellationToken cancellationToken = default) => _engine.StartAsync(context, cancellationToken);
+    internal StoreNode Node => _node;
 
     /// <inheritdoc />
-    public Task StopAsync(CancellationToken cancellationToken = default) => _engine.StopAsync(cancellationToken);
+    public Task StartAsync(SessionStoreContext context, CancellationToken cancellationToken = default) => _node.StartAsync(context, cancellationToken);
 
     /// <inheritdoc />
-    public Task<Session> CreateAsync(CancellationToken cancellationToken = default) => _engine.CreateAsync(cancellationToken);
+    public Task StopAsync(CancellationToken cancellationToken = default) => _node.StopAsync(cancellationToken);
 
     /// <inheritdoc />
-    public Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default) => _engine.FindAsync(id, access, cancellationToken);
+    public Task<Session> CreateAsync(CancellationToken cancellationToken = default) => _node.CreateAsync(cancellationToken);
 
     /// <inheritdoc />
-    public Task CommitAsync(Session session, CancellationToken cancellationToken = default) => _engine.CommitAsync(session, cancellationToken);
+    public Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken = default) => _node.FindAsync(id, access, cancellationToken);
 
     /// <inheritdoc />
-    public Task ReleaseAsync(Session session, CancellationToken cancellationToken = default) => _engine.ReleaseAsync(session, cancellationToken);
+    public Task CommitAsync(Session session, CancellationToken cancellationToken = default) => _node.CommitAsync(session, cancellationToken);
 
     /// <inheritdoc />
-    public Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default) => _engine.RemoveAsync(id, reason, cancellationToken);
+    public Task ReleaseAsync(Session session, CancellationToken cancellationToken = default) => _node.ReleaseAsync(session, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default) => _node.RemoveAsync(id, reason, cancellationToken);
+
+    /// <summary>Whether this node holds the session in its current view (always, in the replicated store).</summary>
+    internal bool MustHold(string id) => _node.MustHold(id);
 
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
         GC.SuppressFinalize(this);
-        return _engine.DisposeAsync();
+        return _node.DisposeAsync();
     }
 }

@@ -33,7 +33,9 @@ public sealed class ClusterStoreOptions
     /// <value>The default value is 1.</value>
     public int ReplicationAcks { get; set; } = DefaultReplicationAcks;
 
-    /// <summary>How long a commit waits for its write concern. Key <c>Cluster:CommitTimeout</c>.</summary>
+    /// <summary>How long a commit waits for an acknowledgement from a member that stays in the view; after it, that member
+    /// no longer counts for the commit (the channel removes a member that stops acknowledging). Also bounds a request to
+    /// another node. Key <c>Cluster:CommitTimeout</c>.</summary>
     /// <value>The default value is 5 seconds.</value>
     public TimeSpan CommitTimeout { get; set; } = DefaultCommitTimeout;
 
@@ -60,6 +62,17 @@ public sealed class ClusterStoreOptions
     /// <summary>The size of a state-transfer chunk, in bytes. Key <c>Cluster:StateTransferChunkBytes</c>.</summary>
     /// <value>The default value is 256 KiB.</value>
     public int StateTransferChunkBytes { get; set; } = DefaultStateTransferChunkBytes;
+
+    /// <summary>
+    /// How many members a view needs to be the primary partition, the only side that grants locks and takes commits.
+    /// 0 (the default): a majority of the last primary view's members, not counting those that left gracefully, so a
+    /// minority side of a partition refuses writes and a graceful restart of any node costs nothing. Set it to accept
+    /// writes with fewer members: 1 lets a lone node of a two-node cluster go on when its peer dies, at the price of
+    /// both halves accepting writes during a partition (the side that is not the primary's continuation loses its
+    /// writes at the heal). Key <c>Cluster:Quorum</c>.
+    /// </summary>
+    /// <value>The default value is 0 (majority of the last primary view).</value>
+    public int Quorum { get; set; }
 
     /// <summary>Ring store: how many next live nodes hold a copy besides the owner. Key <c>Cluster:Backups</c>.</summary>
     /// <value>The default value is 1.</value>
@@ -88,6 +101,8 @@ public sealed class ClusterStoreOptions
             throw new OptionsValidationError("Cluster:LockWaitTimeout", "must not be negative");
         if (StateTransferChunkBytes < 1024)
             throw new OptionsValidationError("Cluster:StateTransferChunkBytes", "must be at least 1024");
+        if (Quorum < 0)
+            throw new OptionsValidationError("Cluster:Quorum", "must be 0 (a majority of the last primary view) or a member count");
         if (Backups < 0)
             throw new OptionsValidationError("Cluster:Backups", "must be 0 or more");
         if (!Enum.IsDefined(ConflictPolicy))

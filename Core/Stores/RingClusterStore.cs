@@ -15,10 +15,10 @@ namespace Multicast.Stores;
 /// <remarks>
 /// <para>On the owner a request costs no network (sticky). Elsewhere an exclusive request receives the session
 /// with its lock grant and stores its change back through the owner; a read-only request asks the owner.</para>
-/// <para>When the owner leaves, its first backup is the acting owner: it recovers the newest copy and the
-/// locks, keeps serving, and pushes full copies to the node that became a backup. A node drops a copy it no
-/// longer must hold once the acting owner confirms it holds it. A returning owner takes its sessions back
-/// once it has received them (it reports ready only then).</para>
+/// <para>When the owner leaves, its first backup is the acting owner: it recovers the newest copy and the locks from
+/// every member, keeps serving, and pushes whole copies to the node that became a backup. A node drops a copy it no
+/// longer must hold once the acting owner confirms its holders have it. A returning owner takes its sessions back once
+/// it has received them (it reports ready only then). Only the primary partition arbitrates.</para>
 /// <para>With <see cref="ClusterStoreOptions.DataDirectory"/> each node keeps a disk copy of what it holds
 /// (checksummed files; corrupt ones are skipped and counted); with <see cref="ClusterStoreOptions.DurableCommits"/>
 /// a commit completes only once it is on the owner's and the acknowledging backups' disks. On restart a node
@@ -28,7 +28,7 @@ public sealed class RingClusterStore : ArbitratedClusterStore
 {
     /// <summary>Creates the store over a group channel (not yet started: <see cref="ArbitratedClusterStore.StartAsync"/> starts it).</summary>
     public RingClusterStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider? time = null, ILogger? logger = null)
-        : base(new StoreEngine(channel, options, new RingPlacement(options?.Backups ?? 0), time, logger))
+        : base(new StoreNode(channel, options, new BackupReplication(options?.Backups ?? 0), time, logger))
     {
     }
 }

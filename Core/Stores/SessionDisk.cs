@@ -1,21 +1,22 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Threading.Channels;
-using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Multicast.Sessions;
 using Multicast.Wire;
+using ProtoBuf;
 
 namespace Multicast.Stores;
 
 /// <summary>
-/// The ring store's disk copy: one file per session this node holds, rewritten whole when the session changes
-/// (sessions are small; Resin does the same). A file is <c>magic, length, CRC-32, Update (full)</c>; a truncated
-/// or corrupt file is skipped, counted, logged and renamed aside, never fatal. Writes run on one background
-/// loop; a durable write completes its task only once the file is written through to the disk.
+/// The ring store's disk copy: one file per session this node holds (and per tombstone), rewritten whole when it
+/// changes (sessions are small; Resin does the same). A file is <c>magic, length, CRC-32, SessionCopy</c>; a truncated
+/// or corrupt file is skipped, counted, logged and renamed aside, never fatal. Writes run on one background loop; a
+/// durable write completes its task only once the file and the directory entry are on the disk.
 /// </summary>
 internal sealed partial class SessionDisk : IAsyncDisposable
 {
-    private const uint Magic = 0x3153434D; // "MCS1"
+    private const uint Magic = 0x3253434D; // "MCS2"
     private const int HeaderBytes = 12;
     private const string Extension = ".session";
 
@@ -25,8 +26,9 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     private readonly Channel<Op> _queue = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
     private bool _failed; // a write failed since the last flush barrier (write loop only)
+    private bool _renamed; // a file was renamed since the directory was last synced (write loop only)
 
-    private sealed record Op(string Id, Update? Full, TaskCompletionSource? Done);
+    private sealed record Op(string Id, SessionCopy? Copy, TaskCompletionSource? Done);
 
     public SessionDisk(string directory, ILogger log, StoreCounters counters)
     {
@@ -37,19 +39,19 @@ internal sealed partial class SessionDisk : IAsyncDisposable
         _loop = Task.Run(WriteLoopAsync);
     }
 
-    /// <summary>Every intact session file, as full updates; the others are reported and moved aside.</summary>
-    public List<Update> Load(int maxSessionBytes)
+    /// <summary>Every intact file, as whole copies and tombstones; the others are reported and moved aside.</summary>
+    public List<SessionCopy> Load(int maxSessionBytes)
     {
-        var loaded = new List<Update>();
+        var loaded = new List<SessionCopy>();
         foreach (var path in Directory.EnumerateFiles(_directory, "*" + Extension))
         {
             var id = Path.GetFileNameWithoutExtension(path);
-            if (TryRead(path, maxSessionBytes, out var update, out var reason) && update.SessionId == id)
+            if (TryRead(path, maxSessionBytes, out var copy, out var reason) && copy.Id == id)
             {
-                loaded.Add(update);
+                loaded.Add(copy);
                 continue;
             }
-            _counters.Increment(ref _counters.CorruptFiles);
+            _counters.AddCorruptFile();
             LogCorrupt(path, reason ?? "the session id does not match the file name");
             try
             {
@@ -60,17 +62,21 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 LogDiskFailed(path, ex);
             }
         }
-        _counters.LoadedFromDisk += loaded.Count;
+        _counters.AddLoadedFromDisk(loaded.Count);
         return loaded;
     }
 
     /// <summary>Queues the session's new state (in order with every other change).</summary>
-    public void Save(SessionState record) => Enqueue(new Op(record.Id, StoreCodec.ToFull(record), null));
+    public void Save(SessionState state) => Enqueue(new Op(state.Id, StoreCodec.ToCopy(state), null));
+
+    /// <summary>Queues a tombstone for the session (its file then says it was removed).</summary>
+    public void SaveTombstone(string id, long epoch, long version, ulong[] recentCommits) =>
+        Enqueue(new Op(id, new SessionCopy { Id = id, Epoch = epoch, Version = version, Removed = true, RecentCommits = [.. recentCommits] }, null));
 
     /// <summary>Queues the removal of the session's file.</summary>
     public void Delete(string id) => Enqueue(new Op(id, null, null));
 
-    /// <summary>Completes once every change queued before it is on disk (written through).</summary>
+    /// <summary>Completes once every change queued before it is on disk (written through, directory synced).</summary>
     public Task FlushAsync()
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -103,17 +109,25 @@ internal sealed partial class SessionDisk : IAsyncDisposable
             {
                 if (op.Id.Length == 0)
                 {
-                    // A flush barrier: everything before it is written, or the flush reports that something was not.
+                    // A flush barrier: a rename is durable only once the directory is, so sync it before answering.
+                    if (_renamed && !_failed)
+                        SyncDirectory();
+                    _renamed = false;
                     if (_failed)
                         op.Done?.TrySetException(new IOException($"A write to the disk copy in {_directory} failed."));
                     else
                         op.Done?.TrySetResult();
                     _failed = false;
                 }
-                else if (op.Full is null)
+                else if (op.Copy is null)
+                {
                     File.Delete(PathOf(op.Id));
+                    _renamed = true;
+                }
                 else
-                    Write(op.Id, op.Full);
+                {
+                    Write(op.Id, op.Copy);
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -123,13 +137,15 @@ internal sealed partial class SessionDisk : IAsyncDisposable
         }
     }
 
-    private void Write(string id, Update full)
+    private void Write(string id, SessionCopy copy)
     {
-        var payload = full.ToByteArray();
+        using var payloadStream = new MemoryStream();
+        Serializer.Serialize(payloadStream, copy);
+        var payload = payloadStream.GetBuffer().AsSpan(0, (int)payloadStream.Length);
         var buffer = new byte[HeaderBytes + payload.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(buffer, Magic);
         BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(4), payload.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(8), Crc32.Compute(payload));
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(8), Crc32.HashToUInt32(payload));
         payload.CopyTo(buffer.AsSpan(HeaderBytes));
         var path = PathOf(id);
         var temp = path + ".tmp";
@@ -140,11 +156,19 @@ internal sealed partial class SessionDisk : IAsyncDisposable
             file.Flush(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
+        _renamed = true;
     }
 
-    internal static bool TryRead(string path, int maxSessionBytes, out Update update, out string? reason)
+    // The rename (and a delete) lives in the directory: fsync it, or power loss can bring the old file back.
+    private void SyncDirectory()
     {
-        update = null!;
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+            Interop.SyncDirectory(_directory);
+    }
+
+    internal static bool TryRead(string path, int maxSessionBytes, out SessionCopy copy, out string? reason)
+    {
+        copy = null!;
         reason = null;
         byte[] bytes;
         try
@@ -167,29 +191,33 @@ internal sealed partial class SessionDisk : IAsyncDisposable
             reason = $"truncated: {bytes.Length - HeaderBytes} of {length} bytes";
             return false;
         }
-        var payload = bytes.AsSpan(HeaderBytes);
-        if (Crc32.Compute(payload) != BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)))
+        var payload = bytes.AsMemory(HeaderBytes);
+        if (Crc32.HashToUInt32(payload.Span) != BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)))
         {
             reason = "checksum mismatch";
             return false;
         }
-        Envelope envelope;
+        // Decoded and checked like a copy from the network.
+        var envelope = StoreCodec.Encode(new Envelope { FetchReply = new FetchReply { Copies = [Deserialize(payload)] } });
+        if (!StoreCodec.TryDecode(envelope, maxSessionBytes, out var checkedEnvelope) || checkedEnvelope.FetchReply is not { Copies: [var valid] })
+        {
+            reason = "not a valid session";
+            return false;
+        }
+        copy = valid;
+        return true;
+    }
+
+    private static SessionCopy Deserialize(ReadOnlyMemory<byte> payload)
+    {
         try
         {
-            envelope = new Envelope { Update = Update.Parser.ParseFrom(payload) };
+            return Serializer.Deserialize<SessionCopy>(payload.Span);
         }
-        catch (InvalidProtocolBufferException)
+        catch (Exception ex) when (ex is ProtoException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentException)
         {
-            reason = "not a valid session";
-            return false;
+            return new SessionCopy(); // invalid: refused by the check that follows
         }
-        if (!StoreCodec.TryDecode(StoreCodec.Encode(envelope), maxSessionBytes, out var checkedEnvelope) || !checkedEnvelope.Update.Full)
-        {
-            reason = "not a valid session";
-            return false;
-        }
-        update = checkedEnvelope.Update;
-        return true;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped the disk copy {Path}: {Reason}; it is renamed *.corrupt and the session is taken from peers")]

@@ -1,187 +1,282 @@
-using Google.Protobuf;
+using System.Buffers;
 using Multicast.Sessions;
-using Multicast.Stores;
+using ProtoBuf;
 
 namespace Multicast.Wire;
 
 /// <summary>
-/// Encodes and decodes store messages. Decoding enforces length and count limits and never throws:
-/// a malformed message is reported as such, so the receive path can drop and count it.
+/// Encodes and decodes store messages, and converts between them and session states. Decoding enforces length and
+/// count limits and never throws: a malformed message is reported as such, so the receive path can drop and count it.
 /// </summary>
 internal static class StoreCodec
 {
-    public const uint Version = 1;
+    public const uint Version = 2;
     public const int MaxSessionIdLength = 64;
     public const int MaxKeyLength = 1024;
     public const int MaxAttributes = 65_536;
     public const int MaxNodeIdLength = 256;
-    public const int MaxMessageBytes = 256 * 1024 * 1024;
+    public const int MaxEntries = 100_000;
+    /// <summary>How many commit ids a session remembers (for "was my commit applied?" after a failover).</summary>
+    public const int RecentCommitCount = 16;
 
     public static byte[] Encode(Envelope envelope)
     {
         envelope.Version = Version;
-        return envelope.ToByteArray();
+        var buffer = new ArrayBufferWriter<byte>(256);
+        Serializer.Serialize(buffer, envelope);
+        return buffer.WrittenSpan.ToArray();
     }
 
     public static bool TryDecode(ReadOnlySpan<byte> payload, int maxSessionBytes, out Envelope envelope)
     {
         envelope = null!;
-        if (payload.Length == 0 || payload.Length > MaxMessageBytes)
+        if (payload.Length == 0)
             return false;
         try
         {
-            envelope = Envelope.Parser.ParseFrom(payload);
+            envelope = Serializer.Deserialize<Envelope>(payload);
         }
-        catch (InvalidProtocolBufferException)
+        catch (Exception ex) when (ex is ProtoException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentException)
         {
             return false;
         }
-        return envelope.Version == Version && envelope.BodyCase != Envelope.BodyOneofCase.None && IsValid(envelope, maxSessionBytes);
+        return envelope is not null && envelope.Version == Version && CountBodies(envelope) == 1 && IsValid(envelope, maxSessionBytes);
     }
 
-    private static bool IsValid(Envelope e, int maxSessionBytes) => e.BodyCase switch
+    private static int CountBodies(Envelope e)
     {
-        Envelope.BodyOneofCase.Update => IsValid(e.Update, maxSessionBytes),
-        Envelope.BodyOneofCase.Commit => e.Commit.Update is not null && IsValid(e.Commit.Update, maxSessionBytes),
-        Envelope.BodyOneofCase.LockRequest => IsId(e.LockRequest.SessionId),
-        Envelope.BodyOneofCase.LockReply => IsId(e.LockReply.SessionId) && (e.LockReply.State is null || IsValid(e.LockReply.State, maxSessionBytes)),
-        Envelope.BodyOneofCase.Release => IsId(e.Release.SessionId),
-        Envelope.BodyOneofCase.LockCancel => IsId(e.LockCancel.SessionId),
-        Envelope.BodyOneofCase.CommitReply => IsId(e.CommitReply.SessionId),
-        Envelope.BodyOneofCase.SyncRequest => IsId(e.SyncRequest.SessionId),
-        Envelope.BodyOneofCase.SyncReply => e.SyncReply.State is not null && IsValid(e.SyncReply.State, maxSessionBytes),
-        Envelope.BodyOneofCase.StateChunk => e.StateChunk.Sessions.All(u => IsValid(u, maxSessionBytes)),
-        Envelope.BodyOneofCase.Touch => e.Touch.Entries.Count <= MaxAttributes && e.Touch.Entries.All(t => IsId(t.SessionId)),
-        Envelope.BodyOneofCase.Replicate => e.Replicate.Updates.All(u => IsValid(u, maxSessionBytes)),
-        Envelope.BodyOneofCase.HoldRequest => e.HoldRequest.Entries.Count <= MaxAttributes && e.HoldRequest.Entries.All(h => IsId(h.SessionId)),
-        Envelope.BodyOneofCase.HoldReply => e.HoldReply.Held.Count <= MaxAttributes && e.HoldReply.Held.All(IsId),
-        _ => true,
-    };
+        object?[] bodies = [e.LockRequest, e.LockReply, e.LockRelease, e.LockCancel, e.CommitRequest, e.CommitReply, e.Replicate,
+            e.ReplicateAck, e.ReadRequest, e.ReadReply, e.Touch, e.PrimaryState, e.Digest, e.FetchRequest, e.FetchReply,
+            e.ReconcileDone, e.HoldRequest, e.HoldReply, e.OutcomeRequest, e.OutcomeReply, e.MemberReady];
+        var count = 0;
+        foreach (var body in bodies)
+        {
+            if (body is not null)
+                count++;
+        }
+        return count;
+    }
 
-    private static bool IsId(string id) => id.Length is > 0 and <= MaxSessionIdLength;
+    /// <summary>The name of the message's body, for logs.</summary>
+    public static string KindOf(Envelope e) =>
+        e.LockRequest is not null ? nameof(LockRequest) : e.LockReply is not null ? nameof(LockReply)
+        : e.LockRelease is not null ? nameof(LockRelease) : e.LockCancel is not null ? nameof(LockCancel)
+        : e.CommitRequest is not null ? nameof(CommitRequest) : e.CommitReply is not null ? nameof(CommitReply)
+        : e.Replicate is not null ? nameof(Replicate) : e.ReplicateAck is not null ? nameof(ReplicateAck)
+        : e.ReadRequest is not null ? nameof(ReadRequest) : e.ReadReply is not null ? nameof(ReadReply)
+        : e.Touch is not null ? nameof(Touch) : e.PrimaryState is not null ? nameof(PrimaryState)
+        : e.Digest is not null ? nameof(Digest) : e.FetchRequest is not null ? nameof(FetchRequest)
+        : e.FetchReply is not null ? nameof(FetchReply) : e.ReconcileDone is not null ? nameof(ReconcileDone)
+        : e.HoldRequest is not null ? nameof(HoldRequest) : e.HoldReply is not null ? nameof(HoldReply)
+        : e.OutcomeRequest is not null ? nameof(OutcomeRequest) : e.OutcomeReply is not null ? nameof(OutcomeReply)
+        : e.MemberReady is not null ? nameof(MemberReady) : "none";
 
-    private static bool IsValid(Update u, int maxSessionBytes)
+    private static bool IsValid(Envelope e, int maxSessionBytes)
     {
-        if (!IsId(u.SessionId) || u.Writer.Length > MaxNodeIdLength || u.Version < 0 || u.BaseVersion < 0)
+        if (e.LockRequest is { } lr)
+            return IsId(lr.SessionId) && Enum.IsDefined(lr.Policy);
+        if (e.LockReply is { } lp)
+            return IsId(lp.SessionId) && Enum.IsDefined(lp.Status) && IsNode(lp.Holder) && (lp.Copy is null || IsValid(lp.Copy, maxSessionBytes));
+        if (e.LockRelease is { } rl)
+            return IsId(rl.SessionId);
+        if (e.LockCancel is { } lc)
+            return IsId(lc.SessionId);
+        if (e.CommitRequest is { } cr)
+            return IsValid(cr.Delta, maxSessionBytes);
+        if (e.CommitReply is { } cp)
+            return IsId(cp.SessionId) && Enum.IsDefined(cp.Status);
+        if (e.Replicate is { } r)
+            return r.Deltas.Count + r.Copies.Count <= MaxEntries && r.Deltas.TrueForAll(d => IsValid(d, maxSessionBytes)) && r.Copies.TrueForAll(c => IsValid(c, maxSessionBytes));
+        if (e.ReplicateAck is { } ra)
+            return Enum.IsDefined(ra.Status);
+        if (e.ReadRequest is { } rq)
+            return IsId(rq.SessionId);
+        if (e.ReadReply is { } rp)
+            return Enum.IsDefined(rp.Status) && (rp.Copy is null || IsValid(rp.Copy, maxSessionBytes));
+        if (e.Touch is { } t)
+            return t.Entries.Count <= MaxEntries && t.Entries.TrueForAll(x => IsId(x.SessionId));
+        if (e.PrimaryState is { } ps)
+            return ps.LastMembers.Count <= MaxEntries && ps.LastMembers.TrueForAll(IsNode) && ps.Leavers.Count <= MaxEntries && ps.Leavers.TrueForAll(IsNode);
+        if (e.Digest is { } d)
+            return d.Entries.Count <= MaxEntries && d.Entries.TrueForAll(x => IsId(x.SessionId)) && d.Locks.Count <= MaxEntries && d.Locks.TrueForAll(x => IsId(x.SessionId) && IsNode(x.Holder));
+        if (e.FetchRequest is { } fq)
+            return fq.SessionIds.Count <= MaxEntries && fq.SessionIds.TrueForAll(IsId);
+        if (e.FetchReply is { } fp)
+            return fp.Copies.Count <= MaxEntries && fp.Copies.TrueForAll(c => IsValid(c, maxSessionBytes));
+        if (e.HoldRequest is { } hq)
+            return hq.Entries.Count <= MaxEntries && hq.Entries.TrueForAll(x => IsId(x.SessionId));
+        if (e.HoldReply is { } hp)
+            return hp.Droppable.Count <= MaxEntries && hp.Droppable.TrueForAll(IsId);
+        if (e.OutcomeRequest is { } oq)
+            return IsId(oq.SessionId);
+        if (e.OutcomeReply is { } op)
+            return Enum.IsDefined(op.Outcome);
+        return true;
+    }
+
+    private static bool IsId(string? id) => id is { Length: > 0 and <= MaxSessionIdLength };
+
+    private static bool IsNode(string? node) => node is not null && node.Length <= MaxNodeIdLength;
+
+    private static bool IsValid(SessionCopy c, int maxSessionBytes) =>
+        IsId(c.Id) && IsNode(c.Writer) && c.Version >= 0 && c.Epoch >= 0 && c.IdleTimeoutMs >= 0
+        && c.RecentCommits.Count <= RecentCommitCount && IsValid(c.Attributes, maxSessionBytes);
+
+    private static bool IsValid(SessionDelta d, int maxSessionBytes)
+    {
+        if (!IsId(d.Id) || !IsNode(d.Writer) || d.Version < 1 || d.BaseVersion < 0 || d.BaseVersion >= d.Version || d.IdleTimeoutMs < 0 || d.Epoch < 0)
             return false;
-        if (u.Set.Count > MaxAttributes || u.Removed.Count > MaxAttributes || u.IdleTimeoutMs < 0)
+        if (d.RemovedKeys.Count > MaxAttributes || !d.RemovedKeys.TrueForAll(k => k.Length <= MaxKeyLength) || !Enum.IsDefined(d.RemovalReason))
+            return false;
+        return IsValid(d.Set, maxSessionBytes);
+    }
+
+    private static bool IsValid(List<Attribute> attributes, int maxSessionBytes)
+    {
+        if (attributes.Count > MaxAttributes)
             return false;
         long size = 0;
-        foreach (var a in u.Set)
+        foreach (var a in attributes)
         {
-            if (a.Key.Length > MaxKeyLength)
+            if (a.Key is null || a.Key.Length > MaxKeyLength || a.Value is null)
                 return false;
             size += a.Key.Length + a.Value.Length;
         }
-        foreach (var k in u.Removed)
-        {
-            if (k.Length > MaxKeyLength)
-                return false;
-        }
-        // A delta may legitimately be no larger than the session limit; anything above is refused at the door.
+        // No whole session or delta is larger than the session limit; anything above is refused at the door.
         return size <= maxSessionBytes;
     }
 
-    public static Update ToFull(SessionState r)
+    /// <summary>The whole session, as transferred and stored.</summary>
+    public static SessionCopy ToCopy(SessionState s)
     {
-        var u = new Update
+        var c = new SessionCopy
         {
-            SessionId = r.Id,
-            BaseVersion = 0,
-            Version = r.Version,
-            Token = r.Token,
-            Writer = r.LastWriter,
-            Full = true,
-            Exists = true,
-            CreatedMs = r.CreatedAt.ToUnixTimeMilliseconds(),
-            LastAccessMs = r.LastAccessedAt.ToUnixTimeMilliseconds(),
-            IdleTimeoutMs = (long)r.IdleTimeout.TotalMilliseconds,
+            Id = s.Id,
+            Version = s.Version,
+            Epoch = s.Epoch,
+            Token = s.Token,
+            Writer = s.LastWriter,
+            CreatedMs = s.CreatedAt.ToUnixTimeMilliseconds(),
+            LastAccessMs = s.LastAccessedAt.ToUnixTimeMilliseconds(),
+            IdleTimeoutMs = (long)s.IdleTimeout.TotalMilliseconds,
+            Attributes = new List<Attribute>(s.Attributes.Count),
+            RecentCommits = [.. s.RecentCommits],
         };
-        foreach (var (k, v) in r.Attributes)
-            u.Set.Add(new Attribute { Key = k, Value = ByteString.CopyFrom(v) });
-        return u;
+        foreach (var (k, v) in s.Attributes)
+            c.Attributes.Add(new Attribute { Key = k, Value = v });
+        return c;
     }
 
-    public static Update Missing(string id) => new() { SessionId = id, Exists = false, Full = true };
-
-    /// <summary>Applies <paramref name="u"/> to <paramref name="current"/> (a delta needs its base; a full update replaces).</summary>
-    public static SessionState Apply(SessionState? current, Update u)
+    /// <summary>The state a whole copy describes (not for tombstones).</summary>
+    public static SessionState FromCopy(SessionCopy c)
     {
-        Dictionary<string, byte[]> attributes;
-        if (u.Full || current is null)
-        {
-            attributes = new Dictionary<string, byte[]>(u.Set.Count, StringComparer.Ordinal);
-        }
-        else
-        {
-            attributes = new Dictionary<string, byte[]>(current.Attributes.Count + u.Set.Count, StringComparer.Ordinal);
-            foreach (var (k, v) in current.Attributes)
-                attributes[k] = v;
-            foreach (var k in u.Removed)
-                attributes.Remove(k);
-        }
-        foreach (var a in u.Set)
-            attributes[a.Key] = a.Value.ToByteArray();
+        var attributes = new Dictionary<string, byte[]>(c.Attributes.Count, StringComparer.Ordinal);
+        foreach (var a in c.Attributes)
+            attributes[a.Key] = a.Value;
         return new SessionState
         {
-            Id = u.SessionId,
+            Id = c.Id,
             Attributes = attributes,
-            Version = u.Version,
-            Token = Math.Max(u.Token, current?.Token ?? 0),
-            CreatedAt = u.CreatedMs != 0 ? DateTimeOffset.FromUnixTimeMilliseconds(u.CreatedMs) : current?.CreatedAt ?? default,
-            LastAccessedAt = DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(u.LastAccessMs, current?.LastAccessedAt.ToUnixTimeMilliseconds() ?? 0)),
-            IdleTimeout = u.IdleTimeoutMs > 0 ? TimeSpan.FromMilliseconds(u.IdleTimeoutMs) : current?.IdleTimeout ?? SessionOptions.DefaultIdleTimeout,
-            LastWriter = u.Writer,
-            Size = SessionState.SizeOf(attributes),
+            Version = c.Version,
+            Epoch = c.Epoch,
+            Token = c.Token,
+            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(c.CreatedMs),
+            LastAccessedAt = DateTimeOffset.FromUnixTimeMilliseconds(c.LastAccessMs),
+            IdleTimeout = c.IdleTimeoutMs > 0 ? TimeSpan.FromMilliseconds(c.IdleTimeoutMs) : SessionOptions.DefaultIdleTimeout,
+            LastWriter = c.Writer,
+            RecentCommits = [.. c.RecentCommits],
         };
     }
 
-    /// <summary>The update a request's changes make (a delta, or the whole session when it is new).</summary>
-    public static Update FromSession(Session s, string writer, long token, DateTimeOffset now)
+    /// <summary>Applies a delta to its base (<paramref name="current"/> at <see cref="SessionDelta.BaseVersion"/>, or none for a new session).</summary>
+    public static SessionState Apply(SessionState? current, SessionDelta d)
     {
-        var r = s.State;
-        var u = new Update
+        var attributes = new Dictionary<string, byte[]>((current?.Attributes.Count ?? 0) + d.Set.Count, StringComparer.Ordinal);
+        if (current is not null && !d.IsNew)
         {
-            SessionId = s.Id,
-            BaseVersion = r.Version,
-            Version = r.Version + 1,
+            foreach (var (k, v) in current.Attributes)
+                attributes[k] = v;
+            foreach (var k in d.RemovedKeys)
+                attributes.Remove(k);
+        }
+        foreach (var a in d.Set)
+            attributes[a.Key] = a.Value;
+        var lastAccess = DateTimeOffset.FromUnixTimeMilliseconds(d.LastAccessMs);
+        return new SessionState
+        {
+            Id = d.Id,
+            Attributes = attributes,
+            Version = d.Version,
+            Epoch = d.Epoch,
+            Token = Math.Max(d.Token, current?.Token ?? 0),
+            CreatedAt = d.IsNew || current is null ? DateTimeOffset.FromUnixTimeMilliseconds(d.CreatedMs) : current.CreatedAt,
+            LastAccessedAt = current is not null && current.LastAccessedAt > lastAccess ? current.LastAccessedAt : lastAccess,
+            IdleTimeout = d.IdleTimeoutMs > 0 ? TimeSpan.FromMilliseconds(d.IdleTimeoutMs) : current?.IdleTimeout ?? SessionOptions.DefaultIdleTimeout,
+            LastWriter = d.Writer,
+            RecentCommits = AppendCommit(current?.RecentCommits ?? [], d.CommitId),
+        };
+    }
+
+    /// <summary>The commit ids a session remembers after one more commit.</summary>
+    public static ulong[] AppendCommit(ulong[] recent, ulong commitId)
+    {
+        if (commitId == 0)
+            return recent;
+        var keep = Math.Min(recent.Length, RecentCommitCount - 1);
+        var next = new ulong[keep + 1];
+        Array.Copy(recent, recent.Length - keep, next, 0, keep);
+        next[keep] = commitId;
+        return next;
+    }
+
+    /// <summary>The delta a request's changes make: from the version it read (a whole new session when it created it).</summary>
+    public static SessionDelta FromSession(Session s, string writer, long token, ulong commitId, DateTimeOffset now)
+    {
+        var state = s.State;
+        var d = new SessionDelta
+        {
+            Id = s.Id,
+            BaseVersion = state.Version,
+            Version = state.Version + 1,
             Token = token,
             Writer = writer,
-            Exists = true,
-            Full = s.IsNew,
-            CreatedMs = r.CreatedAt.ToUnixTimeMilliseconds(),
+            CommitId = commitId,
             LastAccessMs = now.ToUnixTimeMilliseconds(),
-            IdleTimeoutMs = (long)s.IdleTimeout.TotalMilliseconds,
+            IdleTimeoutMs = s.Changes.IdleTimeout is { } idle ? (long)idle.TotalMilliseconds : s.IsNew ? (long)state.IdleTimeout.TotalMilliseconds : 0,
+            IsNew = s.IsNew,
+            CreatedMs = state.CreatedAt.ToUnixTimeMilliseconds(),
         };
         if (s.IsNew)
         {
             foreach (var k in s.Keys)
             {
                 s.TryGetValue(k, out var v);
-                u.Set.Add(new Attribute { Key = k, Value = ByteString.CopyFrom(v) });
+                d.Set.Add(new Attribute { Key = k, Value = v! });
             }
-            return u;
+            return d;
         }
         foreach (var (k, v) in s.Changes.Set)
-            u.Set.Add(new Attribute { Key = k, Value = ByteString.CopyFrom(v) });
-        u.Removed.AddRange(s.Changes.Removed);
-        return u;
+            d.Set.Add(new Attribute { Key = k, Value = v });
+        d.RemovedKeys.AddRange(s.Changes.Removed);
+        return d;
     }
 
-    /// <summary>The size the session would have after <paramref name="u"/>, without building it.</summary>
-    public static long SizeAfter(SessionState? current, Update u)
+    /// <summary>The size the session would have after <paramref name="d"/>, without building it.</summary>
+    public static long SizeAfter(SessionState? current, SessionDelta d)
     {
-        if (u.Full || current is null)
-            return u.Set.Sum(a => (long)System.Text.Encoding.UTF8.GetByteCount(a.Key) + a.Value.Length);
+        if (d.Removal)
+            return 0;
+        if (d.IsNew || current is null)
+            return d.Set.Sum(a => (long)System.Text.Encoding.UTF8.GetByteCount(a.Key) + a.Value.Length);
         long size = current.Size;
-        foreach (var k in u.Removed)
+        foreach (var k in d.RemovedKeys)
         {
             if (current.Attributes.TryGetValue(k, out var v))
                 size -= SessionState.SizeOf(k, v);
         }
-        foreach (var a in u.Set)
+        foreach (var a in d.Set)
         {
-            if (current.Attributes.TryGetValue(a.Key, out var v) && !u.Removed.Contains(a.Key))
+            if (current.Attributes.TryGetValue(a.Key, out var v) && !d.RemovedKeys.Contains(a.Key))
                 size -= SessionState.SizeOf(a.Key, v);
             size += System.Text.Encoding.UTF8.GetByteCount(a.Key) + a.Value.Length;
         }

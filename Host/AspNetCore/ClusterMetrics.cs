@@ -42,20 +42,26 @@ internal sealed class ClusterMetrics : IDisposable
         {
             void Add(string name, Func<long> read, string description) =>
                 _meter.CreateObservableCounter(name, read, null, description);
-            Add("multicast.store.lock_waits", () => Volatile.Read(ref c.LockWaits), "Lock requests that waited for a release");
-            Add("multicast.store.lock_conflicts", () => Volatile.Read(ref c.LockConflicts), "Lock requests refused because the lock was held");
-            Add("multicast.store.applied", () => Volatile.Read(ref c.Applied), "Peer updates applied");
-            Add("multicast.store.buffered", () => Volatile.Read(ref c.Buffered), "Deltas that arrived before their base version (replication lag seen by this node)");
-            Add("multicast.store.syncs", () => Volatile.Read(ref c.Syncs), "Whole-session fetches made to fill a gap");
-            Add("multicast.store.recoveries", () => Volatile.Read(ref c.Recoveries), "Sessions recovered by a new arbiter");
-            Add("multicast.store.ack_timeouts", () => Volatile.Read(ref c.AckTimeouts), "Commits whose write concern was not met in time");
-            Add("multicast.store.refused_stale", () => Volatile.Read(ref c.RefusedStale), "Commits refused for a stale fencing token");
-            Add("multicast.store.malformed", () => Volatile.Read(ref c.Malformed), "Store messages dropped as malformed");
-            Add("multicast.store.rebalanced", () => Volatile.Read(ref c.Rebalanced), "Ring: session copies pushed to members that became backups");
-            Add("multicast.store.dropped", () => Volatile.Read(ref c.Dropped), "Ring: copies dropped because this node no longer must hold them");
-            Add("multicast.store.loaded_from_disk", () => Volatile.Read(ref c.LoadedFromDisk), "Ring: sessions loaded from the disk copy at start");
-            Add("multicast.store.corrupt_files", () => Volatile.Read(ref c.CorruptFiles), "Ring: disk files skipped as truncated or corrupt");
-            Add("multicast.store.transferred_sessions", () => Volatile.Read(ref c.TransferredSessions), "Sessions received by state transfer");
+            Add("multicast.store.lock_waits", () => c.LockWaits, "Lock requests that waited for a release");
+            Add("multicast.store.lock_conflicts", () => c.LockConflicts, "Lock requests refused because the lock was held");
+            Add("multicast.store.applied", () => c.Applied, "Peer updates applied");
+            Add("multicast.store.buffered", () => c.Buffered, "Deltas that arrived before their base version (replication lag seen by this node)");
+            Add("multicast.store.syncs", () => c.Syncs, "Whole-session fetches made to fill a gap");
+            Add("multicast.store.recoveries", () => c.Recoveries, "Sessions recovered by a new arbiter");
+            Add("multicast.store.write_concern_timeouts", () => c.WriteConcernTimeouts, "Commits for which a member that stayed in the view did not acknowledge within the commit timeout");
+            Add("multicast.store.write_concern_recounts", () => c.WriteConcernRecounts, "Commits whose write concern was counted again after a view change");
+            Add("multicast.store.no_quorum_refusals", () => c.NoQuorumRefusals, "Requests refused because this node was in a minority partition");
+            Add("multicast.store.stale_epoch_refusals", () => c.StaleEpochRefusals, "Updates refused because they came from an arbiter of an earlier primary epoch");
+            Add("multicast.store.outcome_queries", () => c.OutcomeQueries, "Commits whose arbiter changed before answering, resolved with the new arbiter");
+            Add("multicast.store.in_doubt", () => c.InDoubt, "Commits whose outcome could not be learned in time");
+            Add("multicast.store.reconciliations", () => c.Reconciliations, "Primary epochs this node reconciled");
+            Add("multicast.store.refused_stale", () => c.RefusedStale, "Commits refused for a stale fencing token");
+            Add("multicast.store.malformed", () => c.Malformed, "Store messages dropped as malformed");
+            Add("multicast.store.rebalanced", () => c.Rebalanced, "Ring: session copies pushed to members that became backups");
+            Add("multicast.store.dropped", () => c.Dropped, "Ring: copies dropped because this node no longer must hold them");
+            Add("multicast.store.loaded_from_disk", () => c.LoadedFromDisk, "Ring: sessions loaded from the disk copy at start");
+            Add("multicast.store.corrupt_files", () => c.CorruptFiles, "Ring: disk files skipped as truncated or corrupt");
+            Add("multicast.store.transferred_sessions", () => c.TransferredSessions, "Whole sessions received while catching up");
         }
 
         switch (node.Transport)

@@ -26,5 +26,5 @@ public sealed class LossyInMemoryStoreTests(bool ring) : ClusterStoreContractTes
     protected override ITransport CreateTransport(int index) => _hub.CreateTransport();
 
     protected override IClusterStore CreateStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider time) =>
-        ring ? new RingClusterStore(channel, options, time) : new ReplicatedClusterStore(channel, options, time);
+        ring ? new RingClusterStore(channel, options, time, StoreLog(options)) : new ReplicatedClusterStore(channel, options, time, StoreLog(options));
 }

@@ -25,7 +25,7 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
     protected override ITransport CreateTransport(int index) => _hub.CreateTransport();
 
     protected override IClusterStore CreateStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider time) =>
-        new RingClusterStore(channel, options, time);
+        new RingClusterStore(channel, options, time, StoreLog(options));
 
     protected override ValueTask CleanUpAsync()
     {

@@ -48,8 +48,26 @@ public sealed class SessionDiskTests
         await using var again = new SessionDisk(_directory, NullLogger.Instance, counters);
         var loaded = again.Load(1024 * 1024);
 
-        Assert.That(loaded.Select(u => (u.SessionId, u.Version)), Is.EqualTo(new[] { (a, 2L) }));
-        Assert.That(loaded[0].Set.Single().Value.ToStringUtf8(), Is.EqualTo("two"));
+        Assert.That(loaded.Select(u => (u.Id, u.Version)), Is.EqualTo(new[] { (a, 2L) }));
+        Assert.That(System.Text.Encoding.UTF8.GetString(loaded[0].Attributes.Single().Value), Is.EqualTo("two"));
+    }
+
+    [Test]
+    public async Task SaveTombstone_ThenLoad_ReturnsTheRemovalWithItsEpochAndVersion()
+    {
+        var id = SessionIds.New(1);
+        await using (var sut = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters()))
+        {
+            sut.Save(Record(id, 4, "v"));
+            sut.SaveTombstone(id, epoch: 3, version: 5, recentCommits: [9]);
+            await sut.FlushAsync();
+        }
+
+        await using var again = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters());
+        var loaded = again.Load(1024 * 1024).Single();
+
+        Assert.That((loaded.Id, loaded.Removed, loaded.Epoch, loaded.Version), Is.EqualTo((id, true, 3L, 5L)));
+        Assert.That(loaded.RecentCommits, Is.EqualTo(new ulong[] { 9 }));
     }
 
     [Test]

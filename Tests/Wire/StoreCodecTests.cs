@@ -1,30 +1,45 @@
-using Google.Protobuf;
 using Multicast.Sessions;
 using Multicast.Wire;
+using ProtoBuf;
 using Attribute = Multicast.Wire.Attribute;
 
 namespace Multicast.Tests.Wire;
 
 public sealed class StoreCodecTests
 {
-    [Test]
-    public void Update_RoundTrips()
+    private static SessionDelta Delta(string id = "0001abc", long baseVersion = 3, int bytes = 1) => new()
     {
-        var update = new Update { SessionId = "0001abc", BaseVersion = 3, Version = 4, Token = 9, Writer = "node1", Exists = true };
-        update.Set.Add(new Attribute { Key = "k", Value = ByteString.CopyFromUtf8("v") });
-        update.Removed.Add("gone");
+        Id = id,
+        BaseVersion = baseVersion,
+        Version = baseVersion + 1,
+        Epoch = 2,
+        Token = 9,
+        Writer = "node1",
+        CommitId = 77,
+        Set = [new Attribute { Key = "k", Value = new byte[bytes] }],
+        RemovedKeys = ["gone"],
+    };
 
-        var bytes = StoreCodec.Encode(new Envelope { Update = update });
+    [Test]
+    public void Replicate_RoundTrips()
+    {
+        var message = new Replicate { ReplicationId = 5, Epoch = 2, Deltas = [Delta()], AckRequested = true };
+
+        var bytes = StoreCodec.Encode(new Envelope { Replicate = message });
 
         Assert.That(StoreCodec.TryDecode(bytes, 1024, out var decoded), Is.True);
-        Assert.That(decoded.Update, Is.EqualTo(update));
+        var d = decoded.Replicate!.Deltas.Single();
+        Assert.That((d.Id, d.BaseVersion, d.Version, d.Epoch, d.Token, d.Writer, d.CommitId), Is.EqualTo(("0001abc", 3L, 4L, 2L, 9L, "node1", 77UL)));
+        Assert.That(d.Set.Single().Key, Is.EqualTo("k"));
+        Assert.That(d.RemovedKeys, Is.EqualTo(new[] { "gone" }));
+        Assert.That(decoded.Replicate.AckRequested, Is.True);
     }
 
     [Test]
     public void Garbage_IsRefusedWithoutThrowing()
     {
         var random = new Random(7);
-        for (var i = 0; i < 1000; i++)
+        for (var i = 0; i < 2000; i++)
         {
             var garbage = new byte[random.Next(0, 200)];
             random.NextBytes(garbage);
@@ -33,9 +48,26 @@ public sealed class StoreCodecTests
     }
 
     [Test]
+    public void TruncatedMessages_AreRefusedWithoutThrowing()
+    {
+        var bytes = StoreCodec.Encode(new Envelope { Replicate = new Replicate { ReplicationId = 5, Epoch = 2, Deltas = [Delta(), Delta("0001abd")] } });
+        for (var length = 0; length < bytes.Length; length++)
+            Assert.DoesNotThrow(() => StoreCodec.TryDecode(bytes.AsSpan(0, length), 1024, out _), $"{length} of {bytes.Length} bytes");
+    }
+
+    [Test]
     public void UnknownVersion_IsRefused()
     {
-        var bytes = new Envelope { Version = 99, Release = new Release { SessionId = "x", Token = 1 } }.ToByteArray();
+        using var stream = new MemoryStream();
+        Serializer.Serialize(stream, new Envelope { Version = 99, LockRelease = new LockRelease { SessionId = "x", Token = 1 } });
+
+        Assert.That(StoreCodec.TryDecode(stream.ToArray(), 1024, out _), Is.False);
+    }
+
+    [Test]
+    public void TwoBodies_AreRefused()
+    {
+        var bytes = StoreCodec.Encode(new Envelope { LockRelease = new LockRelease { SessionId = "x", Token = 1 }, LockCancel = new LockCancel { SessionId = "x" } });
 
         Assert.That(StoreCodec.TryDecode(bytes, 1024, out _), Is.False);
     }
@@ -43,62 +75,107 @@ public sealed class StoreCodecTests
     [Test]
     public void OverLimitDelta_IsRefused()
     {
-        var update = new Update { SessionId = "s", Version = 1, Writer = "n", Exists = true };
-        update.Set.Add(new Attribute { Key = "k", Value = ByteString.CopyFrom(new byte[5000]) });
+        var bytes = StoreCodec.Encode(new Envelope { CommitRequest = new CommitRequest { RequestId = 1, Delta = Delta(bytes: 5000) } });
 
-        Assert.That(StoreCodec.TryDecode(StoreCodec.Encode(new Envelope { Update = update }), 4096, out _), Is.False);
+        Assert.That(StoreCodec.TryDecode(bytes, 4096, out _), Is.False);
+        Assert.That(StoreCodec.TryDecode(bytes, 8192, out _), Is.True);
     }
 
     [Test]
     public void OverlongSessionId_IsRefused()
     {
-        var bytes = StoreCodec.Encode(new Envelope { Release = new Release { SessionId = new string('x', 500), Token = 1 } });
+        var bytes = StoreCodec.Encode(new Envelope { LockRelease = new LockRelease { SessionId = new string('x', 500), Token = 1 } });
 
         Assert.That(StoreCodec.TryDecode(bytes, 1024, out _), Is.False);
     }
 
     [Test]
-    public void SizeAfter_MatchesTheAppliedRecord()
+    public void DeltaWhoseBaseIsNotBelowItsVersion_IsRefused()
     {
-        var record = new SessionState
+        var d = Delta();
+        d.BaseVersion = d.Version;
+
+        Assert.That(StoreCodec.TryDecode(StoreCodec.Encode(new Envelope { CommitRequest = new CommitRequest { Delta = d } }), 1024, out _), Is.False);
+    }
+
+    [Test]
+    public void UndefinedEnumValue_IsRefused()
+    {
+        var bytes = StoreCodec.Encode(new Envelope { ReplicateAck = new ReplicateAck { ReplicationId = 1, Status = (ReplicateStatus)42 } });
+
+        Assert.That(StoreCodec.TryDecode(bytes, 1024, out _), Is.False);
+    }
+
+    [Test]
+    public void SizeAfter_MatchesTheAppliedState()
+    {
+        var state = new SessionState
         {
             Id = "s",
             Version = 1,
             Attributes = new Dictionary<string, byte[]> { ["a"] = new byte[10], ["b"] = new byte[20] },
-            Size = 2 + 30,
         };
-        var delta = new Update { SessionId = "s", BaseVersion = 1, Version = 2, Writer = "n", Exists = true };
-        delta.Set.Add(new Attribute { Key = "a", Value = ByteString.CopyFrom(new byte[15]) });
-        delta.Set.Add(new Attribute { Key = "c", Value = ByteString.CopyFrom(new byte[5]) });
-        delta.Removed.Add("b");
+        var delta = new SessionDelta
+        {
+            Id = "s",
+            BaseVersion = 1,
+            Version = 2,
+            Writer = "n",
+            Set = [new Attribute { Key = "a", Value = new byte[15] }, new Attribute { Key = "c", Value = new byte[5] }],
+            RemovedKeys = ["b"],
+        };
 
-        var applied = StoreCodec.Apply(record, delta);
+        var applied = StoreCodec.Apply(state, delta);
 
-        Assert.That(StoreCodec.SizeAfter(record, delta), Is.EqualTo(applied.Size));
+        Assert.That(StoreCodec.SizeAfter(state, delta), Is.EqualTo(applied.Size));
         Assert.That(applied.Attributes.Keys, Is.EquivalentTo(new[] { "a", "c" }));
         Assert.That(applied.Version, Is.EqualTo(2));
     }
 
     [Test]
-    public void Replicate_WithAnOverLimitUpdate_IsRefused()
+    public void Apply_RemembersTheLastCommitIds_NewestLast()
     {
-        var ok = new Update { SessionId = "0001abc", Version = 2, BaseVersion = 1, Writer = "n", Exists = true };
-        var big = new Update { SessionId = "0001abd", Version = 1, Writer = "n", Exists = true, Full = true };
-        big.Set.Add(new Attribute { Key = "k", Value = ByteString.CopyFrom(new byte[5000]) });
+        var state = new SessionState { Id = "s", Version = 0 };
+        for (var i = 1; i <= StoreCodec.RecentCommitCount + 3; i++)
+            state = StoreCodec.Apply(state, new SessionDelta { Id = "s", BaseVersion = i - 1, Version = i, Writer = "n", CommitId = (ulong)i, IsNew = i == 1 });
 
-        var fine = StoreCodec.Encode(new Envelope { Replicate = new Replicate { RequestId = 1, Updates = { ok } } });
-        var refused = StoreCodec.Encode(new Envelope { Replicate = new Replicate { RequestId = 2, Updates = { ok, big } } });
-
-        Assert.That(StoreCodec.TryDecode(fine, 4096, out var decoded), Is.True);
-        Assert.That(decoded.Replicate.Updates.Single(), Is.EqualTo(ok));
-        Assert.That(StoreCodec.TryDecode(refused, 4096, out _), Is.False);
+        Assert.That(state.RecentCommits, Has.Length.EqualTo(StoreCodec.RecentCommitCount));
+        Assert.That(state.RecentCommits[^1], Is.EqualTo((ulong)(StoreCodec.RecentCommitCount + 3)));
+        Assert.That(state.RecentCommits[0], Is.EqualTo(4UL));
     }
 
     [Test]
-    public void HoldRequest_WithAnOverlongSessionId_IsRefused()
+    public void Copy_RoundTripsEveryField()
     {
-        var fine = StoreCodec.Encode(new Envelope { HoldRequest = new HoldRequest { RequestId = 1, Entries = { new HoldEntry { SessionId = "0001abc", Version = 3 } } } });
-        var refused = StoreCodec.Encode(new Envelope { HoldReply = new HoldReply { RequestId = 1, Held = { new string('x', 100) } } });
+        var state = new SessionState
+        {
+            Id = "0001abc",
+            Version = 7,
+            Epoch = 3,
+            Token = 11,
+            LastWriter = "n2",
+            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(1000),
+            LastAccessedAt = DateTimeOffset.FromUnixTimeMilliseconds(2000),
+            IdleTimeout = TimeSpan.FromMinutes(3),
+            Attributes = new Dictionary<string, byte[]> { ["k"] = [1, 2, 3] },
+            RecentCommits = [5, 6],
+        };
+
+        var bytes = StoreCodec.Encode(new Envelope { FetchReply = new FetchReply { Copies = [StoreCodec.ToCopy(state)] } });
+        Assert.That(StoreCodec.TryDecode(bytes, 1024, out var decoded), Is.True);
+        var back = StoreCodec.FromCopy(decoded.FetchReply!.Copies.Single());
+
+        Assert.That((back.Id, back.Version, back.Epoch, back.Token, back.LastWriter), Is.EqualTo((state.Id, 7L, 3L, 11L, "n2")));
+        Assert.That((back.CreatedAt, back.LastAccessedAt, back.IdleTimeout), Is.EqualTo((state.CreatedAt, state.LastAccessedAt, state.IdleTimeout)));
+        Assert.That(back.Attributes["k"], Is.EqualTo(new byte[] { 1, 2, 3 }));
+        Assert.That(back.RecentCommits, Is.EqualTo(new ulong[] { 5, 6 }));
+    }
+
+    [Test]
+    public void HoldReply_WithAnOverlongSessionId_IsRefused()
+    {
+        var fine = StoreCodec.Encode(new Envelope { HoldRequest = new HoldRequest { RequestId = 1, Entries = [new HoldEntry { SessionId = "0001abc", Version = 3 }] } });
+        var refused = StoreCodec.Encode(new Envelope { HoldReply = new HoldReply { RequestId = 1, Droppable = [new string('x', 100)] } });
 
         Assert.That(StoreCodec.TryDecode(fine, 4096, out _), Is.True);
         Assert.That(StoreCodec.TryDecode(refused, 4096, out _), Is.False);

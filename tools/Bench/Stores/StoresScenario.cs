@@ -97,7 +97,7 @@ internal sealed class StoresScenario : IBenchScenario
             {
                 var (id, node) = plan[i];
                 var manager = managers[node];
-                var owner = SessionPlacement.ArbiterFor(id, ((ArbitratedClusterStore)manager.Store).View)?.NodeId == manager.Store.InstanceId;
+                var owner = ReplicationStrategy.ArbiterOf(id, ((ArbitratedClusterStore)manager.Store).View)?.NodeId == manager.Store.InstanceId;
                 var started = Stopwatch.GetTimestamp();
                 var session = await manager.BeginRequestAsync(id, SessionAccess.Exclusive, cancellationToken)
                     ?? throw new InvalidOperationException($"session {id} is missing on {manager.Store.InstanceId}");

@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using Multicast.Messaging;
+using Multicast.Wire;
+
+namespace Multicast.Stores;
+
+/// <summary>Requests to one member over the channel's reliable unicast, matched with their replies by request id.</summary>
+internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<ulong, Call> _calls = new();
+    private long _next = Random.Shared.NextInt64(1, long.MaxValue / 2);
+
+    private sealed record Call(string Target, TaskCompletionSource<Envelope> Reply);
+
+    public ulong NextId() => (ulong)Interlocked.Increment(ref _next);
+
+    /// <summary>Sends <paramref name="request"/> (whose request id is <paramref name="id"/>) and waits for the reply.</summary>
+    /// <exception cref="MemberGoneException">The target is not in the view, or left it before answering.</exception>
+    /// <exception cref="TimeoutException">No reply within <paramref name="timeout"/>.</exception>
+    public async Task<Envelope> CallAsync(string target, ulong id, Envelope request, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var call = new Call(target, new TaskCompletionSource<Envelope>(TaskCreationOptions.RunContinuationsAsynchronously));
+        _calls[id] = call;
+        try
+        {
+            if (!channel.View.Contains(target))
+                throw new MemberGoneException(target);
+            try
+            {
+                await channel.SendAsync(target, StoreCodec.Encode(request), cancellationToken);
+            }
+            catch (InvalidOperationException)
+            {
+                throw new MemberGoneException(target);
+            }
+            using var deadline = new CancellationTokenSource(timeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+            try
+            {
+                return await call.Reply.Task.WaitAsync(linked.Token);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Node '{target}' did not answer within {timeout.TotalSeconds:0.#} s.");
+            }
+        }
+        finally
+        {
+            _calls.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>Completes a call with its reply; only the member that was asked can answer it.</summary>
+    public bool Complete(ulong id, string from, Envelope reply) =>
+        _calls.TryGetValue(id, out var call) && call.Target == from && _calls.TryRemove(id, out _) && call.Reply.TrySetResult(reply);
+
+    /// <summary>Fails the calls to members for which <paramref name="gone"/> holds.</summary>
+    public void FailWhere(Func<string, bool> gone)
+    {
+        foreach (var (id, call) in _calls)
+        {
+            if (gone(call.Target) && _calls.TryRemove(id, out _))
+                call.Reply.TrySetException(new MemberGoneException(call.Target));
+        }
+    }
+}
+
+/// <summary>The member a request was addressed to is not in the view, or left before answering.</summary>
+internal sealed class MemberGoneException(string node) : Exception($"Node '{node}' is not in the view (it left before answering).")
+{
+    public string Node { get; } = node;
+}

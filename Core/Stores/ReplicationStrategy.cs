@@ -1,0 +1,94 @@
+using Multicast.Messaging;
+using Multicast.Sessions;
+
+namespace Multicast.Stores;
+
+/// <summary>
+/// Where a session's copies live and how its arbiter's commits reach them: the one thing in which the replicated and
+/// the ring store differ. The arbiter is always the session's acting owner (its id's ring index, or the next live
+/// member in ring order).
+/// </summary>
+internal abstract class ReplicationStrategy
+{
+    /// <summary>Every member holds every session (commits are broadcast).</summary>
+    public abstract bool EveryMember { get; }
+
+    /// <summary>The members other than the arbiter that hold the session in <paramref name="view"/>, in ring order.</summary>
+    public abstract IReadOnlyList<Member> Replicas(string id, MembershipView view);
+
+    /// <summary>Whether <paramref name="node"/> holds the session in <paramref name="view"/>.</summary>
+    public abstract bool Holds(string id, MembershipView view, string node);
+
+    /// <summary>Sends a replication message to the session's replicas.</summary>
+    public abstract void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe);
+
+    /// <summary>The member that arbitrates the session in <paramref name="view"/>.</summary>
+    public static Member? ArbiterOf(string id, MembershipView view)
+    {
+        SessionIds.TryParseOwner(id, out var ring);
+        return view.ActingOwner(ring);
+    }
+}
+
+/// <summary>The replicated store: every member holds every session; the arbiter broadcasts each commit once.</summary>
+internal sealed class BroadcastReplication : ReplicationStrategy
+{
+    public static readonly BroadcastReplication Instance = new();
+
+    public override bool EveryMember => true;
+
+    public override IReadOnlyList<Member> Replicas(string id, MembershipView view)
+    {
+        var arbiter = ArbiterOf(id, view);
+        var replicas = new List<Member>(view.Members.Count);
+        foreach (var m in view.RingOrder)
+        {
+            if (m != arbiter)
+                replicas.Add(m);
+        }
+        return replicas;
+    }
+
+    public override bool Holds(string id, MembershipView view, string node) => view.Contains(node);
+
+    public override void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe)
+    {
+        if (replicas.Count > 0)
+            observe(Discard(channel.BroadcastAsync(payload)), "the group");
+    }
+
+    private static async ValueTask Discard(ValueTask<long> sent) => await sent;
+}
+
+/// <summary>The ring store: the arbiter and the next <c>backups</c> live members in ring order hold a session; the
+/// arbiter sends each commit to those backups by reliable unicast.</summary>
+internal sealed class BackupReplication(int backups) : ReplicationStrategy
+{
+    public int Backups { get; } = backups;
+
+    public override bool EveryMember => false;
+
+    public override IReadOnlyList<Member> Replicas(string id, MembershipView view) =>
+        ArbiterOf(id, view) is { } arbiter ? [.. view.Successors(arbiter, Backups)] : [];
+
+    public override bool Holds(string id, MembershipView view, string node)
+    {
+        var arbiter = ArbiterOf(id, view);
+        if (arbiter is null)
+            return false;
+        if (arbiter.NodeId == node)
+            return true;
+        foreach (var m in view.Successors(arbiter, Backups))
+        {
+            if (m.NodeId == node)
+                return true;
+        }
+        return false;
+    }
+
+    public override void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe)
+    {
+        foreach (var replica in replicas)
+            observe(channel.SendAsync(replica.NodeId, payload), replica.NodeId);
+    }
+}

@@ -1,0 +1,259 @@
+using Microsoft.Extensions.Logging;
+using Multicast.Messaging;
+using Multicast.Sessions;
+using Multicast.Wire;
+
+namespace Multicast.Stores;
+
+// Membership: views, the primary decision and its epoch, exclusion, readiness, and a graceful leave.
+internal sealed partial class StoreNode
+{
+    private volatile EpochState _epoch = EpochState.Initial;
+    private MembershipView _view = NoView;
+    private volatile bool _excluded;
+    private readonly HashSet<string> _ready = new(StringComparer.Ordinal); // members whose acknowledgements count (caught up)
+
+    /// <summary>
+    /// Where this node is: its view, the members' decision for it (null until every member's state arrived), whether
+    /// this node holds what it must, and the epoch's reconciliation. Replaced whole under the gate; read without it.
+    /// </summary>
+    private sealed record EpochState(MembershipView View, PrimaryDecision? Decision, bool CaughtUp, Reconciliation? Reconciliation)
+    {
+        public static readonly EpochState Initial = new(NoView, null, false, null);
+
+        /// <summary>Completes when the decision is made or the view changes again.</summary>
+        public TaskCompletionSource Changed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long Epoch => Decision?.Epoch ?? 0;
+
+        public bool Serving => Decision is { IsPrimary: true } && CaughtUp;
+    }
+
+    public MembershipView View => _view;
+
+    private void SetEpochLocked(EpochState next)
+    {
+        var previous = _epoch;
+        _epoch = next;
+        previous.Changed.TrySetResult();
+    }
+
+    /// <summary>A new view (receive thread): the decision for it waits for every member's state.</summary>
+    private void OnViewChanged(MembershipView view)
+    {
+        PrimaryState own;
+        PrimaryDecision? decided;
+        lock (_gate)
+        {
+            var previous = _view;
+            var gone = previous.Members.Where(m => view.Find(m.NodeId) is not { } now || now.Incarnation != m.Incarnation)
+                .Select(m => m.NodeId).ToHashSet(StringComparer.Ordinal);
+            _view = view;
+            _excluded = false;
+            LogViewChanged(view.Id, view.Members.Count, string.Join(", ", view.Members), gone.Count);
+            if (gone.Count > 0)
+            {
+                Deliver(_locks.DropNodes(gone.Contains, RecordToken, TokenFloor));
+                _ready.ExceptWith(gone);
+            }
+            _epoch.Reconciliation?.Abandon();
+            // Until the members decide, nothing is arbitrated or counted; requests wait (bounded) for the decision.
+            SetEpochLocked(new EpochState(view, null, _epoch.CaughtUp, null));
+            (own, decided) = _primary.BeginView(view);
+            if (decided is not null)
+                OnDecidedLocked(decided);
+        }
+        _calls.FailWhere(node => !view.Contains(node));
+        if (view.Members.Count > 1)
+            Broadcast(new Envelope { PrimaryState = own });
+        StartReconciliationIfDue();
+    }
+
+    /// <summary>This node was removed from the group while alive (a pause, a one-way partition): it stops serving until
+    /// it has rejoined and caught up, and nothing it was doing as an arbiter counts any more.</summary>
+    private void OnExcluded(MembershipView lastView)
+    {
+        lock (_gate)
+        {
+            _excluded = true;
+            LogExcluded(InstanceId, lastView.Id);
+            _epoch.Reconciliation?.Abandon();
+            AbandonAllLocked("this node was excluded from the group");
+            SetEpochLocked(new EpochState(NoView, null, false, null));
+            _view = NoView;
+            _ready.Clear();
+        }
+        _calls.FailWhere(_ => true);
+    }
+
+    private void OnPrimaryState(string from, PrimaryState state)
+    {
+        lock (_gate)
+        {
+            if (_primary.Receive(from, state) is { } decided && decided.View == _view)
+                OnDecidedLocked(decided);
+        }
+        StartReconciliationIfDue();
+    }
+
+    /// <summary>The members decided for the current view. Under the gate.</summary>
+    private void OnDecidedLocked(PrimaryDecision decision)
+    {
+        var view = decision.View;
+        var wasServing = _epoch.Decision is { IsPrimary: true };
+        if (!decision.IsPrimary)
+        {
+            LogNoQuorum(view.Id, decision.Present, decision.Basis, decision.Previous.Epoch);
+            InDoubtAllLocked("this node's view is not the primary partition");
+            SetEpochLocked(new EpochState(view, decision, _epoch.CaughtUp, null));
+            return;
+        }
+        var fresh = decision.Fresh.Contains(InstanceId);
+        var reconciliation = new Reconciliation(this, decision);
+        _ready.Clear();
+        foreach (var m in view.Members)
+        {
+            if (!decision.Fresh.Contains(m.NodeId))
+                _ready.Add(m.NodeId);
+        }
+        SetEpochLocked(new EpochState(view, decision, !fresh, reconciliation));
+        if (fresh)
+        {
+            // It arbitrated nothing the primary knows of: its locks and commits in flight mean nothing now.
+            AbandonAllLocked("this node catches up with the primary partition");
+        }
+        else
+        {
+            ContinueInFlightLocked(reconciliation);
+        }
+        Counters.AddReconciliation();
+        LogPrimary(view.Id, decision.Epoch, view.Members.Count, decision.Fresh.Count, fresh, wasServing);
+    }
+
+    private void OnMemberReady(string from, MemberReady ready)
+    {
+        lock (_gate)
+        {
+            if (ready.Epoch == _epoch.Epoch && _view.Contains(from))
+                _ready.Add(from);
+        }
+    }
+
+    /// <summary>This node holds what it must for the epoch: it serves, and its acknowledgements count.</summary>
+    private void MarkCaughtUp(Reconciliation reconciliation)
+    {
+        lock (_gate)
+        {
+            if (_epoch.Reconciliation != reconciliation || _epoch.CaughtUp)
+                return;
+            _primary.CaughtUp(reconciliation.Epoch);
+            _ready.Add(InstanceId);
+            SetEpochLocked(_epoch with { CaughtUp = true });
+        }
+        LogCaughtUp(InstanceId, reconciliation.Epoch, Table.Count);
+        Broadcast(new Envelope { MemberReady = new MemberReady { Epoch = reconciliation.Epoch } });
+    }
+
+    /// <summary>Some commits complete with fewer acknowledgements than the write concern asks for, because the members
+    /// that would give them are catching up (their acknowledgements count once they are caught up).</summary>
+    private bool WriteConcernShortfall(EpochState epoch)
+    {
+        int members = epoch.View.Members.Count, ready;
+        lock (_gate)
+            ready = _ready.Count;
+        if (_options.ReplicationAcks == 0 || members == 1)
+            return false;
+        // Ring: a catching-up member may be the only backup of some sessions. Replicated: any ready replica will do.
+        return _replication.EveryMember ? ready - 1 < Math.Min(_options.ReplicationAcks, members - 1) : ready < members;
+    }
+
+    /// <summary>Waits (bounded by the lock wait timeout) until this node may serve: decided, primary and caught up.</summary>
+    /// <exception cref="ClusterUnavailableException">No quorum, still catching up, or leaving.</exception>
+    private async Task<EpochState> WaitServingAsync(CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetUtcNow() + _options.LockWaitTimeout;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Volatile.Read(ref _stopped) != 0)
+                throw new ClusterUnavailableException(ClusterStoreStatus.Leaving, $"Node '{InstanceId}' is leaving the cluster.", RetryAfter);
+            var epoch = _epoch;
+            if (epoch.Decision is { IsPrimary: false })
+            {
+                Counters.AddNoQuorum();
+                throw new ClusterUnavailableException(ClusterStoreStatus.NoQuorum,
+                    $"Node '{InstanceId}' is in a minority partition: {epoch.Decision.Present} of the {epoch.Decision.Basis} members of the last primary view are reachable (no quorum).", RetryAfter);
+            }
+            if (epoch.Serving && !_excluded)
+                return epoch;
+            var left = deadline - _time.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+            {
+                throw new ClusterUnavailableException(ClusterStoreStatus.Joining,
+                    $"Node '{InstanceId}' is joining or catching up with the cluster and cannot serve yet.", RetryAfter);
+            }
+            try
+            {
+                await epoch.Changed.Task.WaitAsync(left, _time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                // Checked again at the top.
+            }
+        }
+    }
+
+    private TimeSpan RetryAfter => _options.LockWaitTimeout < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(2);
+
+    private async Task WaitReadyAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var epoch = _epoch;
+            if (epoch.Serving && !_excluded)
+                return;
+            await epoch.Changed.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Announces the leave (members stop counting this node for the majority), lets the commits this node
+    /// arbitrates finish, then leaves the channel's view.</summary>
+    private async Task LeaveGracefullyAsync(CancellationToken cancellationToken)
+    {
+        PrimaryState state;
+        Task[] inFlight;
+        lock (_gate)
+        {
+            _primary.Leaving = true;
+            state = new PrimaryState { ViewId = _view.Id, Leaving = true };
+            inFlight = [.. _inFlight.Values.Select(p => p.Done.Task)];
+        }
+        if (_view.Members.Count > 1)
+            Broadcast(new Envelope { PrimaryState = state });
+        try
+        {
+            await Task.WhenAll(inFlight).WaitAsync(_options.CommitTimeout, _time, cancellationToken);
+        }
+        catch (Exception ex) when (ex is TimeoutException or ClusterUnavailableException or LockLostException or SessionTooLargeException or CommitInDoubtException)
+        {
+            // Whatever did not finish is resolved by its holder with the next arbiter.
+        }
+        await FlushTouchesAsync();
+        await _channel.LeaveAsync(cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId}: {Count} member(s) [{Members}], {Gone} gone")]
+    private partial void LogViewChanged(long viewId, int count, string members, int gone);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} was removed from the group while alive (last view {ViewId}): it stops serving, rejoins and catches up")]
+    private partial void LogExcluded(string nodeId, long viewId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "View {ViewId} is not the primary partition: {Present} of {Basis} members of primary epoch {Epoch} reachable; exclusive requests are refused")]
+    private partial void LogNoQuorum(long viewId, int present, int basis, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId} is primary: epoch {Epoch}, {Count} member(s), {Fresh} catching up (this node: {SelfFresh}; was serving: {WasServing})")]
+    private partial void LogPrimary(long viewId, long epoch, int count, int fresh, bool selfFresh, bool wasServing);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} caught up with epoch {Epoch}: {Sessions} session(s); ready")]
+    private partial void LogCaughtUp(string nodeId, long epoch, int sessions);
+}

@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Multicast.Messaging;
+using Multicast.Sessions;
+using Multicast.Wire;
+
+namespace Multicast.Stores;
+
+// Reads: read-only finds (and every find when nothing is locked), read requests at the arbiter, and the batched
+// last-access times that keep expiry consistent without traffic per request.
+internal sealed partial class StoreNode
+{
+    private readonly ConcurrentDictionary<string, long> _touched = new(StringComparer.Ordinal);
+    private DateTimeOffset _lastTouchFlush;
+
+    public async Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        EnsureStarted();
+        if (access == SessionAccess.None)
+            return null;
+        if (access == SessionAccess.Exclusive && _options.Locking == LockingMode.Pessimistic)
+            return await FindExclusiveAsync(id, cancellationToken);
+
+        var now = _time.GetUtcNow();
+        SessionState? state;
+        if (_options.ReadConsistency == ReadConsistency.Local && access == SessionAccess.ReadOnly && HoldsHere(id, _view) && !_excluded)
+        {
+            // This node's copy, with no network and no quorum check: possibly stale, never partial.
+            state = Table.Get(id);
+        }
+        else
+        {
+            var epoch = await WaitServingAsync(cancellationToken);
+            state = await ReadLatestAsync(id, epoch, cancellationToken);
+        }
+        if (state is null || IsExpired(state, now))
+            return null;
+        Touch(id, now);
+        return new Session(state, access);
+    }
+
+    /// <summary>The latest committed state: from this node's table when it arbitrates the session, else from the arbiter
+    /// (which sends the whole session only when this node's copy is behind).</summary>
+    private async Task<SessionState?> ReadLatestAsync(string id, EpochState epoch, CancellationToken cancellationToken)
+    {
+        if (IsArbiter(id, epoch.View))
+        {
+            if (epoch.Reconciliation is { } r && r.Blocks(id))
+                await WaitRecoveredAsync(r.Recovered.Task, cancellationToken);
+            if (IsArbiter(id, _view) && _epoch.Reconciliation?.Blocks(id) == false)
+                return Table.Get(id);
+        }
+        return await ReadFromArbiterAsync(id, HoldsHere(id, epoch.View) ? Table.Get(id) : null, cancellationToken);
+    }
+
+    private async Task<SessionState?> ReadFromArbiterAsync(string id, SessionState? known, CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetUtcNow() + _options.LockWaitTimeout;
+        var backoff = new Backoff(_time);
+        while (true)
+        {
+            var epoch = await WaitServingAsync(cancellationToken);
+            var arbiter = ReplicationStrategy.ArbiterOf(id, epoch.View);
+            if (arbiter is null)
+                return null;
+            if (arbiter.NodeId == InstanceId)
+            {
+                lock (_gate)
+                {
+                    if (_epoch.Serving && IsArbiter(id, _view) && _epoch.Reconciliation?.Blocks(id) == false)
+                        return Table.Get(id);
+                }
+            }
+            else
+            {
+                var callId = _calls.NextId();
+                try
+                {
+                    var request = new Envelope { ReadRequest = new ReadRequest { RequestId = callId, SessionId = id, KnownVersion = known?.Version ?? 0, KnownEpoch = known?.Epoch ?? 0 } };
+                    var reply = (await _calls.CallAsync(arbiter.NodeId, callId, request, _options.CommitTimeout, cancellationToken)).ReadReply!;
+                    switch (reply.Status)
+                    {
+                        case ReadStatus.NotFound:
+                            return null;
+                        case ReadStatus.Unchanged when known is not null:
+                            return known;
+                        case ReadStatus.Found when reply.Copy is { } copy:
+                            if (HoldsHere(id, _view))
+                            {
+                                lock (_gate)
+                                    Applier.ApplyCopy(copy, authoritative: false, _epoch.Epoch);
+                            }
+                            var latest = StoreCodec.FromCopy(copy);
+                            return Table.Get(id) is { } held && held.Version >= latest.Version && held.Epoch >= latest.Epoch ? held : latest;
+                    }
+                }
+                catch (Exception ex) when (ex is MemberGoneException or TimeoutException)
+                {
+                    // The view changed under the call: ask the next arbiter.
+                }
+            }
+            if (_time.GetUtcNow() > deadline)
+                throw new ClusterUnavailableException(ClusterStoreStatus.Joining, $"No node could serve session '{id}' in time.", RetryAfter);
+            await backoff.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>A read at this node as the arbiter, or a replica's request for a delta's base (receive thread).</summary>
+    private void OnReadRequest(string from, ReadRequest request)
+    {
+        var reply = new ReadReply { RequestId = request.RequestId };
+        lock (_gate)
+        {
+            var id = request.SessionId;
+            var epoch = _epoch;
+            if (!request.ForHolder && (!epoch.Serving || !IsArbiter(id, _view) || epoch.Reconciliation?.Blocks(id) != false))
+            {
+                reply.Status = epoch.Decision is { IsPrimary: false } ? ReadStatus.Unavailable : ReadStatus.NotArbiter;
+            }
+            else if (Table.Get(id) is not { } state)
+            {
+                reply.Status = ReadStatus.NotFound;
+                if (request.ForHolder && Applier.TombstoneOf(id) is { } dead)
+                    reply.Copy = TombstoneCopy(id, dead);
+            }
+            else if (!request.ForHolder && state.Version == request.KnownVersion && state.Epoch == request.KnownEpoch)
+            {
+                reply.Status = ReadStatus.Unchanged;
+            }
+            else
+            {
+                reply.Status = ReadStatus.Found;
+                reply.Copy = StoreCodec.ToCopy(state);
+            }
+        }
+        Send(from, new Envelope { ReadReply = reply });
+    }
+
+    private bool IsExpired(SessionState state, DateTimeOffset now)
+    {
+        var last = state.LastAccessedAt;
+        if (_touched.TryGetValue(state.Id, out var touchedMs))
+        {
+            var touched = DateTimeOffset.FromUnixTimeMilliseconds(touchedMs);
+            if (touched > last)
+                last = touched;
+        }
+        return now >= last + state.IdleTimeout;
+    }
+
+    private void Touch(string id, DateTimeOffset now) => _touched[id] = now.ToUnixTimeMilliseconds();
+
+    private void OnTouch(Touch touch)
+    {
+        lock (_gate)
+        {
+            foreach (var t in touch.Entries)
+            {
+                if (Table.Get(t.SessionId) is { } state && state.LastAccessedAt.ToUnixTimeMilliseconds() < t.LastAccessMs)
+                    Table.Set(state.WithLastAccess(DateTimeOffset.FromUnixTimeMilliseconds(t.LastAccessMs)));
+            }
+        }
+    }
+
+    private void FlushTouchesIfDue()
+    {
+        var now = _time.GetUtcNow();
+        if (now - _lastTouchFlush < SessionOptions.EffectiveAccessWindow)
+            return;
+        _lastTouchFlush = now;
+        Track(FlushTouchesAsync());
+    }
+
+    /// <summary>Announces the last-access times gathered since the previous flush, in batches.</summary>
+    private async Task FlushTouchesAsync()
+    {
+        if (_context is null || _touched.IsEmpty)
+            return;
+        var batch = new Touch();
+        foreach (var (id, ms) in _touched)
+        {
+            // A read on a node that does not hold the session (ring) still keeps it alive where it is held.
+            var state = Table.Get(id);
+            if (state is not null ? state.LastAccessedAt.ToUnixTimeMilliseconds() >= ms : _replication.EveryMember)
+            {
+                _touched.TryRemove(new KeyValuePair<string, long>(id, ms));
+                continue;
+            }
+            if (state is null)
+                _touched.TryRemove(new KeyValuePair<string, long>(id, ms));
+            batch.Entries.Add(new TouchEntry { SessionId = id, LastAccessMs = ms });
+        }
+        if (batch.Entries.Count == 0)
+            return;
+        OnTouch(batch);
+        try
+        {
+            foreach (var chunk in batch.Entries.Chunk(2000))
+                await _channel.BroadcastAsync(StoreCodec.Encode(new Envelope { Touch = new Touch { Entries = [.. chunk] } }), _stopping.Token);
+        }
+        catch (Exception ex) when (ex is SendWindowFullException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        {
+            LogTouchFailed(ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Announcing last-access times failed; the next flush retries")]
+    private partial void LogTouchFailed(Exception ex);
+}

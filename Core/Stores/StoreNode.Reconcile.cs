@@ -1,0 +1,639 @@
+using Microsoft.Extensions.Logging;
+using Multicast.Messaging;
+using Multicast.Sessions;
+using Multicast.Wire;
+
+namespace Multicast.Stores;
+
+// Reconciliation after each new primary epoch: the state transfer of a joiner, the catch-up of a node that was cut
+// off, the recovery of sessions whose arbiter changed, and the re-replication to new holders are one mechanism.
+//
+//  1. Every member sends each arbiter a digest of what it holds of the sessions that arbiter must recover (whose
+//     arbiter changed, or is catching up), and the locks it granted for them; a catching-up ("fresh") member sends
+//     everything it holds.
+//  2. Each arbiter, once it has every member's digest, takes per session the newest copy among the members that took
+//     part in the previous primary (a fresh member's copy counts only where nobody else has any), fetches it if
+//     another member holds it, and takes over the locks. Until then the sessions it recovers wait.
+//  3. Each arbiter pushes whole copies to the holders that lack them (new holders, fresh members, stale copies), and
+//     tells each member when it is done. A fresh member serves once every member told it so.
+internal sealed partial class StoreNode
+{
+    private const int DigestChunk = 4096;
+    private const int FetchChunk = 512;
+    private const int PushWindow = 4;
+    private static readonly TimeSpan TrimInterval = TimeSpan.FromSeconds(1);
+
+    private readonly List<(string From, Digest Digest)> _earlyDigests = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, (string Target, TaskCompletionSource<ReplicateAck> Ack)> _pushes = new();
+    private DateTimeOffset _lastTrim;
+    private int _trimming;
+
+    /// <summary>One epoch's reconciliation at this node. Its collections are guarded by the node's gate.</summary>
+    private sealed class Reconciliation
+    {
+        private readonly StoreNode _node;
+
+        public Reconciliation(StoreNode node, PrimaryDecision decision)
+        {
+            _node = node;
+            Decision = decision;
+            Cancel = CancellationTokenSource.CreateLinkedTokenSource(node._stopping.Token);
+            foreach (var m in decision.View.Members)
+            {
+                if (m.NodeId == node.InstanceId)
+                    continue;
+                AwaitingDigests.Add(m.NodeId);
+                AwaitingDone.Add(m.NodeId);
+                Reports[m.NodeId] = new(StringComparer.Ordinal);
+            }
+            if (AwaitingDigests.Count == 0)
+                DigestsIn.TrySetResult();
+            if (AwaitingDone.Count == 0)
+                AllDone.TrySetResult();
+        }
+
+        public PrimaryDecision Decision { get; }
+
+        public long Epoch => Decision.Epoch;
+
+        public MembershipView View => Decision.View;
+
+        public bool SelfFresh => Decision.Fresh.Contains(_node.InstanceId);
+
+        public CancellationTokenSource Cancel { get; }
+
+        public bool Started { get; set; }
+
+        public HashSet<string> AwaitingDigests { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, Dictionary<string, DigestEntry>> Reports { get; } = new(StringComparer.Ordinal);
+
+        public List<LockEntry> Locks { get; } = [];
+
+        public TaskCompletionSource DigestsIn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The sessions this node recovers as their arbiter may be served.</summary>
+        public TaskCompletionSource Recovered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>This node's pushes for the epoch are acknowledged: copies elsewhere may be trimmed.</summary>
+        public bool PushesDone { get; set; }
+
+        public HashSet<string> AwaitingDone { get; } = new(StringComparer.Ordinal);
+
+        public TaskCompletionSource AllDone { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Whether the session's arbiter in this epoch must recover it: the arbiter changed, or is catching up.</summary>
+        public bool NeedsRecovery(string id)
+        {
+            var arbiter = ReplicationStrategy.ArbiterOf(id, View)?.NodeId;
+            return arbiter is null || Decision.Fresh.Contains(arbiter) || Decision.Previous.ArbiterOf(id) != arbiter;
+        }
+
+        /// <summary>Whether a request for the session must wait at its arbiter (this node) for the recovery.</summary>
+        public bool Blocks(string id) => !Recovered.Task.IsCompletedSuccessfully && NeedsRecovery(id);
+
+        public void Abandon()
+        {
+            Cancel.Cancel();
+            Recovered.TrySetCanceled();
+            DigestsIn.TrySetCanceled();
+            AllDone.TrySetCanceled();
+        }
+    }
+
+    private void StartReconciliationIfDue()
+    {
+        Reconciliation? start = null;
+        lock (_gate)
+        {
+            if (_epoch.Reconciliation is { Started: false } r)
+            {
+                r.Started = true;
+                start = r;
+                foreach (var (from, digest) in _earlyDigests.Where(d => d.Digest.Epoch == r.Epoch).ToList())
+                    TakeDigestLocked(r, from, digest);
+                _earlyDigests.RemoveAll(d => d.Digest.Epoch <= r.Epoch || !r.View.Contains(d.From));
+            }
+        }
+        if (start is not null)
+            Track(RunReconciliationAsync(start));
+    }
+
+    private async Task RunReconciliationAsync(Reconciliation r)
+    {
+        await Task.Yield();
+        var token = r.Cancel.Token;
+        try
+        {
+            await SendDigestsAsync(r, token);
+            await r.DigestsIn.Task.WaitAsync(token);
+            var recovered = await RecoverAsync(r, token);
+            r.Recovered.TrySetResult();
+            var pushed = await PushAsync(r, token);
+            lock (_gate)
+                r.PushesDone = true;
+            LogReconciled(r.Epoch, recovered, pushed);
+            if (r.SelfFresh)
+            {
+                await r.AllDone.Task.WaitAsync(token);
+                MarkCaughtUp(r);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // A newer view took over; its reconciliation starts from what this one achieved.
+        }
+    }
+
+    /// <summary>Step 1 (every member): digests to each arbiter, and the locks this node granted for sessions it no longer arbitrates.</summary>
+    private async Task SendDigestsAsync(Reconciliation r, CancellationToken cancellationToken)
+    {
+        var digests = new Dictionary<string, Digest>(StringComparer.Ordinal);
+        foreach (var m in r.View.Members)
+        {
+            if (m.NodeId != InstanceId)
+                digests[m.NodeId] = new Digest { Epoch = r.Epoch };
+        }
+        if (digests.Count == 0)
+            return;
+        List<(string Id, SessionApplier.Tombstone Tombstone)> tombstones;
+        lock (_gate)
+        {
+            tombstones = [.. Applier.Tombstones.Select(t => (t.Key, t.Value))];
+            if (!r.SelfFresh)
+                ExportLocksLocked(r, digests);
+        }
+        foreach (var state in Table)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Addressee(r, state.Id, digests) is { } digest)
+            {
+                digest.Entries.Add(new DigestEntry { SessionId = state.Id, Version = state.Version, Epoch = state.Epoch });
+                await FlushDigestIfFullAsync(r, digests, state.Id, cancellationToken);
+            }
+        }
+        foreach (var (id, tombstone) in tombstones)
+        {
+            if (Addressee(r, id, digests) is { } digest)
+            {
+                digest.Entries.Add(new DigestEntry { SessionId = id, Version = tombstone.Version, Epoch = tombstone.Epoch, Removed = true });
+                await FlushDigestIfFullAsync(r, digests, id, cancellationToken);
+            }
+        }
+        foreach (var (node, digest) in digests)
+        {
+            digest.Last = true;
+            await SendAsync(node, new Envelope { Digest = digest }, cancellationToken);
+        }
+    }
+
+    private Digest? Addressee(Reconciliation r, string id, Dictionary<string, Digest> digests)
+    {
+        var arbiter = ReplicationStrategy.ArbiterOf(id, r.View)?.NodeId;
+        if (arbiter is null || arbiter == InstanceId || !digests.TryGetValue(arbiter, out var digest))
+            return null;
+        return r.SelfFresh || r.NeedsRecovery(id) ? digest : null;
+    }
+
+    private async Task FlushDigestIfFullAsync(Reconciliation r, Dictionary<string, Digest> digests, string id, CancellationToken cancellationToken)
+    {
+        var arbiter = ReplicationStrategy.ArbiterOf(id, r.View)!.NodeId;
+        var digest = digests[arbiter];
+        if (digest.Entries.Count < DigestChunk)
+            return;
+        digests[arbiter] = new Digest { Epoch = r.Epoch };
+        await SendAsync(arbiter, new Envelope { Digest = digest }, cancellationToken);
+    }
+
+    /// <summary>Hands the locks of sessions whose arbiter changed to the new arbiter; their waiters ask it. Under the gate.</summary>
+    private void ExportLocksLocked(Reconciliation r, Dictionary<string, Digest> digests)
+    {
+        foreach (var id in _locks.Sessions.ToList())
+        {
+            var arbiter = ReplicationStrategy.ArbiterOf(id, r.View)?.NodeId;
+            if (arbiter == InstanceId)
+                continue;
+            var (entry, waiters) = _locks.Export(id);
+            if (entry is not null && arbiter is not null && digests.TryGetValue(arbiter, out var digest))
+                digest.Locks.Add(entry);
+            foreach (var w in waiters)
+                DeliverRefusal(w, id, LockStatus.NotArbiter);
+        }
+    }
+
+    private async Task SendAsync(string node, Envelope message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _channel.SendAsync(node, StoreCodec.Encode(message), cancellationToken);
+        }
+        catch (InvalidOperationException)
+        {
+            // Not in the view any more: the next view's reconciliation replaces this one.
+        }
+    }
+
+    /// <summary>A digest from a member (receive thread). One for an epoch this node has not decided yet waits for it.</summary>
+    private void OnDigest(string from, Digest digest)
+    {
+        lock (_gate)
+        {
+            var r = _epoch.Reconciliation;
+            if (r is not null && r.Epoch == digest.Epoch)
+                TakeDigestLocked(r, from, digest);
+            else if (digest.Epoch > _epoch.Epoch && _earlyDigests.Count < 1024)
+                _earlyDigests.Add((from, digest));
+        }
+    }
+
+    private void TakeDigestLocked(Reconciliation r, string from, Digest digest)
+    {
+        if (!r.Reports.TryGetValue(from, out var reports))
+            return;
+        foreach (var e in digest.Entries)
+            reports[e.SessionId] = e;
+        r.Locks.AddRange(digest.Locks);
+        if (digest.Last && r.AwaitingDigests.Remove(from) && r.AwaitingDigests.Count == 0)
+            r.DigestsIn.TrySetResult();
+    }
+
+    /// <summary>Step 2 (arbiter): per reported session, the newest copy; fetched where another member holds it.</summary>
+    private async Task<int> RecoverAsync(Reconciliation r, CancellationToken cancellationToken)
+    {
+        var fetch = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        lock (_gate)
+        {
+            var sessions = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var reports in r.Reports.Values)
+                sessions.UnionWith(reports.Keys);
+            foreach (var id in sessions)
+            {
+                if (!IsArbiter(id, r.View))
+                    continue;
+                if (Winner(r, id) is { } winner && winner.Node != InstanceId)
+                {
+                    if (!fetch.TryGetValue(winner.Node, out var ids))
+                        fetch[winner.Node] = ids = [];
+                    ids.Add(id);
+                }
+            }
+            foreach (var entry in r.Locks)
+            {
+                if (IsArbiter(entry.SessionId, r.View))
+                    _locks.Import(entry, r.View.Contains(entry.Holder));
+            }
+        }
+        var recovered = 0;
+        foreach (var (node, ids) in fetch)
+        {
+            foreach (var chunk in ids.Chunk(FetchChunk))
+            {
+                var copies = await FetchAsync(node, chunk, cancellationToken);
+                lock (_gate)
+                {
+                    foreach (var copy in copies)
+                    {
+                        if (Applier.ApplyCopy(copy, authoritative: true, r.Epoch))
+                            recovered++;
+                    }
+                }
+            }
+        }
+        Counters.AddRecoveries(recovered);
+        return recovered;
+    }
+
+    /// <summary>The copy that wins a session's recovery: the newest among members that took part in the previous
+    /// primary (this node included, unless it is catching up); only where none has any, the newest of the others.</summary>
+    private (string Node, long Epoch, long Version, bool Removed)? Winner(Reconciliation r, string id)
+    {
+        (string Node, long Epoch, long Version, bool Removed)? best = null, bestFresh = null;
+        void Consider(string node, long epoch, long version, bool removed, bool fresh)
+        {
+            ref var slot = ref fresh ? ref bestFresh : ref best;
+            if (slot is null || SessionApplier.Compare(epoch, version, slot.Value.Epoch, slot.Value.Version) > 0)
+                slot = (node, epoch, version, removed);
+        }
+        if (Table.Get(id) is { } own)
+            Consider(InstanceId, own.Epoch, own.Version, false, r.SelfFresh);
+        else if (Applier.TombstoneOf(id) is { } dead)
+            Consider(InstanceId, dead.Epoch, dead.Version, true, r.SelfFresh);
+        foreach (var (node, reports) in r.Reports)
+        {
+            if (reports.TryGetValue(id, out var e))
+                Consider(node, e.Epoch, e.Version, e.Removed, r.Decision.Fresh.Contains(node));
+        }
+        return best ?? bestFresh;
+    }
+
+    private async Task<List<SessionCopy>> FetchAsync(string node, string[] ids, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var id = _calls.NextId();
+            try
+            {
+                var reply = await _calls.CallAsync(node, id, new Envelope { FetchRequest = new FetchRequest { RequestId = id, SessionIds = [.. ids] } }, _options.CommitTimeout, cancellationToken);
+                return reply.FetchReply?.Copies ?? [];
+            }
+            catch (TimeoutException) when (attempt < 5)
+            {
+                // A slow member: ask again (a dead one leaves the view, which cancels this reconciliation).
+            }
+            catch (MemberGoneException)
+            {
+                return [];
+            }
+        }
+    }
+
+    private void OnFetchRequest(string from, FetchRequest request)
+    {
+        var reply = new FetchReply { RequestId = request.RequestId };
+        lock (_gate)
+        {
+            foreach (var id in request.SessionIds)
+            {
+                if (Table.Get(id) is { } state)
+                    reply.Copies.Add(StoreCodec.ToCopy(state));
+                else if (Applier.TombstoneOf(id) is { } dead)
+                    reply.Copies.Add(TombstoneCopy(id, dead));
+            }
+        }
+        Send(from, new Envelope { FetchReply = reply });
+    }
+
+    private static SessionCopy TombstoneCopy(string id, SessionApplier.Tombstone dead) =>
+        new() { Id = id, Version = dead.Version, Epoch = dead.Epoch, Removed = true, RecentCommits = [.. dead.RecentCommits] };
+
+    /// <summary>Step 3 (arbiter): whole copies to the holders that lack them, paced; then "done" to every member.</summary>
+    private async Task<int> PushAsync(Reconciliation r, CancellationToken cancellationToken)
+    {
+        var targets = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var m in r.View.Members)
+        {
+            if (m.NodeId != InstanceId)
+                targets[m.NodeId] = [];
+        }
+        var backups = _replication is BackupReplication ring ? ring.Backups : -1;
+        List<(string Id, SessionApplier.Tombstone Tombstone)> tombstones;
+        lock (_gate)
+            tombstones = [.. Applier.Tombstones.Select(t => (t.Key, t.Value))];
+        void Consider(string id, long epoch, long version, bool removed)
+        {
+            if (!IsArbiter(id, r.View))
+                return;
+            foreach (var replica in _replication.Replicas(id, r.View))
+            {
+                var node = replica.NodeId;
+                if (!targets.TryGetValue(node, out var list))
+                    continue;
+                Dictionary<string, DigestEntry>? reports;
+                lock (_gate)
+                    r.Reports.TryGetValue(node, out reports);
+                var reported = reports is not null && reports.TryGetValue(id, out var e) ? e : null;
+                if (reported is not null && reported.Epoch == epoch && reported.Version == version && reported.Removed == removed)
+                    continue;
+                var fresh = r.Decision.Fresh.Contains(node);
+                var newHolder = !r.Decision.Previous.Held(id, node, backups);
+                if (fresh || newHolder || reported is not null || r.NeedsRecovery(id))
+                    list.Add(id);
+            }
+        }
+        foreach (var state in Table)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Consider(state.Id, state.Epoch, state.Version, false);
+        }
+        foreach (var (id, tombstone) in tombstones)
+            Consider(id, tombstone.Epoch, tombstone.Version, true);
+
+        var pushed = 0;
+        await Task.WhenAll(targets.Select(async t =>
+        {
+            var count = await PushToAsync(r, t.Key, t.Value, cancellationToken);
+            Interlocked.Add(ref pushed, count);
+            Send(t.Key, new Envelope { ReconcileDone = new ReconcileDone { Epoch = r.Epoch } });
+        }));
+        Counters.AddRebalanced(pushed);
+        return pushed;
+    }
+
+    private async Task<int> PushToAsync(Reconciliation r, string node, List<string> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+            return 0;
+        LogPushing(ids.Count, node, r.Epoch);
+        var inFlight = new List<Task>();
+        var sent = 0;
+        var nextReport = ids.Count / 10;
+        var batch = new Replicate { Epoch = r.Epoch, AckRequested = true };
+        var bytes = 0;
+        async Task SendBatchAsync()
+        {
+            if (inFlight.Count >= PushWindow)
+            {
+                var done = await Task.WhenAny(inFlight);
+                inFlight.Remove(done);
+                await done;
+            }
+            var id = _calls.NextId();
+            batch.ReplicationId = id;
+            var ack = new TaskCompletionSource<ReplicateAck>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _pushes[id] = (node, ack);
+            inFlight.Add(AwaitPushAsync(id, ack.Task, cancellationToken));
+            await SendAsync(node, new Envelope { Replicate = batch }, cancellationToken);
+            sent += batch.Copies.Count;
+            if (ids.Count >= 1000 && sent >= nextReport)
+            {
+                LogPushProgress(node, sent, ids.Count);
+                nextReport += ids.Count / 10;
+            }
+            batch = new Replicate { Epoch = r.Epoch, AckRequested = true };
+            bytes = 0;
+        }
+        foreach (var id in ids)
+        {
+            SessionCopy? copy;
+            lock (_gate)
+                copy = Table.Get(id) is { } state ? StoreCodec.ToCopy(state) : Applier.TombstoneOf(id) is { } dead ? TombstoneCopy(id, dead) : null;
+            if (copy is null)
+                continue;
+            batch.Copies.Add(copy);
+            bytes += 64 + copy.Attributes.Sum(a => a.Key.Length + a.Value.Length);
+            if (bytes >= _options.StateTransferChunkBytes)
+                await SendBatchAsync();
+        }
+        if (batch.Copies.Count > 0)
+            await SendBatchAsync();
+        await Task.WhenAll(inFlight);
+        return sent;
+    }
+
+    private async Task AwaitPushAsync(ulong id, Task<ReplicateAck> ack, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ack.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            _pushes.TryRemove(id, out _);
+        }
+    }
+
+    private void OnReconcileDone(string from, ReconcileDone done)
+    {
+        lock (_gate)
+        {
+            if (_epoch.Reconciliation is { } r && r.Epoch == done.Epoch && r.AwaitingDone.Remove(from) && r.AwaitingDone.Count == 0)
+                r.AllDone.TrySetResult();
+        }
+    }
+
+    /// <summary>Ring: copies this node no longer must hold are dropped once their arbiter confirms its holders have them;
+    /// leftovers that expired are dropped without asking.</summary>
+    private void TrimLeftoversIfDue()
+    {
+        if (_replication.EveryMember)
+            return;
+        var now = _time.GetUtcNow();
+        var epoch = _epoch;
+        if (now - _lastTrim < TrimInterval || !epoch.Serving || Interlocked.CompareExchange(ref _trimming, 1, 0) != 0)
+            return;
+        _lastTrim = now;
+        Track(TrimAsync(epoch));
+    }
+
+    private async Task TrimAsync(EpochState epoch)
+    {
+        try
+        {
+            await Task.Yield();
+            var view = epoch.View;
+            var asks = new Dictionary<string, HoldRequest>(StringComparer.Ordinal);
+            var expired = new List<string>();
+            var now = _time.GetUtcNow();
+            foreach (var state in Table)
+            {
+                if (HoldsHere(state.Id, view) || ReplicationStrategy.ArbiterOf(state.Id, view) is not { } arbiter)
+                    continue;
+                if (IsExpired(state, now))
+                {
+                    expired.Add(state.Id);
+                    continue;
+                }
+                if (!asks.TryGetValue(arbiter.NodeId, out var ask))
+                    asks[arbiter.NodeId] = ask = new HoldRequest();
+                if (ask.Entries.Count < DigestChunk)
+                    ask.Entries.Add(new HoldEntry { SessionId = state.Id, Version = state.Version });
+            }
+            var dropped = 0;
+            lock (_gate)
+            {
+                foreach (var id in expired)
+                {
+                    if (!HoldsHere(id, _view))
+                    {
+                        Applier.Drop(id);
+                        dropped++;
+                    }
+                }
+            }
+            foreach (var (node, ask) in asks)
+            {
+                var id = _calls.NextId();
+                ask.RequestId = id;
+                HoldReply? reply;
+                try
+                {
+                    reply = (await _calls.CallAsync(node, id, new Envelope { HoldRequest = ask }, _options.CommitTimeout, _stopping.Token)).HoldReply;
+                }
+                catch (Exception ex) when (ex is MemberGoneException or TimeoutException)
+                {
+                    continue;
+                }
+                var versions = ask.Entries.ToDictionary(e => e.SessionId, e => e.Version, StringComparer.Ordinal);
+                lock (_gate)
+                {
+                    foreach (var sessionId in reply?.Droppable ?? [])
+                    {
+                        if (versions.TryGetValue(sessionId, out var asked) && Table.Get(sessionId) is { } state && state.Version <= asked && !HoldsHere(sessionId, _view))
+                        {
+                            Applier.Drop(sessionId);
+                            dropped++;
+                        }
+                    }
+                }
+            }
+            if (dropped > 0)
+            {
+                Counters.AddDropped(dropped);
+                LogDropped(dropped);
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            Volatile.Write(ref _trimming, 0);
+        }
+    }
+
+    /// <summary>The arbiter confirms the copies the asker may drop: it arbitrates them in a view where the asker is not
+    /// a holder, it is reconciled (its holders have its copies), and it is at least at the asker's version.</summary>
+    private void OnHoldRequest(string from, HoldRequest request)
+    {
+        var reply = new HoldReply { RequestId = request.RequestId };
+        lock (_gate)
+        {
+            var epoch = _epoch;
+            if (epoch.Serving && epoch.Reconciliation is { PushesDone: true })
+            {
+                foreach (var entry in request.Entries)
+                {
+                    var id = entry.SessionId;
+                    if (IsArbiter(id, _view) && !_replication.Holds(id, _view, from) && !_inFlight.ContainsKey(id)
+                        && Table.Get(id) is { } state && state.Version >= entry.Version)
+                    {
+                        reply.Droppable.Add(id);
+                    }
+                }
+            }
+        }
+        Send(from, new Envelope { HoldReply = reply });
+    }
+
+    /// <summary>Loads the disk copy before joining: copies and tombstones, kept as this node's candidates.</summary>
+    private void LoadDisk()
+    {
+        var loaded = _disk!.Load(SessionOptions.MaxSessionBytes);
+        lock (_gate)
+        {
+            foreach (var copy in loaded)
+            {
+                if (copy.Removed)
+                    Applier.LoadTombstone(copy.Id, copy.Epoch, copy.Version, [.. copy.RecentCommits]);
+                else if (Table.Get(copy.Id) is not { } have || SessionApplier.Compare(copy.Epoch, copy.Version, have.Epoch, have.Version) > 0)
+                    Table.Set(StoreCodec.FromCopy(copy)); // straight into the table: these files are already the disk copy
+            }
+        }
+        LogDiskLoaded(loaded.Count, Counters.CorruptFiles, _options.DataDirectory);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Epoch {Epoch} reconciled here: {Recovered} copies recovered, {Pushed} pushed to other holders")]
+    private partial void LogReconciled(long epoch, int recovered, int pushed);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pushing {Count} session copies to {Node} (epoch {Epoch})")]
+    private partial void LogPushing(int count, string node, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pushing to {Node}: {Done}/{Total} sessions")]
+    private partial void LogPushProgress(string node, int done, int total);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Dropped {Count} copies this node no longer must hold")]
+    private partial void LogDropped(int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {Count} session file(s) from the disk copy in {Directory}; {Corrupt} corrupt file(s) skipped")]
+    private partial void LogDiskLoaded(int count, long corrupt, string directory);
+}

@@ -1,0 +1,200 @@
+using Multicast.Messaging;
+using Multicast.Stores;
+using Multicast.Wire;
+
+namespace Multicast.Tests.Stores;
+
+/// <summary>The primary-partition decision every member of a view makes from the same facts.</summary>
+public sealed class PrimaryTrackerTests
+{
+    private static MembershipView View(long id, params string[] nodes) =>
+        new(id, [.. nodes.Select(n => new Member(n, 1, $"mem://{n}", string.Empty))]);
+
+    /// <summary>Runs one view's exchange among trackers (one per member) and returns each member's decision; fresh
+    /// members catch up unless <paramref name="catchUp"/> is false.</summary>
+    private static Dictionary<string, PrimaryDecision> Decide(MembershipView view, Dictionary<string, PrimaryTracker> trackers, bool catchUp = true)
+    {
+        var states = new Dictionary<string, PrimaryState>();
+        var decisions = new Dictionary<string, PrimaryDecision>();
+        foreach (var m in view.Members)
+        {
+            var (own, decided) = trackers[m.NodeId].BeginView(view);
+            states[m.NodeId] = own;
+            if (decided is not null)
+                decisions[m.NodeId] = decided;
+        }
+        foreach (var m in view.Members)
+        {
+            foreach (var (from, state) in states)
+            {
+                if (from != m.NodeId && trackers[m.NodeId].Receive(from, state) is { } decided)
+                    decisions[m.NodeId] = decided;
+            }
+        }
+        if (catchUp)
+        {
+            foreach (var (node, decision) in decisions)
+                trackers[node].CaughtUp(decision.Epoch);
+        }
+        return decisions;
+    }
+
+    private static Dictionary<string, PrimaryTracker> Trackers(int quorum = 0, params string[] nodes) =>
+        nodes.ToDictionary(n => n, n => new PrimaryTracker(n, quorum));
+
+    [Test]
+    public void FirstNode_Alone_IsPrimaryInEpochOne()
+    {
+        var trackers = Trackers(0, "a");
+
+        var decision = Decide(View(1, "a"), trackers)["a"];
+
+        Assert.That((decision.IsPrimary, decision.Epoch), Is.EqualTo((true, 1L)));
+        Assert.That(decision.Fresh, Is.Empty);
+    }
+
+    [Test]
+    public void Joiners_ToAPrimary_ArePrimaryAndTheJoinerIsFresh()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a"), trackers);
+
+        var decisions = Decide(View(2, "a", "b"), trackers);
+
+        Assert.That(decisions.Values.All(d => d.IsPrimary && d.Epoch == 2), Is.True);
+        Assert.That(decisions["a"].Fresh, Is.EquivalentTo(new[] { "b" }));
+        Assert.That(Decide(View(3, "a", "b", "c"), trackers)["c"].Fresh, Is.EquivalentTo(new[] { "c" }));
+    }
+
+    [Test]
+    public void MemberThatHadNotCaughtUpWhenTheViewChanged_IsStillFreshInTheNext()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a", "b"), trackers);
+        Decide(View(2, "a", "b", "c"), trackers, catchUp: false); // c decided epoch 3 but never caught up
+
+        var next = Decide(View(3, "a", "b", "c"), trackers);
+
+        Assert.That(next["a"].Fresh, Is.EquivalentTo(new[] { "c" }), "it must not arbitrate what it never received");
+    }
+
+    [Test]
+    public void Partition_MajoritySideIsPrimary_MinoritySideIsNot()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a"), trackers);
+        Decide(View(2, "a", "b"), trackers);
+        Decide(View(3, "a", "b", "c"), trackers);
+
+        var majority = Decide(View(4, "a", "b"), trackers);
+        var minority = Decide(View(4, "c"), trackers);
+
+        Assert.That(majority.Values.All(d => d.IsPrimary), Is.True);
+        Assert.That(minority["c"].IsPrimary, Is.False);
+        Assert.That((minority["c"].Present, minority["c"].Basis), Is.EqualTo((1, 3)));
+    }
+
+    [Test]
+    public void Heal_TheMinorityMemberIsFreshInTheMergedPrimary()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a"), trackers);
+        Decide(View(2, "a", "b", "c"), trackers);
+        Decide(View(3, "a", "b"), trackers);
+        Decide(View(3, "c"), trackers);
+
+        var merged = Decide(View(5, "a", "b", "c"), trackers);
+
+        Assert.That(merged.Values.All(d => d.IsPrimary), Is.True);
+        Assert.That(merged["a"].Fresh, Is.EquivalentTo(new[] { "c" }), "it arbitrated nothing while cut off: it catches up");
+        Assert.That(merged.Values.Select(d => d.Epoch).Distinct().Single(), Is.EqualTo(merged["a"].Previous.Epoch + 1));
+    }
+
+    [Test]
+    public void TwoNodes_OneCrashes_TheSurvivorHasNoQuorum()
+    {
+        var trackers = Trackers(0, "a", "b");
+        Decide(View(1, "a"), trackers);
+        Decide(View(2, "a", "b"), trackers);
+
+        Assert.That(Decide(View(3, "a"), trackers)["a"].IsPrimary, Is.False);
+    }
+
+    [Test]
+    public void TwoNodes_OneLeavesGracefully_TheSurvivorStaysPrimary()
+    {
+        var trackers = Trackers(0, "a", "b");
+        Decide(View(1, "a"), trackers);
+        Decide(View(2, "a", "b"), trackers);
+        trackers["b"].Leaving = true;
+        // b's leave announcement reaches a before the view without b.
+        trackers["a"].Receive("b", new PrimaryState { ViewId = 2, Leaving = true });
+
+        Assert.That(Decide(View(3, "a"), trackers)["a"].IsPrimary, Is.True, "a graceful leave costs no availability");
+    }
+
+    [Test]
+    public void ConfiguredQuorumOfOne_ALoneNodeIsPrimary()
+    {
+        var trackers = Trackers(1, "a", "b");
+        Decide(View(1, "a"), trackers);
+        Decide(View(2, "a", "b"), trackers);
+
+        Assert.That(Decide(View(3, "a"), trackers)["a"].IsPrimary, Is.True);
+    }
+
+    [Test]
+    public void MemberThatTookPartInALaterPrimary_KeepsAStaleMajorityFromForming()
+    {
+        // b and c formed primary {b, c} (epoch 3) without a; then c is cut off. a and b meet again:
+        // b carries epoch 3 into the decision, of which {a, b} holds one of two members: not a majority.
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a"), trackers);
+        Decide(View(2, "a", "b", "c"), trackers);
+        Decide(View(3, "b", "c"), trackers);
+        Decide(View(3, "a"), trackers);
+
+        var decisions = Decide(View(4, "a", "b"), trackers);
+
+        Assert.That(decisions.Values.Any(d => d.IsPrimary), Is.False);
+    }
+
+    [Test]
+    public void StatesThatArriveBeforeTheView_AreUsedWhenItIsInstalled()
+    {
+        var a = new PrimaryTracker("a", 0);
+        var b = new PrimaryTracker("b", 0);
+        var view = View(1, "a", "b");
+        var (fromB, _) = b.BeginView(view);
+
+        Assert.That(a.Receive("b", fromB), Is.Null, "a has not installed the view yet");
+        var (_, decided) = a.BeginView(view);
+
+        Assert.That(decided, Is.Not.Null);
+        Assert.That(decided!.IsPrimary, Is.True);
+    }
+
+    [Test]
+    public void StateForAnotherViewOfTheSameId_IsNotMixedIn()
+    {
+        var a = new PrimaryTracker("a", 0);
+        a.BeginView(View(4, "a", "b"));
+
+        var decided = a.Receive("b", new PrimaryState { ViewId = 4, ViewHash = 12345 });
+
+        Assert.That(decided, Is.Null);
+        Assert.That(a.Decision, Is.Null);
+    }
+
+    [Test]
+    public void ArbiterOfAPastPrimary_IsTheActingOwnerAmongItsMembers()
+    {
+        var view = View(1, "a", "b", "c");
+        var record = new PrimaryRecord(1, [.. view.Members.Select(m => m.NodeId)], [.. view.Members.Select(m => m.RingIndex)]);
+        for (var i = 0; i < 200; i++)
+        {
+            var id = Multicast.Sessions.SessionIds.New(i * 331 % 65536);
+            Assert.That(record.ArbiterOf(id), Is.EqualTo(ReplicationStrategy.ArbiterOf(id, view)!.NodeId), id);
+        }
+    }
+}
