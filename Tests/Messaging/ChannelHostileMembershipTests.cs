@@ -7,7 +7,7 @@ using Multicast.Transports.InMemory;
 namespace Multicast.Tests.Messaging;
 
 /// <summary>
-/// Forged membership traffic — views, joins, leaves, acks, heartbeats with absurd view ids, NAK storms — from a
+/// Forged membership traffic — views, joins, leaves, suspicions, acks, heartbeats with absurd view ids, NAK storms — from a
 /// stranger and in members' names, against a group with and without a cluster key: every kind is rejected and
 /// counted, nobody is removed, every stream keeps delivering, and membership still changes afterwards.
 /// </summary>
@@ -90,6 +90,9 @@ public sealed class ChannelHostileMembershipTests
         // Leaves: in b's name for another incarnation; from a stranger.
         Inject(a.Transport, hostile.Leave(bm, bm.Incarnation + 1, viewBefore));
         Inject(a.Transport, hostile.Leave(stranger, stranger.Incarnation, viewBefore));
+        // Suspicions: from a stranger, of c; in c's name, of the coordinator itself.
+        Inject(a.Transport, hostile.Suspect(stranger, cm, am));
+        Inject(a.Transport, hostile.Suspect(cm, am, am));
         // An ack of everything a ever sent and will send, in b's name; a NAK storm in c's name while a sends.
         Inject(a.Transport, hostile.AckOfEverything(bm, am));
         var sends = new List<Task>();
@@ -128,10 +131,11 @@ public sealed class ChannelHostileMembershipTests
                 Assert.That(ac.RejectedForged + cc.RejectedForged, Is.EqualTo(injected), "without the key nothing is believed");
                 return;
             }
-            Assert.That(ac.UnknownSender, Is.GreaterThanOrEqualTo(2), "the stranger's view and leave");
+            Assert.That(ac.UnknownSender, Is.GreaterThanOrEqualTo(3), "the stranger's view, leave and suspicion");
             Assert.That(cc.RejectedMembership, Is.GreaterThanOrEqualTo(2), "views in b's name that b does not coordinate, or out of reach");
             Assert.That(ac.RejectedMalformed, Is.GreaterThanOrEqualTo(1), "a join claiming a view id out of reach");
-            Assert.That(ac.RejectedMembership, Is.GreaterThanOrEqualTo(2), "a heartbeat out of reach and a leave for another incarnation, in b's name");
+            Assert.That(ac.RejectedMembership, Is.GreaterThanOrEqualTo(3),
+                "a heartbeat out of reach and a leave for another incarnation, in b's name; a suspicion of a itself, in c's name");
             Assert.That(ac.RejectedAcks, Is.EqualTo(1), "an ack of more than was sent");
             Assert.That(ac.NaksReceived, Is.GreaterThanOrEqualTo(100), "the NAK storm");
         });

@@ -142,7 +142,8 @@ public sealed class ChannelSlowMemberTests
 
         await a.Channel.BroadcastAsync(new byte[1]);
 
-        await Eventually.Until(() => !a.Channel.View.Contains("c") && !b.Channel.View.Contains("c"), "c removed from the view");
+        // On a starved machine every late timer of a and b is credited to c's silence (their own stalls): slower, not never.
+        await Eventually.Until(() => !a.Channel.View.Contains("c") && !b.Channel.View.Contains("c"), "c removed from the view", TimeSpan.FromSeconds(60));
         Assert.That(c.Channel.Counters.DatagramsSent, Is.GreaterThan(heartbeats + 5), "c's timer went on sending");
         Assert.That(a.Channel.Counters.SlowMembers, Is.Zero, "removed for its stuck receive thread, not for holding a window");
     }

@@ -99,6 +99,15 @@ internal sealed class HostileDatagrams(string clusterId)
     public byte[] AckOfEverything(Member sender, Member target) =>
         Build(sender, PacketKind.Ack, [], sequence: long.MaxValue, messageSequence: long.MaxValue, targetIncarnation: target.Incarnation);
 
+    /// <summary>A report to <paramref name="coordinator"/> that <paramref name="slow"/> holds <paramref name="sender"/>'s broadcast window.</summary>
+    public byte[] Suspect(Member sender, Member slow, Member coordinator)
+    {
+        var payload = new byte[12];
+        BinaryPrimitives.WriteUInt32LittleEndian(payload, Fnv.Hash32(slow.NodeId));
+        BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(4), slow.Incarnation);
+        return Build(sender, PacketKind.Suspect, payload, targetIncarnation: coordinator.Incarnation);
+    }
+
     /// <summary>A NAK for all of <paramref name="target"/>'s broadcast stream.</summary>
     public byte[] NakOfEverything(Member sender, Member target)
     {

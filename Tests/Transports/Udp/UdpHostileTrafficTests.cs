@@ -50,7 +50,7 @@ public sealed class UdpHostileTrafficTests
                 ClusterKey = "hostile-traffic-test-key-0123456789",
                 JoinTimeout = TimeSpan.FromMilliseconds(300),
                 JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-            });
+            }, loggers: TestLogging.Factory);
             _channels.Add(channel);
             var handler = new CollectingHandler();
             handlers.Add(handler);
@@ -137,6 +137,9 @@ public sealed class UdpHostileTrafficTests
         attacker.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         attacker.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastInterface, IPAddress.Loopback.GetAddressBytes());
         var handlers = new List<CollectingHandler>();
+        // The joiner after the attack looks longer for the group: node0 may still be busy repairing the NAK storm, and a
+        // joiner that forms a group of its own merges into node0's (counted as an exclusion), which is not the point here.
+        // Nobody is suspected for a busy machine's silence either: the attack must not remove anyone.
         async Task<ReliableGroupChannel> StartNode(int i)
         {
             var channel = new ReliableGroupChannel(new UdpMulticastTransport(options), new GroupChannelOptions
@@ -144,7 +147,8 @@ public sealed class UdpHostileTrafficTests
                 ClusterId = cluster,
                 NodeId = $"node{i}",
                 ClusterKey = keyed ? "hostile-membership-test-key-0123456789" : null,
-                JoinTimeout = TimeSpan.FromMilliseconds(300),
+                SuspectTimeout = TimeSpan.FromSeconds(10),
+                JoinTimeout = TimeSpan.FromMilliseconds(i < 3 ? 300 : 5000),
                 JoinRetryInterval = TimeSpan.FromMilliseconds(30),
             });
             _channels.Add(channel);
@@ -233,6 +237,8 @@ public sealed class UdpHostileTrafficTests
         await Eventually.Until(() => _channels.All(c => c.View.Members.Count == 4 && c.View.Id == _channels[0].View.Id), "a view of four");
         await joiner.LeaveAsync();
         await Eventually.Until(() => _channels.Take(3).All(c => c.View.Members.Count == 3), "a view of three again");
+        foreach (var channel in _channels)
+            TestContext.Out.WriteLine($"{channel.LocalMember.NodeId}: {channel.Counters}");
 
         Assert.Multiple(() =>
         {
