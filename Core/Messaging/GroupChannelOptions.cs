@@ -35,8 +35,8 @@ public sealed class GroupChannelOptions
     /// <summary>The default <see cref="SuspectTimeout"/>.</summary>
     public static readonly TimeSpan DefaultSuspectTimeout = TimeSpan.FromSeconds(3);
 
-    /// <summary>The default <see cref="ReorderGuard"/>.</summary>
-    public static readonly TimeSpan DefaultReorderGuard = TimeSpan.FromMilliseconds(2);
+    /// <summary>The default <see cref="ReorderGuard"/>: 100 µs, as Aeron's receivers wait on unicast.</summary>
+    public static readonly TimeSpan DefaultReorderGuard = TimeSpan.FromMicroseconds(100);
 
     /// <summary>The default <see cref="NakRetryInterval"/>.</summary>
     public static readonly TimeSpan DefaultNakRetryInterval = TimeSpan.FromMilliseconds(5);
@@ -122,11 +122,17 @@ public sealed class GroupChannelOptions
     /// long is as good as gone for it).</value>
     public TimeSpan? SlowMemberTimeout { get; set; }
 
-    /// <summary>How long a gap in a stream may persist (it may be reordering) before the receiver NAKs it.</summary>
+    /// <summary>How long a gap in a stream may persist while datagrams keep arriving (it may be reordering) before the
+    /// receiver NAKs it. When the receive queue runs empty a gap is NAKed at once, unless the sender's packets were
+    /// seen to arrive out of order: then the guard applies there too.</summary>
     /// <value>The default value is <see cref="DefaultReorderGuard"/>.</value>
     public TimeSpan ReorderGuard { get; set; } = DefaultReorderGuard;
 
-    /// <summary>How long a receiver waits for a repair before it NAKs the same gap again.</summary>
+    /// <summary>How long a receiver waits for a repair before it NAKs the same gap again, until it has measured the NAK →
+    /// repair round trip to that sender; from then on it waits the measured round trip plus four times its variation
+    /// (at least 200 µs, at most ten times this interval, doubled after each repeated request until the next
+    /// measurement), and doubling with each further request for the same
+    /// packets (up to 8×), counted from the last repair that arrived. Also the cap of the tail announcements' back-off.</summary>
     /// <value>The default value is <see cref="DefaultNakRetryInterval"/>.</value>
     public TimeSpan NakRetryInterval { get; set; } = DefaultNakRetryInterval;
 

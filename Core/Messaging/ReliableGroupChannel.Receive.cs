@@ -25,9 +25,13 @@ public sealed partial class ReliableGroupChannel
         {
             lock (_gate)
             {
-                if (_disposed || _acksDeferred.Count == 0)
+                if (_disposed)
                     return;
+                _receiveIdle = true;
                 var now = Now;
+                // Nothing more is queued: a gap now is real loss, and a repair still missing is not merely behind others.
+                if (_nakDue != long.MaxValue)
+                    CheckAllNaks(now);
                 foreach (var stream in _acksDeferred)
                 {
                     if (stream.AckDue != 0 && (stream.Sender.Broadcast == stream || stream.Sender.Unicast == stream) && _peers.ContainsKey(stream.Sender.Key))
@@ -182,6 +186,8 @@ public sealed partial class ReliableGroupChannel
             return;
         }
         var now = Now;
+        _receiveIdle = false;
+        _lastReceiveAt = now;
         _peers.TryGetValue(sender, out var peer);
         switch (header.Kind)
         {
@@ -242,6 +248,7 @@ public sealed partial class ReliableGroupChannel
     private void OnData(ReceiveStream stream, in PacketHeader header, ReadOnlySpan<byte> payload, long now)
     {
         var seq = header.Sequence;
+        var missing = seq < stream.Highest;
         if (seq > stream.Highest)
             stream.Highest = seq;
         if (seq < stream.Next || stream.Buffered.ContainsKey(seq))
@@ -251,6 +258,8 @@ public sealed partial class ReliableGroupChannel
                 MaybeAck(stream, now); // the sender repeats what we have: our ack may have been lost
             return;
         }
+        if (missing && stream.StartKnown)
+            OnMissingArrived(stream, seq, now);
         if (stream.StartKnown && seq == stream.Next)
         {
             Process(stream, header.MessageSequence, header.FragmentIndex, header.FragmentCount, payload, null);
@@ -370,25 +379,7 @@ public sealed partial class ReliableGroupChannel
 
     private void AfterProgress(ReceiveStream stream, long now)
     {
-        if (stream.HasGap)
-        {
-            if (stream.GapSince == 0)
-            {
-                stream.GapSince = now;
-                Schedule(now + _reorderGuard);
-            }
-            if (stream.LastNak != 0 && stream.Highest > stream.NakedUpTo && stream.NewGapSince == 0)
-            {
-                stream.NewGapSince = now;
-                Schedule(now + _reorderGuard);
-            }
-        }
-        else
-        {
-            stream.GapSince = 0;
-            stream.LastNak = 0;
-            stream.NewGapSince = 0;
-        }
+        TrackGaps(stream, now);
         if (stream.StartKnown && !stream.Touched)
         {
             stream.Touched = true;
@@ -418,49 +409,6 @@ public sealed partial class ReliableGroupChannel
         stream.AckedSentPacket = stream.AckPacket;
         var sender = stream.Sender.Member;
         SendControl(PacketKind.Ack, stream.AckPacket, stream.AckMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
-    }
-
-    /// <summary>NAKs the missing ranges from <paramref name="from"/> on (at most what fits one datagram).</summary>
-    private void SendNak(ReceiveStream stream, long from)
-    {
-        var payload = ControlPayload;
-        var maxRanges = Math.Min(80, (payload.Length - 2) / 16);
-        var count = 0;
-        var position = 2;
-        var cursor = Math.Max(stream.Next, from);
-        var covered = cursor - 1;
-        foreach (var seq in stream.Buffered.Keys)
-        {
-            if (count == maxRanges)
-                break;
-            if (seq < cursor)
-                continue;
-            if (seq > cursor)
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(payload[position..], cursor);
-                BinaryPrimitives.WriteInt64LittleEndian(payload[(position + 8)..], seq - 1);
-                position += 16;
-                count++;
-            }
-            cursor = seq + 1;
-            covered = seq;
-        }
-        if (count < maxRanges && cursor <= stream.Highest)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(payload[position..], cursor);
-            BinaryPrimitives.WriteInt64LittleEndian(payload[(position + 8)..], stream.Highest);
-            position += 16;
-            count++;
-            covered = stream.Highest;
-        }
-        stream.NakedUpTo = Math.Max(stream.NakedUpTo, covered);
-        stream.NewGapSince = 0;
-        if (count == 0)
-            return;
-        BinaryPrimitives.WriteUInt16LittleEndian(payload, (ushort)count);
-        Interlocked.Increment(ref _counters.naksSent);
-        var sender = stream.Sender.Member;
-        SendControl(PacketKind.Nak, 0, 0, stream.Unicast ? 1u : 0u, sender.Incarnation, position, [], sender.Address);
     }
 
     private void OnTail(ReceiveStream stream, long highest, long now)

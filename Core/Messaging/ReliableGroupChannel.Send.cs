@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
 using Multicast.Messaging.Internal;
 
 namespace Multicast.Messaging;
@@ -7,6 +8,10 @@ namespace Multicast.Messaging;
 // acknowledgements and repairs.
 public sealed partial class ReliableGroupChannel
 {
+    // Packets per flush batch, and the bytes of sealed datagrams one transport batch holds at most.
+    private const int MaxFlushPackets = 64;
+    private const int MaxBatchBytes = 256 * 1024;
+
     private readonly object _txLock = new();
     private readonly byte[] _txScratch;
     private readonly byte[] _controlBuffer;
@@ -16,8 +21,25 @@ public sealed partial class ReliableGroupChannel
     private readonly Queue<(OutPacket Packet, SendStream Stream)> _txQueue = new();
     private readonly List<AckWaiter> _ackWaiters = [];
     private readonly List<(OutPacket Packet, string? Address)> _flushBatch = [];
+
+    // Acknowledged packets kept for reuse, so a streaming sender does not allocate a buffer per packet.
+    private readonly Stack<OutPacket> _packetPool = new();
+    private readonly int _maxPooledPackets;
+    private readonly byte[] _txBatch;
+    private readonly int[] _txLengths = new int[MaxFlushPackets];
     private bool _flushing;
     private int _receiveThreadId = -1;
+
+    // The send thread, started with the channel: the flushes of streaming callers and of the receive thread's backlogs.
+    private const string SendThreadName = "Multicast channel send";
+    private readonly SemaphoreSlim _sendSignal = new(0);
+    private readonly TaskCompletionSource _sendLoopStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Thread? _sendThread;
+    private bool _sendLoopStopping;
+
+    // Streaming detection: when the last flush ended, and what an inline flush of one packet costs (a moving average).
+    private long _lastFlushEnd;
+    private long _inlineFlushCost;
 
     /// <summary>Each stream has its own window (a slow addressee holds only its own stream); a message larger than
     /// the whole window goes out alone, once nothing else of its stream is in flight.</summary>
@@ -134,7 +156,7 @@ public sealed partial class ReliableGroupChannel
             var packet = stream.OpenBatch;
             if (packet is null || packet.Length + 2 + message.Length > PacketHeader.Size + capacity)
             {
-                packet = NewPacket(stream, sequence, 0, 0, PacketHeader.Size + capacity);
+                packet = NewPacket(stream, sequence, 0, 0);
                 stream.OpenBatch = packet;
             }
             var buffer = packet.Buffer.AsSpan();
@@ -155,8 +177,7 @@ public sealed partial class ReliableGroupChannel
             {
                 var room = i == 0 ? capacity - 4 : capacity;
                 var take = Math.Min(room, total - offset);
-                var size = PacketHeader.Size + (i == 0 ? 4 : 0) + take;
-                var packet = NewPacket(stream, sequence, (uint)i, (uint)count, size);
+                var packet = NewPacket(stream, sequence, (uint)i, (uint)count);
                 var buffer = packet.Buffer.AsSpan();
                 if (i == 0)
                 {
@@ -174,9 +195,9 @@ public sealed partial class ReliableGroupChannel
         stream.LastPacketizedMessage = sequence;
     }
 
-    private OutPacket NewPacket(SendStream stream, long firstMessage, uint fragmentIndex, uint fragmentCount, int size)
+    private OutPacket NewPacket(SendStream stream, long firstMessage, uint fragmentIndex, uint fragmentCount)
     {
-        var packet = new OutPacket(new byte[size], stream.NextPacket++, firstMessage);
+        var packet = RentPacket().Reset(stream.NextPacket++, firstMessage);
         var header = new PacketHeader
         {
             Kind = stream.IsBroadcast ? PacketKind.Data : PacketKind.UnicastData,
@@ -196,24 +217,97 @@ public sealed partial class ReliableGroupChannel
         return packet;
     }
 
+    /// <summary>A free packet with room for a whole datagram: a returned one, or a new one. Under <see cref="_gate"/>.</summary>
+    private OutPacket RentPacket() => _packetPool.TryPop(out var packet) ? packet : new OutPacket(new byte[PacketHeader.Size + _payloadCapacity]);
+
+    /// <summary>Frees an acknowledged packet from the window and keeps it for reuse (up to a window's worth; one a flush
+    /// is still sending is left to the collector). Under <see cref="_gate"/>.</summary>
+    private void ReturnPacket(SendStream stream, OutPacket packet)
+    {
+        stream.WindowUsed -= packet.Length;
+        if (!packet.InFlight && _packetPool.Count < _maxPooledPackets)
+            _packetPool.Push(packet);
+    }
+
     /// <summary>
-    /// Transmits queued packets. The first caller becomes the flusher; later callers only queue (so their
-    /// small messages are batched). On the receive thread (replies sent from the handler) the flusher sends
-    /// one small batch itself and hands any larger backlog to the thread pool, so receiving never waits on it.
+    /// Transmits queued packets. The first caller becomes the flusher; later callers only queue (so their small
+    /// messages are batched and their packets leave in one transport batch). An isolated send is transmitted at once on
+    /// the caller's thread. A caller that comes back sooner than an inline send takes is streaming: its flush goes to
+    /// the channel's send thread, so the caller goes on packetizing while that thread sends what piled up, in batches.
+    /// On the receive thread (replies sent from the handler) the flusher sends one small batch itself and hands any
+    /// larger backlog to the send thread, so receiving never waits on it.
     /// </summary>
     private void RequestFlush()
     {
+        bool streaming;
         lock (_gate)
         {
             if (_flushing || _txQueue.Count == 0)
                 return;
             _flushing = true;
+            streaming = Now - _lastFlushEnd < 2 * _inlineFlushCost;
         }
-        FlushLoop(Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId));
+        var receiveThread = Environment.CurrentManagedThreadId == Volatile.Read(ref _receiveThreadId);
+        if (streaming && !receiveThread)
+        {
+            _sendSignal.Release();
+            return;
+        }
+        var started = Now;
+        var single = FlushLoop(receiveThread);
+        if (single)
+        {
+            // What sending one packet inline costs, smoothed (1/8 of each new sample).
+            var cost = Now - started;
+            lock (_gate)
+                _inlineFlushCost += (cost - _inlineFlushCost) / 8;
+        }
     }
 
-    private void FlushLoop(bool receiveThread)
+    /// <summary>The send thread: runs the flushes handed to it (one at a time: the hand-off is made by the flusher)
+    /// until the channel is disposed.</summary>
+    private void SendLoop()
     {
+        try
+        {
+            while (true)
+            {
+                _sendSignal.Wait();
+                if (Volatile.Read(ref _sendLoopStopping))
+                    return;
+                try
+                {
+                    FlushLoop(false);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // Nothing escapes the thread; the next send flushes what is left.
+                    Log.SendLoopFailed(_log, ex);
+                    lock (_gate)
+                        _flushing = false;
+                }
+            }
+        }
+        finally
+        {
+            _sendLoopStopped.TrySetResult();
+        }
+    }
+
+    /// <summary>Stops the send thread (after the flush it may be running) and waits for it.</summary>
+    private async ValueTask StopSendLoopAsync()
+    {
+        if (_sendThread is null)
+            return;
+        Volatile.Write(ref _sendLoopStopping, true);
+        _sendSignal.Release();
+        await _sendLoopStopped.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Sends the queue in batches until it is empty. Returns whether it sent exactly one packet.</summary>
+    private bool FlushLoop(bool receiveThread)
+    {
+        var total = 0;
         while (true)
         {
             lock (_gate)
@@ -222,30 +316,34 @@ public sealed partial class ReliableGroupChannel
                 if (_txQueue.Count == 0 || _disposed)
                 {
                     _flushing = false;
+                    _lastFlushEnd = Now;
                     ScheduleTails();
-                    return;
+                    return total == 1;
                 }
                 if (receiveThread && _txQueue.Count > 4)
                 {
-                    ThreadPool.UnsafeQueueUserWorkItem(static channel => channel.FlushLoop(false), this, preferLocal: false);
-                    return;
+                    _sendSignal.Release();
+                    return false;
                 }
-                while (_flushBatch.Count < 32 && _txQueue.TryDequeue(out var item))
+                while (_flushBatch.Count < MaxFlushPackets && _txQueue.TryDequeue(out var item))
                 {
                     var (packet, stream) = item;
                     if (stream.OpenBatch == packet)
                         stream.OpenBatch = null;
                     packet.Closed = true;
                     packet.Transmitted = true;
+                    packet.InFlight = true;
                     stream.HighestTransmitted = packet.Sequence;
                     _flushBatch.Add((packet, stream.Target?.Member.Address));
                 }
             }
             // The packets are closed: nothing mutates them, so they are sent outside the channel lock.
-            foreach (var (packet, address) in _flushBatch)
-                Transmit(packet.Span, address);
+            total += _flushBatch.Count;
+            TransmitAll(_flushBatch);
             lock (_gate)
             {
+                foreach (var (packet, _) in _flushBatch)
+                    packet.InFlight = false;
                 if (_peers.Count == 0)
                     FreeBroadcast();
             }
@@ -292,6 +390,50 @@ public sealed partial class ReliableGroupChannel
             {
                 Interlocked.Increment(ref _counters.sendErrors);
                 Log.SendFailed(_log, address ?? "group", ex);
+            }
+        }
+    }
+
+    /// <summary>Seals and sends packets in order; consecutive ones to the same destination go to the transport as one
+    /// batch (one system call, one segmented buffer per run of equal sizes). Thread-safe.</summary>
+    private void TransmitAll(List<(OutPacket Packet, string? Address)> packets)
+    {
+        if (packets.Count == 1)
+        {
+            Transmit(packets[0].Packet.Span, packets[0].Address);
+            return;
+        }
+        lock (_txLock)
+        {
+            if (_disposed)
+                return;
+            var i = 0;
+            while (i < packets.Count)
+            {
+                var address = packets[i].Address;
+                var count = 0;
+                var used = 0;
+                while (i < packets.Count && count < _txLengths.Length && used + _options.DatagramSize <= _txBatch.Length
+                    && string.Equals(packets[i].Address, address, StringComparison.Ordinal))
+                {
+                    var length = _protector.Seal(packets[i].Packet.Span, ++_txCounter, _txBatch.AsSpan(used));
+                    _txLengths[count++] = length;
+                    used += length;
+                    i++;
+                }
+                try
+                {
+                    if (address is null)
+                        _transport.SendBatchToGroup(_txBatch.AsSpan(0, used), _txLengths.AsSpan(0, count));
+                    else
+                        _transport.SendBatchTo(address, _txBatch.AsSpan(0, used), _txLengths.AsSpan(0, count));
+                    Interlocked.Add(ref _counters.datagramsSent, count);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Interlocked.Add(ref _counters.sendErrors, count);
+                    Log.SendFailed(_log, address ?? "group", ex);
+                }
             }
         }
     }
@@ -354,7 +496,7 @@ public sealed partial class ReliableGroupChannel
             if (header.Sequence > stream.AckedPacket)
                 stream.AckedPacket = header.Sequence;
             while (stream.Unacked.Count > 0 && stream.Unacked.FirstSequence <= stream.AckedPacket)
-                stream.WindowUsed -= stream.Unacked.RemoveFirst().Length;
+                ReturnPacket(stream, stream.Unacked.RemoveFirst());
             if (stream.Unacked.Count == 0)
                 stream.TailDue = 0;
             if (stream.Pending.Count > 0)
@@ -383,7 +525,7 @@ public sealed partial class ReliableGroupChannel
             }
             if (!all)
                 break;
-            _bcast.WindowUsed -= ring.RemoveFirst().Length;
+            ReturnPacket(_bcast, ring.RemoveFirst());
             freed = true;
         }
         if (ring.Count == 0)
@@ -422,65 +564,15 @@ public sealed partial class ReliableGroupChannel
         }
     }
 
-    /// <summary>A receiver asks for ranges of one of this node's streams: repair by unicast, or by multicast
-    /// when another receiver asked for the same packet moments ago.</summary>
-    private void OnNak(PeerState peer, in PacketHeader header, ReadOnlySpan<byte> payload)
-    {
-        Interlocked.Increment(ref _counters.naksReceived);
-        var stream = header.FragmentIndex == 0 ? _bcast : peer.UnicastSend;
-        if (stream is null)
-            return;
-        var reader = new PayloadReader(payload);
-        if (!reader.TryReadUInt16(out var count))
-        {
-            Interlocked.Increment(ref _counters.rejectedMalformed);
-            return;
-        }
-        var now = Now;
-        var budget = 256;
-        for (var r = 0; r < count && budget > 0; r++)
-        {
-            if (!reader.TryReadInt64(out var from) || !reader.TryReadInt64(out var to))
-            {
-                Interlocked.Increment(ref _counters.rejectedMalformed);
-                return;
-            }
-            from = Math.Max(from, stream.Unacked.FirstSequence);
-            for (var seq = from; seq <= to && budget > 0; seq++)
-            {
-                var packet = stream.Unacked.Find(seq);
-                if (packet is null)
-                    break;
-                if (!packet.Transmitted)
-                    break;
-                budget--;
-                Repair(stream, packet, peer, now);
-            }
-        }
-    }
-
-    private void Repair(SendStream stream, OutPacket packet, PeerState asker, long now)
-    {
-        if (packet.LastMulticastRepair != 0 && now - packet.LastMulticastRepair < _repairWindow)
-            return;
-        if (stream.IsBroadcast && packet.LastUnicastRepair != 0 && now - packet.LastUnicastRepair < _repairWindow
-            && packet.LastRepairTo != asker.Key)
-        {
-            packet.LastMulticastRepair = now;
-            Interlocked.Increment(ref _counters.multicastRepairs);
-            Interlocked.Increment(ref _counters.retransmissions);
-            Transmit(packet.Span, null);
-            return;
-        }
-        packet.LastUnicastRepair = now;
-        packet.LastRepairTo = asker.Key;
-        Interlocked.Increment(ref _counters.retransmissions);
-        Transmit(packet.Span, asker.Member.Address);
-    }
-
     private void SendTail(SendStream stream)
     {
         SendControl(PacketKind.Tail, stream.HighestTransmitted, stream.LastPacketizedMessage, stream.IsBroadcast ? 0u : 1u,
             stream.Target?.Member.Incarnation ?? 0, 0, [], stream.Target?.Member.Address);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(40, LogLevel.Error, "Unexpected error on the channel's send thread; what it did not send goes out with the next send")]
+        public static partial void SendLoopFailed(ILogger logger, Exception exception);
     }
 }

@@ -104,22 +104,14 @@ public sealed partial class ReliableGroupChannel
         }
         if (stream.HasGap)
         {
-            if (stream.GapSince == 0)
-                stream.GapSince = now;
-            var retryDue = stream.LastNak == 0 ? stream.GapSince + _reorderGuard : stream.LastNak + _nakRetry;
-            if (now >= retryDue)
-            {
-                stream.LastNak = now;
-                SendNak(stream, stream.Next);
-                retryDue = now + _nakRetry;
-            }
-            else if (stream.NewGapSince != 0 && now >= stream.NewGapSince + _reorderGuard)
-            {
-                SendNak(stream, stream.NakedUpTo + 1); // only the gaps that are new since the last NAK
-            }
-            next = Math.Min(next, retryDue);
-            if (stream.NewGapSince != 0)
-                next = Math.Min(next, stream.NewGapSince + _reorderGuard);
+            // While the receive thread drains a backlog, a repair may be queued in it: repeated requests wait until
+            // it runs empty (it checks them then), unless it has been silent for a retry interval.
+            var drainingUntil = _lastReceiveAt + _nakRetry;
+            var retries = _receiveIdle || now >= drainingUntil;
+            _nakDue = Math.Min(_nakDue, CheckNaks(stream, now, idle: false, retries));
+            var naks = stream.Naks;
+            var newGapDue = naks.NewGapSince != 0 ? naks.NewGapSince + _reorderGuard : long.MaxValue;
+            next = Math.Min(next, Math.Min(newGapDue, retries ? naks.RetryDue : Math.Max(naks.RetryDue, drainingUntil)));
         }
     }
 

@@ -75,6 +75,8 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _receiver = new Receiver(this);
         _bcast = new SendStream(null);
         _txScratch = new byte[options.DatagramSize];
+        _txBatch = new byte[Math.Max(options.DatagramSize, Math.Min(MaxBatchBytes, MaxFlushPackets * options.DatagramSize))];
+        _maxPooledPackets = (int)Math.Min(65_536, options.SendWindowBytes / options.DatagramSize + 1);
         _rxScratch = new byte[options.DatagramSize];
         _controlBuffer = new byte[options.DatagramSize];
 
@@ -92,6 +94,11 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _stallThreshold = _heartbeatInterval;
         // Several receivers asking for one packet within this window get one multicast repair.
         _repairWindow = Math.Max(Ticks(TimeSpan.FromMilliseconds(1)), Math.Min(_nakRetry / 2, _reorderGuard * 4));
+        // Safety rails for the measured retry timeout: not below what a busy receive thread needs to read a repair
+        // burst; not above ten initial timeouts, so that round trips inflated by a starved machine (a descheduled
+        // receive thread measures its own delay) cost a lost repair tens of milliseconds, not hundreds.
+        _minRetryTimeout = Ticks(MinRetryTimeout);
+        _maxRetryTimeout = 10 * _nakRetry;
 
         _meter = new Meter("Multicast");
         CreateInstruments();
@@ -132,6 +139,8 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         }
         _handler = handler;
         await _transport.StartAsync(_receiver, cancellationToken);
+        _sendThread = new Thread(SendLoop) { IsBackground = true, Name = SendThreadName };
+        _sendThread.Start();
         var local = new Member(_options.NodeId, _localKey.Incarnation, _transport.LocalAddress, _options.PublicAddress);
         if (!_protector.HasKey)
             Log.NoClusterKey(_log, _options.ClusterId);
@@ -322,6 +331,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
                 peer.Unicast?.Release();
             }
         }
+        await StopSendLoopAsync();
         if (_timer is not null)
             await _timer.DisposeAsync();
         foreach (var p in pending)

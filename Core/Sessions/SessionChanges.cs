@@ -4,6 +4,18 @@ namespace Multicast.Sessions;
 /// travels when the session is committed.</summary>
 public sealed class SessionChanges
 {
+    /// <summary>Creates the changes a store received from elsewhere (a peer's or a server's copy of a request's changes),
+    /// to apply them with <see cref="SessionState.Apply"/>.</summary>
+    /// <param name="set">Set or replaced attributes, by key (ordinal).</param>
+    /// <param name="removed">Removed keys.</param>
+    /// <param name="idleTimeout">The new idle timeout, when the request changed it.</param>
+    public SessionChanges(IReadOnlyDictionary<string, byte[]> set, IReadOnlyCollection<string> removed, TimeSpan? idleTimeout = null)
+        : this(set, removed, () => idleTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        ArgumentNullException.ThrowIfNull(removed);
+    }
+
     internal SessionChanges(IReadOnlyDictionary<string, byte[]> set, IReadOnlyCollection<string> removed, Func<TimeSpan?> idleTimeout)
     {
         Set = set;

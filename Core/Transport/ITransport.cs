@@ -41,4 +41,38 @@ public interface ITransport : IAsyncDisposable
     /// node's own handler (the reliable channel installs its views that way, on the receive thread).</summary>
     /// <exception cref="ArgumentException">The datagram is larger than <see cref="MaxDatagramSize"/>.</exception>
     void SendTo(string address, ReadOnlySpan<byte> datagram);
+
+    /// <summary>
+    /// Sends several datagrams to every member of the group, in order: <paramref name="lengths"/>[i] bytes each, stored
+    /// back to back at the start of <paramref name="datagrams"/>. The same as calling <see cref="SendToGroup"/>
+    /// for each (every datagram may be lost on its own); a transport may hand the whole batch to the kernel at once.
+    /// </summary>
+    /// <exception cref="ArgumentException">A datagram is larger than <see cref="MaxDatagramSize"/>, or the lengths add up to
+    /// more than <paramref name="datagrams"/> holds.</exception>
+    void SendBatchToGroup(ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths)
+    {
+        TransportBatch.Check(datagrams.Length, lengths);
+        foreach (var length in lengths)
+        {
+            SendToGroup(datagrams[..length]);
+            datagrams = datagrams[length..];
+        }
+    }
+
+    /// <summary>
+    /// Sends several datagrams to the member at <paramref name="address"/>, in order, stored as for
+    /// <see cref="SendBatchToGroup"/>. The same as calling
+    /// <see cref="SendTo"/> for each; a transport may hand the whole batch to the kernel at once.
+    /// </summary>
+    /// <exception cref="ArgumentException">A datagram is larger than <see cref="MaxDatagramSize"/>, or the lengths add up to
+    /// more than <paramref name="datagrams"/> holds.</exception>
+    void SendBatchTo(string address, ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths)
+    {
+        TransportBatch.Check(datagrams.Length, lengths);
+        foreach (var length in lengths)
+        {
+            SendTo(address, datagrams[..length]);
+            datagrams = datagrams[length..];
+        }
+    }
 }

@@ -19,8 +19,17 @@ public abstract class StoreTestBase
     /// <summary>A fresh cluster id per test keeps tests that share a transport group apart.</summary>
     protected string ClusterId { get; private set; } = string.Empty;
 
-    /// <summary>A transport for the node with this index in the current test.</summary>
-    protected abstract ITransport CreateTransport(int index);
+    /// <summary>A transport for the node with this index in the current test (for the default <see cref="CreateNodeStore"/>).</summary>
+    protected virtual ITransport CreateTransport(int index) =>
+        throw new InvalidOperationException($"{GetType().Name} must override CreateTransport, or CreateNodeStore for a store without a group channel.");
+
+    /// <summary>The store of the node with this index: by default <see cref="CreateStore"/> over a reliable group channel on
+    /// <see cref="CreateTransport"/>. A store that needs no channel (an external server) overrides this instead.</summary>
+    protected virtual IClusterStore CreateNodeStore(int index, ClusterStoreOptions options, TimeProvider time)
+    {
+        var channel = new ReliableGroupChannel(CreateTransport(index), ChannelOptions(options.NodeId), loggers: TestLogging.Factory);
+        return CreateStore(channel, options, time);
+    }
 
     /// <summary>The store under test; the replicated store by default.</summary>
     protected virtual IClusterStore CreateStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider time) =>
@@ -68,8 +77,7 @@ public abstract class StoreTestBase
         configure?.Invoke(options);
         var sessionOptions = new SessionOptions();
         session?.Invoke(sessionOptions);
-        var channel = new ReliableGroupChannel(CreateTransport(_nodes.Count), ChannelOptions(id), loggers: TestLogging.Factory);
-        var store = CreateStore(channel, options, clock);
+        var store = CreateNodeStore(_nodes.Count, options, clock);
         var manager = new SessionManager(store, sessionOptions, clock);
         await manager.StartAsync();
         var node = new TestNode(id, manager, store, clock);
@@ -110,8 +118,9 @@ public abstract class StoreTestBase
         return session?.GetInt32("count");
     }
 
-    /// <summary>The node's membership view (the built-in stores).</summary>
-    protected static MembershipView ViewOf(TestNode node) => ((ArbitratedClusterStore)node.Store).View;
+    /// <summary>The node's membership view, through the public <see cref="IClusterMembership"/> every store under test offers.</summary>
+    protected static MembershipView ViewOf(TestNode node) =>
+        node.Store is IClusterMembership membership ? membership.View : throw new AssertionException($"{node.Store.GetType().Name} does not implement IClusterMembership");
 
     protected static bool Holds(TestNode node, string id, long version) =>
         node.Manager.Table.TryGet(id, out var r) && r.Version >= version;

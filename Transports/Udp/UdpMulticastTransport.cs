@@ -15,23 +15,16 @@ namespace Multicast.Transports.Udp;
 /// </summary>
 /// <remarks>
 /// <para>Runs on Linux (and macOS); it uses poll(2) and recv(2) from libc so that the receive thread waits on both
-/// sockets at once and reads without allocating.</para>
+/// sockets at once and reads without allocating. On Linux a batch send is one sendmmsg(2) and reads are recvmmsg(2);
+/// with <see cref="UdpTransportOptions.Offload"/> a run of equal-sized datagrams leaves as one UDP_SEGMENT buffer and
+/// arrives as one UDP_GRO buffer (docs/udp.md).</para>
 /// <para>Sends are synchronous: a full socket send buffer makes the caller wait briefly (UDP back-pressure), a
 /// failed send is dropped and counted in <see cref="SendErrors"/>. Sends after <see cref="DisposeAsync"/> are dropped.</para>
 /// </remarks>
-public sealed class UdpMulticastTransport : ITransport
+public sealed partial class UdpMulticastTransport : ITransport
 {
     /// <summary>The name of the receive thread.</summary>
     public const string ReceiveThreadName = "Multicast UDP receive";
-
-    // Larger than any IPv4 UDP payload, so a read is never truncated.
-    private const int ReceiveBufferSize = 65536;
-
-    // A backstop only: DisposeAsync wakes the thread with a datagram to itself.
-    private const int PollTimeoutMilliseconds = 1000;
-
-    // Datagrams read from one socket before looking at the other, so neither starves.
-    private const int BurstPerSocket = 64;
 
     // Unicast destinations are the members' announced addresses; the cap only guards against a caller that
     // passes ever-new strings.
@@ -47,12 +40,15 @@ public sealed class UdpMulticastTransport : ITransport
     private readonly int _requestedReceiveBuffer;
     private readonly int _requestedSendBuffer;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, SocketAddress> _addresses = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Destination> _addresses = new(StringComparer.Ordinal);
+    private readonly bool _batchSends;
+    private readonly bool _batchReceives;
+    private readonly bool _offload;
     private readonly TaskCompletionSource _receiveStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Socket? _multicastSocket;
     private Socket? _unicastSocket;
-    private SocketAddress? _groupAddress;
+    private Destination? _groupDestination;
     private IPEndPoint? _localEndPoint;
     private IDatagramHandler? _handler;
     private Thread? _receiveThread;
@@ -61,7 +57,10 @@ public sealed class UdpMulticastTransport : ITransport
     private int _disposed;
     private volatile bool _stopping;
 
+    private int _segmentation;
     private long _sent;
+    private long _sendCalls;
+    private long _receiveCalls;
     private long _received;
     private long _sendErrors;
     private long _receiveErrors;
@@ -83,6 +82,10 @@ public sealed class UdpMulticastTransport : ITransport
         _requestedReceiveBuffer = options.ReceiveBufferBytes;
         _requestedSendBuffer = options.SendBufferBytes;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _offload = options.Offload;
+        // sendmmsg(2)/recvmmsg(2) and their structures are Linux's; elsewhere one datagram per system call.
+        _batchSends = OperatingSystem.IsLinux();
+        _batchReceives = OperatingSystem.IsLinux();
     }
 
     /// <inheritdoc />
@@ -101,6 +104,19 @@ public sealed class UdpMulticastTransport : ITransport
 
     /// <summary>Datagrams received on either socket and handed to the handler.</summary>
     public long DatagramsReceived => Interlocked.Read(ref _received);
+
+    /// <summary>System calls that sent datagrams: with batching (Linux) fewer than <see cref="DatagramsSent"/>.</summary>
+    public long SendSystemCalls => Interlocked.Read(ref _sendCalls);
+
+    /// <summary>System calls that read datagrams: with batching (Linux) fewer than <see cref="DatagramsReceived"/>.</summary>
+    public long ReceiveSystemCalls => Interlocked.Read(ref _receiveCalls);
+
+    /// <summary>Whether batches go out as UDP_SEGMENT buffers (Linux 4.18+ with <see cref="UdpTransportOptions.Offload"/>):
+    /// false before start, when the kernel lacks it, or after the path refused a segmented send.</summary>
+    public bool SegmentationOffload => Volatile.Read(ref _segmentation) != 0;
+
+    /// <summary>Whether the sockets accept coalesced datagram trains (UDP_GRO, Linux 5.0+ with <see cref="UdpTransportOptions.Offload"/>).</summary>
+    public bool ReceiveOffload { get; private set; }
 
     /// <summary>Sends the kernel refused; each such datagram was dropped.</summary>
     public long SendErrors => Interlocked.Read(ref _sendErrors);
@@ -153,28 +169,14 @@ public sealed class UdpMulticastTransport : ITransport
         _localEndPoint = (IPEndPoint)_unicastSocket.LocalEndPoint!;
         _localAddress = _localEndPoint.ToString();
         FilterOwnDatagrams();
-        _groupAddress = new IPEndPoint(_group, _port).Serialize();
+        EnableOffload();
+        _groupDestination = new Destination(new IPEndPoint(_group, _port));
         _handler = handler;
-        UdpTransportLog.Started(_logger, _group.ToString(), _port, _interface.ToString(), _ttl, _localAddress, _datagramSize, ReceiveBufferBytes, SendBufferBytes, OwnDatagramsFiltered);
+        UdpTransportLog.Started(_logger, _group.ToString(), _port, _interface.ToString(), _ttl, _localAddress, _datagramSize, ReceiveBufferBytes, SendBufferBytes, OwnDatagramsFiltered, SegmentationOffload, ReceiveOffload);
 
         _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = ReceiveThreadName };
         _receiveThread.Start();
         return ValueTask.CompletedTask;
-    }
-
-    /// <inheritdoc />
-    public void SendToGroup(ReadOnlySpan<byte> datagram) => Send(datagram, _groupAddress, null);
-
-    /// <inheritdoc />
-    /// <param name="address">"ip:port", as another member's <see cref="LocalAddress"/>.</param>
-    /// <param name="datagram">The datagram.</param>
-    /// <exception cref="ArgumentException"><paramref name="address"/> is not "ip:port", or the datagram is too large.</exception>
-    public void SendTo(string address, ReadOnlySpan<byte> datagram)
-    {
-        ArgumentNullException.ThrowIfNull(address);
-        if (!_addresses.TryGetValue(address, out var destination))
-            destination = Resolve(address);
-        Send(datagram, destination, address);
     }
 
     /// <summary>Stops the receive thread (waiting for a running handler call to return) and closes both sockets.</summary>
@@ -268,6 +270,38 @@ public sealed class UdpMulticastTransport : ITransport
             UdpTransportLog.FilterNotAttached(_logger, errno);
     }
 
+    /// <summary>
+    /// UDP segmentation offload (Linux): a batch's run of equal-sized datagrams leaves as one buffer that the kernel cuts
+    /// into datagrams after routing, and coalesced trains arrive as one buffer: one pass through the stack per run instead
+    /// of per datagram. Each is used only when the kernel has it (getsockopt UDP_SEGMENT, setsockopt UDP_GRO succeed).
+    /// </summary>
+    private void EnableOffload()
+    {
+        if (!_offload || !OperatingSystem.IsLinux())
+            return;
+        Span<byte> value = stackalloc byte[sizeof(int)];
+        try
+        {
+            _unicastSocket!.GetRawSocketOption(Interop.SolUdp, Interop.UdpSegment, value);
+            Volatile.Write(ref _segmentation, 1);
+        }
+        catch (SocketException)
+        {
+            // Before Linux 4.18: one datagram per message of the batch.
+        }
+        BitConverter.TryWriteBytes(value, 1);
+        try
+        {
+            _multicastSocket!.SetRawSocketOption(Interop.SolUdp, Interop.UdpGro, value);
+            _unicastSocket!.SetRawSocketOption(Interop.SolUdp, Interop.UdpGro, value);
+            ReceiveOffload = true;
+        }
+        catch (SocketException)
+        {
+            // Before Linux 5.0: the kernel cuts coalesced trains into datagrams before they are queued.
+        }
+    }
+
     private static void Bind(Socket socket, IPEndPoint endPoint, string key)
     {
         try
@@ -290,44 +324,14 @@ public sealed class UdpMulticastTransport : ITransport
         return actual;
     }
 
-    private SocketAddress Resolve(string address)
+    private Destination Resolve(string address)
     {
         if (!IPEndPoint.TryParse(address, out var endPoint) || endPoint.AddressFamily != AddressFamily.InterNetwork || endPoint.Port == 0)
             throw new ArgumentException($"'{address}' is not a UDP transport address (\"ip:port\", IPv4).", nameof(address));
         if (_addresses.Count >= MaxCachedAddresses)
             _addresses.Clear();
-        return _addresses.GetOrAdd(address, endPoint.Serialize());
+        return _addresses.GetOrAdd(address, new Destination(endPoint));
     }
-
-    private void Send(ReadOnlySpan<byte> datagram, SocketAddress? destination, string? address)
-    {
-        if (datagram.Length > _datagramSize)
-            ThrowTooLarge(datagram.Length);
-        var socket = _unicastSocket;
-        if (socket is null || destination is null)
-            throw new InvalidOperationException("The transport is not started.");
-        if (_stopping)
-            return;
-        try
-        {
-            socket.SendTo(datagram, SocketFlags.None, destination);
-            Interlocked.Increment(ref _sent);
-        }
-        catch (SocketException ex)
-        {
-            var count = Interlocked.Increment(ref _sendErrors);
-            // The first failure, then one in 1024: a dead network must not flood the log.
-            if ((count & 1023) == 1)
-                UdpTransportLog.SendFailed(_logger, address ?? $"{_group}:{_port}", ex.SocketErrorCode.ToString(), count);
-        }
-        catch (ObjectDisposedException) when (_stopping)
-        {
-            // Disposed while sending: the datagram is dropped, like any other.
-        }
-    }
-
-    private void ThrowTooLarge(int length) =>
-        throw new ArgumentException($"The datagram has {length} bytes; this transport sends at most {_datagramSize} ({UdpTransportOptions.SectionName}:DatagramSize).", "datagram");
 
     private void WakeReceiveThread()
     {
@@ -339,98 +343,5 @@ public sealed class UdpMulticastTransport : ITransport
         {
             // The poll timeout wakes the thread anyway.
         }
-    }
-
-    private unsafe void ReceiveLoop()
-    {
-        var buffer = (byte*)NativeMemory.Alloc(ReceiveBufferSize);
-        try
-        {
-            var fds = stackalloc Interop.PollFd[2];
-            fds[0] = new Interop.PollFd { Fd = (int)_multicastSocket!.SafeHandle.DangerousGetHandle(), Events = Interop.PollIn };
-            fds[1] = new Interop.PollFd { Fd = (int)_unicastSocket!.SafeHandle.DangerousGetHandle(), Events = Interop.PollIn };
-            var handler = _handler!;
-            while (!_stopping)
-            {
-                fds[0].Revents = 0;
-                fds[1].Revents = 0;
-                var ready = Interop.Poll(fds, 2, PollTimeoutMilliseconds);
-                if (ready < 0)
-                {
-                    var errno = Marshal.GetLastPInvokeError();
-                    if (Interop.IsInterrupted(errno))
-                        continue;
-                    throw new InvalidOperationException($"poll(2) failed with errno {errno}.");
-                }
-                var delivered = 0;
-                var emptied = true;
-                for (var i = 0; i < 2 && !_stopping; i++)
-                {
-                    if (fds[i].Revents != 0)
-                        emptied &= Drain(fds[i].Fd, buffer, handler, ref delivered);
-                }
-                // Both sockets are empty after a burst: the channel acknowledges now rather than at its ack timer.
-                if (delivered > 0 && emptied && !_stopping)
-                    ReportIdle(handler);
-            }
-        }
-        catch (Exception ex)
-        {
-            UdpTransportLog.ReceiveThreadFailed(_logger, ex);
-        }
-        finally
-        {
-            NativeMemory.Free(buffer);
-            _receiveStopped.TrySetResult();
-        }
-    }
-
-    private void ReportIdle(IDatagramHandler handler)
-    {
-        try
-        {
-            handler.OnReceiveIdle();
-        }
-        catch (Exception ex)
-        {
-            Interlocked.Increment(ref _handlerErrors);
-            UdpTransportLog.HandlerFailed(_logger, ex);
-        }
-    }
-
-    /// <summary>Reads a burst from one socket; true when the socket is now empty.</summary>
-    private unsafe bool Drain(int fd, byte* buffer, IDatagramHandler handler, ref int delivered)
-    {
-        for (var n = 0; n < BurstPerSocket && !_stopping; n++)
-        {
-            var length = Interop.Recv(fd, buffer, ReceiveBufferSize, Interop.DontWait);
-            if (length < 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                if (Interop.IsWouldBlock(errno))
-                    return true;
-                if (Interop.IsInterrupted(errno))
-                    continue;
-                var count = Interlocked.Increment(ref _receiveErrors);
-                if ((count & 1023) == 1)
-                    UdpTransportLog.ReceiveFailed(_logger, errno, count);
-                return true;
-            }
-            // Empty datagrams carry nothing (DisposeAsync uses one to wake this thread).
-            if (length == 0)
-                continue;
-            Interlocked.Increment(ref _received);
-            delivered++;
-            try
-            {
-                handler.OnDatagram(new ReadOnlySpan<byte>(buffer, (int)length));
-            }
-            catch (Exception ex)
-            {
-                Interlocked.Increment(ref _handlerErrors);
-                UdpTransportLog.HandlerFailed(_logger, ex);
-            }
-        }
-        return false;
     }
 }

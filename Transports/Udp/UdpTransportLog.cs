@@ -6,8 +6,8 @@ namespace Multicast.Transports.Udp;
 internal static partial class UdpTransportLog
 {
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
-        Message = "UDP multicast transport started: group {Group}:{Port} on {Interface}, TTL {Ttl}, unicast {LocalAddress}, datagrams up to {DatagramSize} bytes, SO_RCVBUF {ReceiveBuffer}, SO_SNDBUF {SendBuffer}, own datagrams filtered in the kernel: {OwnFiltered}")]
-    public static partial void Started(ILogger logger, string group, int port, string @interface, int ttl, string localAddress, int datagramSize, int receiveBuffer, int sendBuffer, bool ownFiltered);
+        Message = "UDP multicast transport started: group {Group}:{Port} on {Interface}, TTL {Ttl}, unicast {LocalAddress}, datagrams up to {DatagramSize} bytes, SO_RCVBUF {ReceiveBuffer}, SO_SNDBUF {SendBuffer}, own datagrams filtered in the kernel: {OwnFiltered}, segmentation offload: {Segmentation}, receive offload: {ReceiveOffload}")]
+    public static partial void Started(ILogger logger, string group, int port, string @interface, int ttl, string localAddress, int datagramSize, int receiveBuffer, int sendBuffer, bool ownFiltered, bool segmentation, bool receiveOffload);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning,
         Message = "The kernel clamped {Option} to {Actual} bytes (asked for {Requested}); datagrams may be dropped under load. Raise it with: sysctl -w {Sysctl}={Requested}")]
@@ -40,4 +40,8 @@ internal static partial class UdpTransportLog
     [LoggerMessage(EventId = 9, Level = LogLevel.Debug,
         Message = "The kernel refused the socket filter for this node's own group datagrams (errno {Errno}); they arrive and the channel ignores them")]
     public static partial void FilterNotAttached(ILogger logger, int errno);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning,
+        Message = "A segmented UDP send was refused (errno {Errno}: the path cannot segment, e.g. no checksum offload or IPsec); batches now go out one datagram per message")]
+    public static partial void SegmentationRefused(ILogger logger, int errno);
 }

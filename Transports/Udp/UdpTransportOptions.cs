@@ -69,6 +69,12 @@ public sealed class UdpTransportOptions
     /// <value>The default value is <see cref="DefaultSendBufferBytes"/> (1 MiB).</value>
     public int SendBufferBytes { get; set; } = DefaultSendBufferBytes;
 
+    /// <summary>Whether, on Linux, batches of datagrams use UDP segmentation offload (one UDP_SEGMENT buffer per run of
+    /// equal-sized datagrams to one destination) and the sockets accept coalesced trains (UDP_GRO). Either is used only when
+    /// the kernel has it. Off: every datagram is its own buffer in the kernel (sendmmsg(2)/recvmmsg(2) are used either way).</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool Offload { get; set; } = true;
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="OptionsValidationError">A setting is invalid; <see cref="OptionsValidationError.Key"/> names it.</exception>
     public void Validate()

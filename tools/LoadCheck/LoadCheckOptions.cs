@@ -9,7 +9,7 @@ internal sealed class LoadCheckOptions
         usage: LoadCheck [--urls URL,URL,...] [--cluster-dir DIR] [--clients M] [--duration SECONDS]
                          [--kill-node I [--kill-after SECONDS] [--restart-after SECONDS]] [--timeout SECONDS]
                          [--cookie NAME] [--progress SECONDS] [--seed N] [--reads PERCENT] [--json FILE]
-                         [--strict] [--fail-on-5xx] [--max-latency SECONDS]
+                         [--strict] [--fail-on-5xx] [--allow-not-ready] [--max-latency SECONDS]
                          [--sticky] [--check all|none]
           M clients, each with its own session cookie, send POST /counter to random nodes (not sticky) for the
           duration; then every session's counter is read from every live node and checked against the increments
@@ -23,7 +23,9 @@ internal sealed class LoadCheckOptions
           (for a store that does not share sessions between nodes); the answers' sequence is still checked.
           --strict: every 503 and 409 counts as "not applied" (what the store contract promises), so a refused request
           that was applied after all shows up as a phantom update; without it a 503 whose body says the change "could
-          not be stored" counts as an unknown outcome. --fail-on-5xx: any 5xx answer (503 included) is a violation.
+          not be stored" counts as an unknown outcome. --fail-on-5xx: any 5xx answer (503 included) is a violation;
+          with --allow-not-ready, except the host's 503 "This node is not ready" (a node joining or leaving, which a
+          balancer's health check drains; the endpoint did not run).
           --max-latency S: any request (answered or not) slower than S seconds is a violation.
           Exit code: 0 no lost update, 1 a lost or phantom update or diverging nodes, 2 usage or setup error.
         """;
@@ -44,6 +46,7 @@ internal sealed class LoadCheckOptions
     public string? Json { get; set; }
     public bool Strict { get; set; }
     public bool FailOn5xx { get; set; }
+    public bool AllowNotReady { get; set; }
     public TimeSpan? MaxLatency { get; set; }
     public bool Sticky { get; set; }
     public bool FinalCheck { get; set; } = true;
@@ -75,6 +78,7 @@ internal sealed class LoadCheckOptions
                 case "--json": o.Json = Next(); break;
                 case "--strict": o.Strict = true; break;
                 case "--fail-on-5xx": o.FailOn5xx = true; break;
+                case "--allow-not-ready": o.AllowNotReady = true; break;
                 case "--max-latency": o.MaxLatency = Seconds(); break;
                 case "--sticky": o.Sticky = true; break;
                 case "--check":

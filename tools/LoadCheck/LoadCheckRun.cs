@@ -215,6 +215,9 @@ internal sealed class LoadCheckRun
         }
     }
 
+    /// <summary>How the host's readiness gate begins its 503 (ClusteredSessionMiddleware): a node joining or leaving.</summary>
+    private const string NotReady = "This node is not ready";
+
     /// <summary>The checks every answer gets: 5xx answers counted (a violation with --fail-on-5xx), and its latency.</summary>
     private void Answered(LoadCheckOptions options, ClientState client, string method, Uri node, HttpStatusCode status, string body, long started)
     {
@@ -223,7 +226,7 @@ internal sealed class LoadCheckRun
             Interlocked.Increment(ref _answers5xx);
             if (status == HttpStatusCode.ServiceUnavailable)
                 Interlocked.Increment(ref _answers503);
-            if (options.FailOn5xx)
+            if (options.FailOn5xx && !(options.AllowNotReady && status == HttpStatusCode.ServiceUnavailable && body.StartsWith(NotReady, StringComparison.Ordinal)))
                 Violate(client, $"client {client.Index}: {method} on {node} answered {(int)status}: {Shorten(body)}");
         }
         TooSlow(options, client, method, node, ((int)status).ToString(CultureInfo.InvariantCulture), started);

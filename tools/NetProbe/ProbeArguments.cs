@@ -27,6 +27,16 @@ internal sealed class ProbeArguments
 
     public int TimeoutSeconds { get; private set; } = 60;
 
+    /// <summary>Every message this many bytes (at least <see cref="ProbeMessages.HeaderSize"/>); 0: mixed sizes, every
+    /// <see cref="LargeEvery"/>th one <see cref="LargeSize"/>.</summary>
+    public int Size { get; private set; }
+
+    /// <summary>Messages per second the sender offers; 0: as fast as the send window admits.</summary>
+    public double Rate { get; private set; }
+
+    /// <summary>The size of message <paramref name="index"/>.</summary>
+    public int SizeOf(long index) => Size > 0 ? Size : ProbeMessages.SizeOf(index, LargeEvery, LargeSize);
+
     public static ProbeArguments Parse(string[] args)
     {
         var parsed = new ProbeArguments();
@@ -46,11 +56,15 @@ internal sealed class ProbeArguments
                 case "--large-size": parsed.LargeSize = Int(value); break;
                 case "--datagram-size": parsed.DatagramSize = Int(value); break;
                 case "--timeout-seconds": parsed.TimeoutSeconds = Int(value); break;
+                case "--size": parsed.Size = Int(value); break;
+                case "--rate": parsed.Rate = double.Parse(value, CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         if (parsed.Role is not ("sender" or "receiver"))
             throw new ArgumentException("--role must be sender or receiver");
+        if (parsed.Size is > 0 and < ProbeMessages.HeaderSize)
+            throw new ArgumentException($"--size must be at least {ProbeMessages.HeaderSize}");
         return parsed;
 
         static int Int(string text) => int.Parse(text, CultureInfo.InvariantCulture);

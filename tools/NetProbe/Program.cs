@@ -1,8 +1,10 @@
 // One reliable-channel node over UDP multicast, for the real packet loss test (run inside a network namespace).
 //   NetProbe --role sender|receiver --node-id ID --interface IP --group G --port P --members N
-//            --messages M [--large-every K --large-size B --datagram-size D --timeout-seconds T]
+//            --messages M [--large-every K --large-size B | --size B] [--rate MSG/S --datagram-size D --timeout-seconds T]
 // Prints, in order: "STARTED <address>" (joined), "READY" (the view has N members), then "RESULT ok ..." or
-// "RESULT fail <reason>". The sender starts sending on a "GO" line on stdin; every node leaves on "EXIT" or EOF.
+// "RESULT fail <reason>". The sender starts sending on a "GO" line on stdin (and prints "SENDING" when its first message
+// goes out); every node leaves on "EXIT" or EOF.
+using System.Diagnostics;
 using System.Globalization;
 using Multicast.Messaging;
 using Multicast.NetProbe;
@@ -42,17 +44,32 @@ try
         while (await stdin.ReadLineAsync(deadline.Token) is { } line && line != "GO")
         {
         }
+        // Built before the clock starts: sending measures the channel, not the pattern.
+        var messages = new byte[options.Messages][];
+        for (long i = 0; i < options.Messages; i++)
+            messages[i] = ProbeMessages.Create(i, options.SizeOf(i));
+        Output.Line("SENDING");
+        var clock = Stopwatch.StartNew();
         var last = -1L;
         for (long i = 0; i < options.Messages; i++)
-            last = await channel.BroadcastAsync(ProbeMessages.Create(i, ProbeMessages.SizeOf(i, options.LargeEvery, options.LargeSize)), deadline.Token);
+        {
+            if (options.Rate > 0)
+            {
+                // Paced: sleeps until the next message is due instead of spinning (the cores are shared).
+                while (i >= clock.Elapsed.TotalSeconds * options.Rate + 1)
+                    Thread.Sleep(1);
+            }
+            ProbeMessages.Stamp(messages[i]);
+            last = await channel.BroadcastAsync(messages[i], deadline.Token);
+        }
         await channel.WaitForAcksAsync(last, options.Members - 1, deadline.Token);
-        Output.Line($"RESULT ok sent={options.Messages} {Figures(channel.Counters)}");
+        Output.Line(string.Create(CultureInfo.InvariantCulture, $"RESULT ok sent={options.Messages} send_ms={clock.Elapsed.TotalMilliseconds:F0} {Figures(channel.Counters)}"));
     }
     else
     {
         var failure = await handler.Finished.WaitAsync(deadline.Token);
         Output.Line(failure is null
-            ? $"RESULT ok received={handler.Received} {Figures(channel.Counters)}"
+            ? $"RESULT ok received={handler.Received} {handler.Figures()} {Figures(channel.Counters)}"
             : $"RESULT fail {failure} received={handler.Received} {Figures(channel.Counters)}");
     }
     while (await stdin.ReadLineAsync(CancellationToken.None) is { } line && line != "EXIT")

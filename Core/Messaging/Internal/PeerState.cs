@@ -63,4 +63,11 @@ internal sealed class PeerState
 
     /// <summary>Whether it acknowledged anything yet (until then, heartbeats repeat where its stream starts).</summary>
     public bool StartConfirmed { get; set; }
+
+    /// <summary>The NAK → repair round trip to it (for both of its streams): how long to wait before asking again.</summary>
+    public RoundTripEstimator RepairRoundTrip { get; } = new();
+
+    /// <summary>Whether a packet of its arrived late, after a later one and unasked: the path reorders, so a gap is
+    /// NAKed only after the reorder guard even when the receive queue is empty.</summary>
+    public bool Reorders { get; set; }
 }

@@ -31,15 +31,11 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
     /// <summary>Packets after a gap (or before the start is known), copied into pooled buffers.</summary>
     public SortedDictionary<long, BufferedPacket> Buffered { get; } = [];
 
-    public long GapSince { get; set; }
+    /// <summary>What was NAKed when: each missing packet is asked for once, and again only after a retry timeout without repair.</summary>
+    public NakSchedule Naks { get; } = new();
 
-    public long LastNak { get; set; }
-
-    /// <summary>The highest sequence a NAK covered; gaps above it are new and are NAKed without waiting for the retry.</summary>
-    public long NakedUpTo { get; set; }
-
-    /// <summary>When a gap above <see cref="NakedUpTo"/> was first seen (0: none).</summary>
-    public long NewGapSince { get; set; }
+    /// <summary>The missing ranges from <paramref name="from"/> (at least <see cref="Next"/>) to <see cref="Highest"/>.</summary>
+    public MissingRanges Missing(long from) => new(Buffered, Math.Max(from, Next), Highest);
 
     public long LastAckSent { get; set; }
 
@@ -62,6 +58,7 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
 
     public void Release()
     {
+        Naks.Reset();
         foreach (var packet in Buffered.Values)
             ArrayPool<byte>.Shared.Return(packet.Buffer);
         Buffered.Clear();

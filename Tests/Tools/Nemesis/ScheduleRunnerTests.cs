@@ -1,5 +1,6 @@
 using Multicast.Messaging;
 using Multicast.Nemesis.Checking;
+using Multicast.Nemesis.History;
 using Multicast.Nemesis.Running;
 using Multicast.Nemesis.Schedules;
 using Multicast.Sessions;
@@ -42,7 +43,23 @@ public sealed class ScheduleRunnerTests
         Assert.That(report, Does.Contain("ClusterUnavailableException"), "the offending history lines are printed");
     }
 
-    /// <summary>Every fourth commit goes wrong in one of two ways; everything else is the inner store's.</summary>
+    [Test]
+    public async Task Run_StoreThatAnswersCommitInDoubt_IsNotBlamedForIt()
+    {
+        var schedule = ScheduleGenerator.Generate(Seed, StoreKind.Replicated, FaultFamily.None, locking: LockingMode.Pessimistic);
+
+        var result = await ScheduleRunner.RunAsync(schedule, store => new FaultyStore(store, FaultyStore.Fault.InDoubt));
+
+        TestContext.Out.WriteLine(ScheduleReport.Format(result));
+        var inDoubt = result.History.Where(o => o.Error?.StartsWith(nameof(CommitInDoubtException), StringComparison.Ordinal) == true).Select(o => o.Id).ToHashSet();
+        Assert.That(inDoubt, Has.Count.GreaterThan(2), "some commits were answered in doubt");
+        Assert.That(result.History.Where(o => inDoubt.Contains(o.Id)).Select(o => o.Outcome), Is.All.EqualTo(OpOutcome.Ambiguous));
+        // Applied or not, an in-doubt answer is the one ambiguous outcome the contract allows: whatever else the inner
+        // store does under the machine's load, no violation may rest on one.
+        Assert.That(result.Violations.Where(v => v.Ops.Any(inDoubt.Contains)), Is.Empty);
+    }
+
+    /// <summary>Every fourth commit goes wrong in one of three ways; everything else is the inner store's.</summary>
     private sealed class FaultyStore(IClusterStore inner, FaultyStore.Fault fault) : IClusterStore, IClusterMembership
     {
         private int _commits;
@@ -54,6 +71,9 @@ public sealed class ScheduleRunnerTests
 
             /// <summary>Commits, then answers "not applied".</summary>
             ApplyThenRefuse,
+
+            /// <summary>Answers "in doubt": every other time after committing, else after releasing without a change.</summary>
+            InDoubt,
         }
 
         public string InstanceId => inner.InstanceId;
@@ -72,10 +92,19 @@ public sealed class ScheduleRunnerTests
 
         public async Task CommitAsync(Session session, CancellationToken cancellationToken = default)
         {
-            if (session.IsNew || Interlocked.Increment(ref _commits) % 4 != 0)
+            var n = session.IsNew ? 1 : Interlocked.Increment(ref _commits);
+            if (n % 4 != 0)
             {
                 await inner.CommitAsync(session, cancellationToken);
                 return;
+            }
+            if (fault == Fault.InDoubt)
+            {
+                if (n % 8 == 0)
+                    await inner.CommitAsync(session, cancellationToken);
+                else
+                    await inner.ReleaseAsync(session, cancellationToken);
+                throw new CommitInDoubtException(session.Id, "in doubt (the fault under test)");
             }
             if (fault == Fault.AcknowledgeWithoutApplying)
             {

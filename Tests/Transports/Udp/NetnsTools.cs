@@ -51,6 +51,16 @@ internal sealed class NetnsTools
         }
     }
 
+    /// <summary>What <paramref name="ns"/> lost so far: the channel's data datagrams and the rest that its loss rule dropped,
+    /// and the datagrams its kernel dropped for a full socket receive buffer.</summary>
+    public (long Data, long Other, long ReceiveBuffer) Dropped(string ns)
+    {
+        var parts = RunScript("drops.sh", ns).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return (Number(parts[1]), Number(parts[3]), Number(parts[5]));
+
+        static long Number(string text) => long.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>The built tools/NetProbe assembly (the test project references it, so it is built with the tests).</summary>
     public static string NetProbeAssembly()
     {

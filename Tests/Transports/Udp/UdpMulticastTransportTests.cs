@@ -203,25 +203,4 @@ public sealed class UdpMulticastTransportTests
         Assert.That(sendAllocated, Is.Zero, "bytes allocated by 1000 sends");
         Assert.That(receiver.Allocated, Is.Zero, "bytes allocated on the receive thread for 1000 datagrams");
     }
-
-    /// <summary>Measures what the receive thread allocates between the warm-up datagrams and the end.</summary>
-    private sealed class AllocationProbe(int warmUp, int measured) : IDatagramHandler
-    {
-        private int _count;
-        private long _start;
-        private long _allocated = -1;
-
-        public bool Done => Volatile.Read(ref _allocated) >= 0;
-
-        public long Allocated => Volatile.Read(ref _allocated);
-
-        public void OnDatagram(ReadOnlySpan<byte> datagram)
-        {
-            var count = ++_count;
-            if (count == warmUp)
-                _start = GC.GetAllocatedBytesForCurrentThread();
-            else if (count == warmUp + measured)
-                Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _start);
-        }
-    }
 }

@@ -1,4 +1,5 @@
-using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace Multicast.Tests.Transports.Udp;
 
@@ -56,6 +57,13 @@ public sealed class UdpPacketLossTests
                 results.Add($"{node.Name}: {await node.WaitForLineAsync("RESULT", RunTimeout)}");
 
             TestContext.Out.WriteLine(string.Join('\n', results));
+            // What the loss cost, for the reader (the goal, retransmissions <= 1.5 x data datagrams lost, is the loss
+            // bench's: counts on a starved CI machine are no assertion).
+            var drops = addresses.Select(a => netns.Dropped(a.Namespace)).ToList();
+            var lostData = drops.Skip(1).Sum(d => d.Data + d.ReceiveBuffer);
+            var retransmissions = long.Parse(Regex.Match(results[0], @"retransmissions=(\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
+            TestContext.Out.WriteLine($"dropped (data/other/full receive buffer): {string.Join(", ", drops.Select((d, i) => $"n{i} {d.Data}/{d.Other}/{d.ReceiveBuffer}"))}; " +
+                $"retransmissions {retransmissions} = {(double)retransmissions / Math.Max(1, lostData):F2} x the data datagrams the receivers lost");
             Assert.Multiple(() =>
             {
                 foreach (var result in results)

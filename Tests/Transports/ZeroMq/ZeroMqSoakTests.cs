@@ -48,6 +48,7 @@ public sealed class ZeroMqSoakTests
         Assert.That(Figure("zeromq_soak", "fds_growth"), Is.LessThanOrEqualTo(64), "open file descriptors");
         Assert.That(Figure("zeromq_soak", "heap_growth_mb"), Is.LessThanOrEqualTo(16), "managed heap, MB");
         Assert.That(Figure("zeromq_cleanup", "completed"), Is.EqualTo(1), "NetMQConfig.Cleanup(block: true) returned");
+        Assert.That(Figure("zeromq_cleanup", "failed_start_threw"), Is.EqualTo(1), "a start on an endpoint in use failed before the cleanup");
     }
 
     /// <summary>The benchmark's build output next to this test build (same configuration).</summary>

@@ -241,6 +241,82 @@ public sealed class ZeroMqTransportTests
     }
 
     [Test]
+    public async Task DisposeAsync_ConnectionsToPeersThatAreGone_CompletesAndFreesTheEndpoints([Values(false, true)] bool curve)
+    {
+        // A SUB and a DEALER that keep reconnecting to ports nobody listens on, datagrams queued in the DEALER: linger 0
+        // means nothing waits for them.
+        var options = LoopbackOptions();
+        options.CurveServerSecretKey = curve ? new NetMQCertificate().SecretKeyZ85 : null;
+        var sut = new ZeroMqTransport(options);
+        await sut.StartAsync(new RecordingHandler());
+        var gone = new ZeroMqTransport(LoopbackOptions());
+        await gone.StartAsync(new RecordingHandler());
+        var (gonePublish, goneLocal) = (gone.PublishAddress, gone.LocalAddress);
+        await gone.DisposeAsync();
+        sut.AddPeer(gonePublish);
+        for (var i = 0; i < 100; i++)
+            sut.SendTo(goneLocal, [(byte)i]);
+        var sent = await Eventually(() => sut.Counters.UnicastSent == 100);
+        var (local, publish) = (sut.LocalAddress, sut.PublishAddress);
+
+        var dispose = sut.DisposeAsync().AsTask();
+        var disposed = await Task.WhenAny(dispose, Task.Delay(ZeroMqTestHelpers.Timeout)) == dispose;
+
+        Assert.That(sent, Is.True, "queued in the DEALER");
+        Assert.That(disposed, Is.True, "the dispose completed");
+        Assert.That(sut.PollerThread!.IsAlive, Is.False, "the poller thread ended");
+        var again = LoopbackOptions();
+        again.UnicastEndpoint = local;
+        again.PublishEndpoint = publish;
+        var next = await Start(again);
+        Assert.That(next.LocalAddress, Is.EqualTo(local));
+    }
+
+    [Test]
+    public async Task Peer_RestartedOnTheSameEndpoints_IsReachedAgainBothWays()
+    {
+        static ZeroMqTransportOptions Fast(ZeroMqTransportOptions options)
+        {
+            options.ReconnectInterval = TimeSpan.FromMilliseconds(10);
+            options.ReconnectIntervalMax = TimeSpan.FromMilliseconds(100);
+            return options;
+        }
+        var nodeHandler = new RecordingHandler();
+        var sut = await Start(Fast(LoopbackOptions()), nodeHandler);
+        var firstHandler = new RecordingHandler();
+        var first = await Start(Fast(LoopbackOptions()), firstHandler);
+        sut.AddPeer(first.PublishAddress);
+        first.AddPeer(sut.PublishAddress);
+        var before = "before the restart"u8.ToArray();
+        var reachedFirst = await Eventually(() => firstHandler.Has(before), () => sut.SendTo(first.LocalAddress, before));
+        var (publish, local) = (first.PublishAddress, first.LocalAddress);
+        await first.DisposeAsync();
+
+        var options = Fast(LoopbackOptions());
+        options.PublishEndpoint = publish;
+        options.UnicastEndpoint = local;
+        options.Peers.Add(sut.PublishAddress);
+        var secondHandler = new RecordingHandler();
+        await Start(options, secondHandler);
+        var group = "group after the restart"u8.ToArray();
+        var unicast = "unicast after the restart"u8.ToArray();
+        var fromSecond = "from the restarted peer"u8.ToArray();
+        var second = _transports[^1];
+
+        // The node's SUB and DEALER reconnect by themselves; nothing is added again.
+        var reached = await Eventually(() => secondHandler.Has(group) && secondHandler.Has(unicast), () =>
+        {
+            sut.SendToGroup(group);
+            sut.SendTo(local, unicast);
+        });
+        var heard = await Eventually(() => nodeHandler.Has(fromSecond), () => second.SendToGroup(fromSecond));
+
+        Assert.That(reachedFirst, Is.True);
+        Assert.That(reached, Is.True, "group and unicast from the node reach the restarted peer");
+        Assert.That(heard, Is.True, "the node's SUB reconnected to the restarted peer's PUB");
+    }
+
+    [Test]
     public async Task SendToGroup_ManyThreads_AllDatagramsSent()
     {
         var nodes = await Mesh(2);

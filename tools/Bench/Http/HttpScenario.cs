@@ -119,7 +119,7 @@ internal sealed class HttpScenario : IBenchScenario
         EnsureBuiltAsync(RepositoryRoot(), "Host/Multicast.Host.csproj", "Host/bin/Release/net10.0/Multicast.Host.dll", ["Host", "Core", "Transports"], cancellationToken);
 
     /// <summary>Builds the project (Release) unless its output exists and is newer than every source file under <paramref name="sources"/>.</summary>
-    private static async Task<string> EnsureBuiltAsync(string root, string project, string output, string[] sources, CancellationToken cancellationToken)
+    internal static async Task<string> EnsureBuiltAsync(string root, string project, string output, string[] sources, CancellationToken cancellationToken)
     {
         var dll = Path.Combine(root, output);
         if (File.Exists(dll) && !sources.SelectMany(s => SourceFiles(Path.Combine(root, s))).Any(f => File.GetLastWriteTimeUtc(f) > File.GetLastWriteTimeUtc(dll)))

@@ -25,6 +25,10 @@ internal sealed class LossyTransport(ITransport inner, double loss, Latencies re
 
     public void SendTo(string address, ReadOnlySpan<byte> datagram) => inner.SendTo(address, datagram);
 
+    public void SendBatchToGroup(ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths) => inner.SendBatchToGroup(datagrams, lengths);
+
+    public void SendBatchTo(string address, ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths) => inner.SendBatchTo(address, datagrams, lengths);
+
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 
     private sealed class Dropper(IDatagramHandler handler, double loss, Latencies repairs, LossyTransport owner) : IDatagramHandler
@@ -48,5 +52,8 @@ internal sealed class LossyTransport(ITransport inner, double loss, Latencies re
                 repairs.Add(Stopwatch.GetTimestamp() - droppedAt);
             handler.OnDatagram(datagram);
         }
+
+        // Passed on: the channel NAKs and acknowledges when the receive queue runs empty.
+        public void OnReceiveIdle() => handler.OnReceiveIdle();
     }
 }

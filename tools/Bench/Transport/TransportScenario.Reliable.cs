@@ -39,9 +39,9 @@ internal sealed partial class TransportScenario
         report.Notes.Add($"repair: each receiver's transport is wrapped to drop {loss:P0} of incoming datagrams at random (in process, seeded; NAKs and repairs are dropped too); repair_* = time from a data packet's drop to the arrival of its repair; the latency figures of those runs are publish -> delivered of all messages under that loss. '_tuned' sets Cluster:NakRetryInterval = {nakRetry.TotalMilliseconds} ms, everything else default.");
     }
 
-    private static async Task<BenchResult> ReliableThroughputAsync(string name, int size, TimeSpan duration, int datagramSize, CancellationToken cancellationToken)
+    private static async Task<BenchResult> ReliableThroughputAsync(string name, int size, TimeSpan duration, int datagramSize, bool offload, CancellationToken cancellationToken)
     {
-        await using var cluster = await StartClusterAsync(datagramSize, loss: 0, repairs: null, lossy: [], configure: null, cancellationToken);
+        await using var cluster = await StartClusterAsync(datagramSize, loss: 0, repairs: null, lossy: [], configure: null, cancellationToken, offload);
         var message = new byte[size];
         long sent = 0;
         var start = Stopwatch.GetTimestamp();
@@ -89,7 +89,7 @@ internal sealed partial class TransportScenario
 
     /// <summary>One sender and <see cref="Receivers"/> receivers, each a channel over its own UDP transport; with
     /// <paramref name="loss"/>, the receivers' transports drop that share of what arrives (recorded in <paramref name="lossy"/>).</summary>
-    private static Task<ChannelCluster> StartClusterAsync(int datagramSize, double loss, Latencies? repairs, List<LossyTransport> lossy, Action<GroupChannelOptions>? configure, CancellationToken cancellationToken)
+    private static Task<ChannelCluster> StartClusterAsync(int datagramSize, double loss, Latencies? repairs, List<LossyTransport> lossy, Action<GroupChannelOptions>? configure, CancellationToken cancellationToken, bool offload = true)
     {
         var udp = new UdpTransportOptions
         {
@@ -97,6 +97,7 @@ internal sealed partial class TransportScenario
             Port = BenchNetwork.FreeUdpPort(),
             DatagramSize = datagramSize,
             ReceiveBufferBytes = BufferBytes,
+            Offload = offload,
         };
         return ChannelCluster.StartAsync(Receivers, i =>
         {

@@ -15,9 +15,12 @@ internal sealed partial class TransportScenario : IBenchScenario
     private const int Receivers = 2;
     private const int BufferBytes = 4 * 1024 * 1024;
 
+    // Datagrams per batch of the raw batched baselines: the channel's largest flush batch.
+    private const int RawBatch = 64;
+
     public string Name => "transport";
 
-    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput --send-window-bytes B --peers none]; also runs transport-peers (64 KiB, epgm, norm) and zeromq in the same run";
+    public string Description => "raw UDP multicast vs the reliable channel over UDP (1 KiB, 1 -> 2, loopback) [--size B --seconds S --rate MSG/S --repeat N --raw-senders N --datagram-sizes 1400,65000 --loss P --repair-seconds S --tuned-nak-retry-ms MS --only reliable-throughput [--offload false] | --only repair, --send-window-bytes B --peers none]; also runs transport-peers (64 KiB, epgm, norm) and zeromq in the same run";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
@@ -31,7 +34,16 @@ internal sealed partial class TransportScenario : IBenchScenario
         if (arguments.Get("only") == "reliable-throughput")
         {
             // For profiling the channel (perf record -p, dotnet-trace): one long reliable run and nothing else.
-            report.Results.Add(await ReliableThroughputAsync("reliable_udp_throughput", size, duration, arguments.GetInt("datagram-size", UdpTransportOptions.DefaultDatagramSize), cancellationToken));
+            report.Results.Add(await ReliableThroughputAsync("reliable_udp_throughput", size, duration, arguments.GetInt("datagram-size", UdpTransportOptions.DefaultDatagramSize),
+                arguments.Get("offload") != "false", cancellationToken));
+            return report;
+        }
+
+        if (arguments.Get("only") == "repair")
+        {
+            // Latency and repair runs alone (raw latency first, as in a full run).
+            RawLatency(report, size, rate, duration, cancellationToken);
+            await ReliableAsync(report, size, rate, duration, arguments, cancellationToken);
             return report;
         }
 
@@ -42,31 +54,47 @@ internal sealed partial class TransportScenario : IBenchScenario
         var datagramSizes = (arguments.Get("datagram-sizes") ?? "1400").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         var warmUp = TimeSpan.FromMilliseconds(500);
         RawThroughput(size, warmUp, rawSenders, cancellationToken);
+        await RawBatched.ThroughputAsync("warm-up", size, RawBatch, offload: true, Receivers, BufferBytes, warmUp, cancellationToken);
         foreach (var datagramSize in datagramSizes)
-            await ReliableThroughputAsync("warm-up", size, warmUp, datagramSize, cancellationToken);
+            await ReliableThroughputAsync("warm-up", size, warmUp, datagramSize, offload: true, cancellationToken);
 
         var raws = new List<BenchResult>();
+        var rawBatched = new List<BenchResult>();
+        var rawSegmented = new List<BenchResult>();
+        var reliablesNoOffload = new List<BenchResult>();
         var reliables = datagramSizes.ToDictionary(d => d, _ => new List<BenchResult>());
         for (var i = 0; i < repeat; i++)
         {
             raws.Add(RawThroughput(size, duration, rawSenders, cancellationToken));
+            rawBatched.Add(await RawBatched.ThroughputAsync("raw_udp_batched_throughput", size, RawBatch, offload: false, Receivers, BufferBytes, duration, cancellationToken));
+            rawSegmented.Add(await RawBatched.ThroughputAsync("raw_udp_segmented_throughput", size, RawBatch, offload: true, Receivers, BufferBytes, duration, cancellationToken));
             foreach (var datagramSize in datagramSizes)
             {
                 var suffix = datagramSize == UdpTransportOptions.DefaultDatagramSize ? "" : $"_dgram{datagramSize}";
-                reliables[datagramSize].Add(await ReliableThroughputAsync("reliable_udp_throughput" + suffix, size, duration, datagramSize, cancellationToken));
+                reliables[datagramSize].Add(await ReliableThroughputAsync("reliable_udp_throughput" + suffix, size, duration, datagramSize, offload: true, cancellationToken));
             }
+            reliablesNoOffload.Add(await ReliableThroughputAsync("reliable_udp_no_offload_throughput", size, duration, UdpTransportOptions.DefaultDatagramSize, offload: false, cancellationToken));
         }
         var raw = Best(raws);
-        report.Results.Add(raw);
+        var batched = Best(rawBatched);
+        var segmented = Best(rawSegmented);
+        report.Results.AddRange([raw, batched, segmented]);
         foreach (var (datagramSize, runs) in reliables)
         {
             var reliable = Best(runs);
             report.Results.Add(reliable);
             var suffix = datagramSize == UdpTransportOptions.DefaultDatagramSize ? "" : $"_dgram{datagramSize}";
-            report.Ratios["reliable_udp_vs_raw_throughput" + suffix] = reliable.Figures["messages_per_s"] / raw.Figures["messages_per_s"];
-            report.Ratios["reliable_udp_vs_raw_throughput_median" + suffix] = reliable.Figures["median_messages_per_s"] / raw.Figures["median_messages_per_s"];
+            AddRatios(report, "reliable_udp_vs_raw_throughput" + suffix, reliable, raw);
+            if (suffix.Length == 0)
+                AddRatios(report, "reliable_udp_vs_raw_segmented_throughput", reliable, segmented);
         }
-        report.Notes.Add($"throughput: after a warm-up, {repeat} alternating raw/reliable runs of {duration.TotalSeconds} s; the best run of each is reported (other load only slows runs down), with every run's figure and the median; raw uses {rawSenders} sender thread(s) on one socket.");
+        var noOffload = Best(reliablesNoOffload);
+        report.Results.Add(noOffload);
+        AddRatios(report, "reliable_udp_no_offload_vs_raw_batched_throughput", noOffload, batched);
+        AddRatios(report, "reliable_udp_no_offload_vs_raw_throughput", noOffload, raw);
+        report.Notes.Add($"throughput: after a warm-up, {repeat} rounds of 2 s runs, each round raw, raw batched, raw segmented, reliable, reliable without offload in turn; the best run of each is reported (other load only slows runs down), with every run's figure and the median; raw uses {rawSenders} sender thread(s) on one socket.");
+        report.Notes.Add($"raw_udp_multicast = one sendto(2) per datagram from plain sockets, one blocking recv per datagram (the per-datagram ceiling); raw_udp_batched = UdpMulticastTransport without the channel, {RawBatch} datagrams per sendmmsg(2), recvmmsg(2), Cluster:Udp:Offload=false; raw_udp_segmented = the same with offload (each batch one UDP_SEGMENT buffer, UDP_GRO receivers): the same system calls as the reliable path.");
+        report.Notes.Add("ratios: reliable_udp_vs_raw = the reliable channel (default: batched, offload) vs per-datagram raw UDP; reliable_udp_vs_raw_segmented = the same vs raw UDP using the same segmentation offload; reliable_udp_no_offload_vs_raw_batched = the channel with Cluster:Udp:Offload=false vs raw sendmmsg/recvmmsg without offload. '_median' = the medians' ratio.");
 
         RawLatency(report, size, rate, duration, cancellationToken);
         await ReliableAsync(report, size, rate, duration, arguments, cancellationToken);
@@ -93,6 +121,13 @@ internal sealed partial class TransportScenario : IBenchScenario
         foreach (var (name, ratio) in sub.Ratios)
             report.Ratios.TryAdd(name, ratio);
         report.Notes.AddRange(sub.Notes.Select(n => $"{prefix}: {n}"));
+    }
+
+    /// <summary>The best runs' ratio under <paramref name="name"/>, and the medians' under name_median.</summary>
+    private static void AddRatios(BenchReport report, string name, BenchResult subject, BenchResult baseline)
+    {
+        report.Ratios[name] = subject.Figures["messages_per_s"] / baseline.Figures["messages_per_s"];
+        report.Ratios[name + "_median"] = subject.Figures["median_messages_per_s"] / baseline.Figures["median_messages_per_s"];
     }
 
     /// <summary>The run with the highest messages_per_s, with every run's figure and the median.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Multicast.Bench.TransportPeers;
 using Multicast.Bench.ZeroMq.Libzmq;
@@ -44,17 +45,25 @@ internal sealed class ZeroMqScenario : IBenchScenario
         report.Notes.Add($"Latency: publish -> delivered (Stopwatch stamp in the message), over both receivers, at {rate} msg/s offered.");
 
         var throughput = new Dictionary<string, double>();
+        var cpuPerMessage = new Dictionary<string, double>();
         foreach (var peer in only)
         {
             Console.Error.WriteLine($"zeromq: {peer} ...");
             try
             {
                 await using (var group = await CreateAsync(peer, size, highWaterMark, cancellationToken))
+                {
+                    var cpu = CpuClock.Start();
                     throughput[peer] = await TransportPeersScenario.ThroughputAsync(report, group, $"{peer}_throughput", size, duration, cancellationToken);
+                    if (!group.Lossy)
+                        cpuPerMessage[peer] = cpu.Into(report, $"{peer}_throughput");
+                }
                 if (peer.EndsWith("_pubsub", StringComparison.Ordinal))
                 {
                     await using var group = await CreateAsync(peer, size, highWaterMark, cancellationToken);
+                    var cpu = CpuClock.Start();
                     await TransportPeersScenario.ThroughputAsync(report, group, $"{peer}_flat_throughput", size, duration, cancellationToken, sweep: false);
+                    cpuPerMessage[peer] = cpu.Into(report, $"{peer}_flat_throughput");
                 }
                 await using (var group = await CreateAsync(peer, size, highWaterMark, cancellationToken))
                     await TransportPeersScenario.LatencyAsync(report, group, $"{peer}_latency", size, rate, duration, cancellationToken);
@@ -73,7 +82,12 @@ internal sealed class ZeroMqScenario : IBenchScenario
         report.Ratios["reliable_netmq_vs_libzmq_pubsub_throughput"] = Ratio("reliable_netmq", "libzmq_pubsub");
         report.Ratios["reliable_netmq_vs_reliable_udp_throughput"] = Ratio("reliable_netmq", "reliable_udp");
         report.Ratios["reliable_netmq_curve_vs_reliable_netmq_throughput"] = Ratio("reliable_netmq_curve", "reliable_netmq");
+        double CpuRatio(string a, string b) => cpuPerMessage.TryGetValue(a, out var x) && cpuPerMessage.TryGetValue(b, out var y) && y > 0 ? x / y : double.NaN;
+        report.Ratios["reliable_netmq_vs_netmq_pubsub_cpu_per_message"] = CpuRatio("reliable_netmq", "netmq_pubsub");
+        report.Ratios["netmq_pubsub_vs_libzmq_pubsub_cpu_per_message"] = CpuRatio("netmq_pubsub", "libzmq_pubsub");
+        report.Ratios["reliable_netmq_vs_reliable_udp_cpu_per_message"] = CpuRatio("reliable_netmq", "reliable_udp");
         report.Notes.Add("Goal: reliable_netmq_vs_netmq_pubsub_throughput >= 0.8.");
+        report.Notes.Add("cpu_us_per_message: the whole process's CPU time (user + system, every thread: sender, receivers, NetMQ's I/O thread, the JIT) over a send-as-fast-as-it-goes run, per message sent; cpu_cores: that CPU time / wall time, how much of the machine the run got. On a shared machine throughput follows cpu_cores; the CPU per message does not.");
         return report;
     }
 
@@ -86,4 +100,27 @@ internal sealed class ZeroMqScenario : IBenchScenario
         "reliable_udp" => await ReliablePeers.StartUdpAsync(Receivers, cancellationToken),
         _ => throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"unknown peer {peer}"), nameof(peer)),
     };
+
+    /// <summary>The process's CPU time and the wall clock from the start of a run.</summary>
+    private readonly record struct CpuClock(TimeSpan Cpu, long Wall)
+    {
+        public static CpuClock Start() => new(ProcessCpu(), Stopwatch.GetTimestamp());
+
+        /// <summary>Adds cpu_us_per_message and cpu_cores to the result <paramref name="name"/>; returns the former.</summary>
+        public double Into(BenchReport report, string name)
+        {
+            var cpu = ProcessCpu() - Cpu;
+            var wall = Stopwatch.GetElapsedTime(Wall);
+            var result = report.Results.Last(r => r.Name == name);
+            var perMessage = result.Figures.TryGetValue("messages_sent", out var sent) && sent > 0 ? cpu.TotalMicroseconds / sent : double.NaN;
+            result.Set("cpu_us_per_message", perMessage).Set("cpu_cores", cpu / wall);
+            return perMessage;
+        }
+
+        private static TimeSpan ProcessCpu()
+        {
+            using var process = Process.GetCurrentProcess();
+            return process.TotalProcessorTime;
+        }
+    }
 }

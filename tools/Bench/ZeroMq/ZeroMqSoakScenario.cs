@@ -11,8 +11,8 @@ namespace Multicast.Bench.ZeroMq;
 /// figures): a peer with the same endpoints (a static peer list) is started, exchanges group and unicast datagrams
 /// with the node both ways, and is disposed, N times. The process's managed heap (after a full collection), thread
 /// count and open file descriptors are sampled as it goes; then an idle node's CPU use is measured (the bare
-/// transport, and a two-node reliable channel that heartbeats); last, the node is disposed and
-/// <see cref="NetMQConfig.Cleanup(bool)"/> must return.
+/// transport, and a two-node reliable channel that heartbeats); last, a transport whose start fails (its endpoint in
+/// use) and the node are disposed, and <see cref="NetMQConfig.Cleanup(bool)"/> must return.
 /// </summary>
 internal sealed class ZeroMqSoakScenario : IBenchScenario
 {
@@ -97,11 +97,27 @@ internal sealed class ZeroMqSoakScenario : IBenchScenario
         report.Notes.Add($"Idle CPU: process CPU time / wall time over {idle.TotalSeconds} s, in percent of one core, {Settle.TotalSeconds} s after the churn: transport = the churn's node alone (a NetMQ transport, nothing sent, its peer gone); channel_node = one of two reliable channels over NetMQ added to the process (heartbeats every 500 ms), (process - transport) / 2. Goal: under 1 % per node. The figure includes the runtime's own background work.");
         report.Notes.Add($"node_refused counts connections that ended within {ConnectionMonitorWindowMs} ms of opening: here the churned peer's own short-lived connections (a peer that leaves that fast cannot be told from a refused one), not an error.");
 
+        // A start that fails (its endpoint is in use) must leave nothing behind for Cleanup either.
+        var failedStartThrew = false;
+        var failed = new ZeroMqTransport(new ZeroMqTransportOptions { PublishEndpoint = node.PublishAddress });
+        try
+        {
+            await failed.StartAsync(new LastDatagram(), cancellationToken);
+        }
+        catch (ZeroMqException)
+        {
+            failedStartThrew = true;
+        }
+        finally
+        {
+            await failed.DisposeAsync();
+        }
+
         await node.DisposeAsync();
         var cleanup = Stopwatch.StartNew();
         var cleaned = Task.Run(() => NetMQConfig.Cleanup(block: true), CancellationToken.None);
         var done = await Task.WhenAny(cleaned, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)) == cleaned;
-        report.Add("zeromq_cleanup").Set("completed", done ? 1 : 0).Set("ms", cleanup.Elapsed.TotalMilliseconds);
+        report.Add("zeromq_cleanup").Set("completed", done ? 1 : 0).Set("ms", cleanup.Elapsed.TotalMilliseconds).Set("failed_start_threw", failedStartThrew ? 1 : 0);
         if (!done)
             report.Notes.Add("NetMQConfig.Cleanup(block: true) did not return within 10 s: a socket was left open.");
         return report;

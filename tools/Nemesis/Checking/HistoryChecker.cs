@@ -140,8 +140,8 @@ internal sealed class HistoryChecker(LockingMode locking, bool everyNodeHolds, i
             CheckMarker(s, byId, r.Id, r.ReadMarker, value, $"#{r.Id} read", violations);
         }
 
-        if (FinalState(holders, s.Id) is not { } state)
-            return;
+        if (s.FirstAckedRemoval is not null || FinalState(holders, s.Id) is not { } state)
+            return; // a copy of a removed session is a resurrection, reported on its own: its contents prove nothing more
         var final = state.Attributes.TryGetValue(CountKey, out var bytes) && bytes.Length == 4 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes) : 0;
         var marker = state.Attributes.TryGetValue(MarkerKey, out var m) && m.Length == 4 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(m) : (int?)null;
         CheckMarker(s, byId, null, marker, final, "the final state", violations);
@@ -210,7 +210,7 @@ internal sealed class HistoryChecker(LockingMode locking, bool everyNodeHolds, i
             foreach (var id in seen.Where(refused.Contains))
                 violations.Add(new Violation(ViolationKind.RefusedButApplied, s.Id, $"#{r.Id} sees the write of #{id}, which was refused", [id, r.Id]));
         }
-        if (FinalState(holders, s.Id) is not { } state)
+        if (s.FirstAckedRemoval is not null || FinalState(holders, s.Id) is not { } state)
             return;
         var keys = WriteKeys(state.Attributes).ToHashSet();
         foreach (var w in acked.Where(w => !keys.Contains(w.Id)))

@@ -17,6 +17,7 @@ internal enum OpOutcome
     /// <see cref="Sessions.SessionTooLargeException"/>.</summary>
     NotApplied,
 
-    /// <summary>Anything else (an untyped exception, no answer in time, the node died): may or may not be applied.</summary>
+    /// <summary>May or may not be applied: <see cref="Sessions.CommitInDoubtException"/> (the contract's one ambiguous
+    /// answer), an untyped exception, no answer in time, the node died.</summary>
     Ambiguous,
 }

@@ -40,8 +40,13 @@ internal sealed class OpRecord
     /// <summary>The exception (type and first line), for outcomes other than Ok and NotFound.</summary>
     public string? Error { get; set; }
 
-    /// <summary>Whether the exception was one of the typed refusals or the expected answer (a refused oversize write).</summary>
+    /// <summary>Whether the exception was one the contract allows: a typed refusal, <see cref="Sessions.CommitInDoubtException"/>,
+    /// or the expected answer (a refused oversize write).</summary>
     public bool TypedError { get; set; }
+
+    /// <summary>The generation of the node the step was sent to (<c>NemesisNode.Generation</c>): when the node's
+    /// generation moved on before the answer, the node died and the answer never reached the client.</summary>
+    public int Incarnation { get; set; }
 
     /// <summary>The node crashed or restarted while the step was in flight (its outcome is then legitimately unknown).</summary>
     public bool NodeDied { get; set; }

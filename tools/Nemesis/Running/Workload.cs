@@ -97,8 +97,9 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
             return null;
         if (Pick(step.Node) is not { } node)
             return null;
-        var op = history.Begin(client, step.Kind, step.Slot, id, node.Index);
         var generation = node.Generation;
+        var op = history.Begin(client, step.Kind, step.Slot, id, node.Index);
+        op.Incarnation = generation;
         var body = ExecuteAsync(op, node, generation, cancellationToken);
         try
         {
@@ -134,7 +135,7 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
         var manager = node.Manager;
         if (manager is null || node.Generation != generation)
         {
-            Complete(op, OpOutcome.NotApplied, "the node went down before the request reached it", typed: true);
+            Complete(op, OpOutcome.NotApplied, "the node went down before the request reached it", typed: true, reached: false);
             return;
         }
         Session? session = null;
@@ -175,8 +176,11 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            var typed = ex is ClusterUnavailableException or SessionLockedException or LockLostException or SessionTooLargeException;
-            Complete(op, typed ? OpOutcome.NotApplied : OpOutcome.Ambiguous, $"{ex.GetType().Name}: {FirstLine(ex.Message)}", typed);
+            // A typed refusal changed nothing; CommitInDoubtException is the contract's one ambiguous answer (the
+            // arbiter changed mid-commit): maybe applied, but not a failure of the contract; anything else is.
+            var refused = ex is ClusterUnavailableException or SessionLockedException or LockLostException or SessionTooLargeException;
+            var inDoubt = ex is CommitInDoubtException;
+            Complete(op, refused ? OpOutcome.NotApplied : OpOutcome.Ambiguous, $"{ex.GetType().Name}: {FirstLine(ex.Message)}", refused || inDoubt);
             if (session is { IsCompleted: false })
             {
                 try
@@ -193,6 +197,12 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
 
     private bool Found(OpRecord op, Session? session)
     {
+        if (Died(op))
+        {
+            // A killed process answers nothing: what its leftovers read after the crash is no evidence.
+            Complete(op, OpOutcome.Ambiguous, "the node crashed before the find answered", typed: true);
+            return false;
+        }
         op.Found = history.Now;
         if (session is null)
         {
@@ -239,8 +249,18 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
         Complete(op, OpOutcome.Ok);
     }
 
-    private void Complete(OpRecord op, OpOutcome outcome, string? error = null, bool typed = false)
+    /// <summary>The node the step was sent to crashed (or finished a restart) since: an answer now never reaches the client.</summary>
+    private bool Died(OpRecord op) => cluster.Nodes[op.Node].Generation != op.Incarnation;
+
+    private void Complete(OpRecord op, OpOutcome outcome, string? error = null, bool typed = false, bool reached = true)
     {
+        if (reached && outcome != OpOutcome.Ambiguous && Died(op))
+        {
+            // The in-process store goes on answering while it is disposed (say "leaving", or even "done"); a SIGKILLed
+            // host would have answered nothing, so the outcome is unknown.
+            error = $"answered {outcome}{(error is null ? string.Empty : ": " + error)} after the node crashed (never delivered)";
+            (outcome, typed) = (OpOutcome.Ambiguous, true);
+        }
         lock (op)
         {
             if (op.Hung || op.Outcome != OpOutcome.Pending)
