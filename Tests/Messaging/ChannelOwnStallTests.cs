@@ -10,7 +10,8 @@ namespace Multicast.Tests.Messaging;
 /// </summary>
 public sealed class ChannelOwnStallTests
 {
-    private static readonly TimeSpan CoordinatorSuspectTimeout = TimeSpan.FromSeconds(1);
+    // Short enough that a frozen coordinator would remove everyone, long enough that a starved machine does not.
+    private static readonly TimeSpan CoordinatorSuspectTimeout = TimeSpan.FromSeconds(2);
 
     private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
     private ManualResetEventSlim _release = null!;
@@ -109,7 +110,8 @@ public sealed class ChannelOwnStallTests
         clock.Freeze();
         _hub.Partition(_nodes[0].Transport.LocalAddress);
         var sent = b.Counters.DatagramsSent;
-        await Eventually.Until(() => b.Counters.DatagramsSent >= sent + 40, "2 s of b's heartbeats go by");
+        var heartbeats = 3 * (int)(CoordinatorSuspectTimeout / TimeSpan.FromMilliseconds(50)) / 2;
+        await Eventually.Until(() => b.Counters.DatagramsSent >= sent + heartbeats, "1.5 suspect timeouts of b's heartbeats go by");
         Assert.That(clock.HeldCount, Is.GreaterThan(0), "a's timer was due while it was frozen");
         clock.Thaw(); // the timer runs, late, before anything from b or c arrives
         _hub.Heal();
