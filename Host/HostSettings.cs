@@ -91,7 +91,24 @@ internal sealed class HostSettings
             settings.ZeroMq.Validate();
         else
             settings.Udp.Validate();
+        RequireKeyOffLoopback(settings);
         return settings;
+    }
+
+    /// <summary>Secure by default: without Cluster:ClusterKey the group must stay on this machine, unless
+    /// Cluster:AllowInsecure=true says otherwise (the channel checks the same on its transport).</summary>
+    private static void RequireKeyOffLoopback(HostSettings settings)
+    {
+        var channel = settings.Session.Channel;
+        var onHost = settings.Transport == TransportKind.ZeroMq
+            ? settings.ZeroMq.StaysOnHost()
+            : System.Net.IPAddress.TryParse(settings.Udp.Interface, out var address) && System.Net.IPAddress.IsLoopback(address);
+        if (channel.ClusterKey is null && !channel.AllowInsecure && !onHost)
+        {
+            throw new OptionsValidationError("Cluster:ClusterKey",
+                $"is required when the {settings.Transport} transport is reachable from other machines (its interface is not loopback): generate one with " +
+                "'openssl rand -base64 32' and set the same Cluster:ClusterKey on every node, or set Cluster:AllowInsecure=true to run without authentication");
+        }
     }
 
     private static Uri? FirstUrl(string urls)

@@ -62,5 +62,8 @@ public sealed partial class ReliableGroupChannel
 
         [LoggerMessage(19, LogLevel.Warning, "{Member} stalled for {Duration} (its timer ran late or its receive thread was stuck): that time is not counted as its peers' silence")]
         public static partial void LocalStall(ILogger logger, string member, TimeSpan duration);
+
+        [LoggerMessage(20, LogLevel.Debug, "{Member} stalled for {Duration} (its timer ran late or its receive thread was stuck): not counted as its peers' silence")]
+        public static partial void ShortLocalStall(ILogger logger, string member, TimeSpan duration);
     }
 }

@@ -19,6 +19,9 @@ public sealed class GroupChannelOptions
     /// <summary>The smallest accepted <see cref="DatagramSize"/>.</summary>
     public const int MinDatagramSize = 256;
 
+    // The longest transport address a heartbeat is sized for (UDP "ip:port" takes 21, a ZeroMQ tcp endpoint with a host name more).
+    private const int MaxAddressBytes = 100;
+
     /// <summary>The default <see cref="MaxMessageBytes"/>: 4 MiB of session state plus headroom.</summary>
     public const int DefaultMaxMessageBytes = 8 * 1024 * 1024;
 
@@ -49,9 +52,6 @@ public sealed class GroupChannelOptions
 
     /// <summary>The default <see cref="JoinTimeout"/>.</summary>
     public static readonly TimeSpan DefaultJoinTimeout = TimeSpan.FromSeconds(1);
-
-    /// <summary>The default <see cref="SlowMemberTimeout"/>.</summary>
-    public static readonly TimeSpan DefaultSlowMemberTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>The default <see cref="JoinRetryInterval"/>.</summary>
     public static readonly TimeSpan DefaultJoinRetryInterval = TimeSpan.FromMilliseconds(100);
@@ -118,8 +118,9 @@ public sealed class GroupChannelOptions
     /// <summary>A member that holds this node's broadcast window this long — messages wait for room, and it acknowledged
     /// nothing new meanwhile — is reported and removed from the view (it rejoins once it catches up), so one slow member
     /// does not stall every sender. Unicast streams have windows of their own: a slow addressee holds only its own.</summary>
-    /// <value>The default value is <see cref="DefaultSlowMemberTimeout"/>.</value>
-    public TimeSpan SlowMemberTimeout { get; set; } = DefaultSlowMemberTimeout;
+    /// <value>The default value is <see langword="null"/>: <see cref="SuspectTimeout"/> (a member that stalls a sender that
+    /// long is as good as gone for it).</value>
+    public TimeSpan? SlowMemberTimeout { get; set; }
 
     /// <summary>How long a gap in a stream may persist while datagrams keep arriving (it may be reordering) before the
     /// receiver NAKs it. When the receive queue runs empty a gap is NAKed at once, unless the sender's packets were
@@ -166,6 +167,10 @@ public sealed class GroupChannelOptions
             "must be at least 16 bytes (base64) or 16 characters; generate one with 'openssl rand -base64 32'");
         Require(!Encrypt || key is not null, nameof(Encrypt), "needs Cluster:ClusterKey");
         Require(DatagramSize is >= MinDatagramSize and <= 65507, nameof(DatagramSize), $"must be between {MinDatagramSize} and 65507");
+        // A heartbeat carries the node id, the transport address (up to MaxAddressBytes) and 25 fixed bytes in one datagram.
+        var nodeIdRoom = DatagramSize - PacketHeader.Size - DatagramProtector.TagSize - 25 - 2 - MaxAddressBytes - 2;
+        Require(PayloadWriter.SizeOf(NodeId) - 2 <= nodeIdRoom, nameof(NodeId),
+            $"must fit a heartbeat: at most {nodeIdRoom} bytes of UTF-8 with Cluster:DatagramSize {DatagramSize}");
         Require(MaxMessageBytes > 0, nameof(MaxMessageBytes), "must be positive");
         Require(SendWindowBytes >= DatagramSize, nameof(SendWindowBytes), "must be at least Cluster:DatagramSize");
         Positive(SendTimeout, nameof(SendTimeout));
@@ -178,7 +183,7 @@ public sealed class GroupChannelOptions
         Positive(TailDelay, nameof(TailDelay));
         Positive(JoinTimeout, nameof(JoinTimeout));
         Positive(JoinRetryInterval, nameof(JoinRetryInterval));
-        Positive(SlowMemberTimeout, nameof(SlowMemberTimeout));
+        Require(SlowMemberTimeout is null || SlowMemberTimeout > TimeSpan.Zero, nameof(SlowMemberTimeout), "must be positive");
     }
 
     private static void Positive(TimeSpan value, string name) => Require(value > TimeSpan.Zero, name, "must be positive");

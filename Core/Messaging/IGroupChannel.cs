@@ -15,7 +15,9 @@ namespace Multicast.Messaging;
 /// </remarks>
 public interface IGroupChannel : IAsyncDisposable
 {
-    /// <summary>This member; valid after <see cref="StartAsync"/>.</summary>
+    /// <summary>This member; valid after <see cref="StartAsync"/>. Once a view is installed it is this member as the
+    /// view lists it: its <see cref="Member.RingIndex"/> is the one the coordinator assigned (unique within the view; it
+    /// differs from <see cref="Member.RingIndexOf"/> of the node id only after a collision).</summary>
     Member LocalMember { get; }
 
     /// <summary>The current view.</summary>

@@ -12,6 +12,7 @@ public sealed partial class ReliableGroupChannel
     private readonly long _stallThreshold, _slowMemberTimeout;
     private long _lastHeartbeat;
     private long _receiveBusySince; // when the receive thread started on its current datagram; 0 while it waits
+    private long _stallCreditedUntil; // stalls overlap (a late timer while the receive thread is stuck): credit each moment once
 
     /// <summary>Whether this node's receive thread has been on one datagram (its handler, usually) for longer than a
     /// heartbeat interval: it hears nobody meanwhile, so silence proves nothing, and its peers should not be told it is fine.</summary>
@@ -48,18 +49,27 @@ public sealed partial class ReliableGroupChannel
     private bool IsActingCoordinator() => ActingCoordinator() is { } m && MemberKey.Of(m) == _localKey;
 
     /// <summary>
-    /// This node stalled for <paramref name="duration"/> (its timer ran that late, or its receive thread was stuck that
-    /// long): peers' silence and acknowledgements are measured from the end of the stall, so a node that was frozen
-    /// does not remove members that were fine all along. Under <see cref="_gate"/>.
+    /// This node stalled from <paramref name="since"/> until <paramref name="now"/> (its timer ran that late, or its receive
+    /// thread was stuck that long): that time is not counted as its peers' silence or their lack of acknowledgements, so a
+    /// node that was frozen does not remove members that were fine all along. Under <see cref="_gate"/>.
     /// </summary>
-    private void CreditStall(long duration, long now)
+    private void CreditStall(long since, long now)
     {
+        var duration = now - Math.Max(since, _stallCreditedUntil);
+        if (duration <= 0)
+            return;
+        _stallCreditedUntil = now;
         Interlocked.Increment(ref _counters.localStalls);
-        Log.LocalStall(_log, _local?.ToString() ?? _options.NodeId, TimeSpan.FromSeconds((double)duration / _time.TimestampFrequency));
+        var span = TimeSpan.FromSeconds((double)(now - since) / _time.TimestampFrequency);
+        if (now - since > _suspectTimeout / 2)
+            Log.LocalStall(_log, _local?.ToString() ?? _options.NodeId, span);
+        else
+            Log.ShortLocalStall(_log, _local?.ToString() ?? _options.NodeId, span);
         foreach (var peer in _peers.Values)
         {
             peer.LastHeard = Math.Min(now, peer.LastHeard + duration);
-            peer.AckProgressAt = Math.Min(now, peer.AckProgressAt + duration);
+            if (peer.BehindSince != 0)
+                peer.BehindSince = Math.Min(now, peer.BehindSince + duration);
         }
         if (_bcast.BlockedSince != 0)
             _bcast.BlockedSince = Math.Min(now, _bcast.BlockedSince + duration);
@@ -85,7 +95,6 @@ public sealed partial class ReliableGroupChannel
         var writer = new PayloadWriter(ControlPayload);
         writer.WriteString(local.NodeId);
         writer.WriteString(local.Address);
-        writer.WriteString(local.PublicAddress);
         writer.WriteInt64(_view.Id);
         var coordinator = MemberKey.Of(_view.Coordinator);
         writer.WriteUInt32(coordinator.Hash);
@@ -131,7 +140,7 @@ public sealed partial class ReliableGroupChannel
     private void OnHeartbeat(MemberKey sender, PeerState? peer, in PacketHeader header, ReadOnlySpan<byte> payload)
     {
         var reader = new PayloadReader(payload);
-        if (!reader.TryReadString(out var nodeId) || !reader.TryReadString(out var address) || !reader.TryReadString(out var publicAddress)
+        if (!reader.TryReadString(out var nodeId) || !reader.TryReadString(out var address)
             || !reader.TryReadInt64(out var viewId) || !reader.TryReadUInt32(out var coordinatorHash) || !reader.TryReadInt64(out var coordinatorIncarnation)
             || !reader.TryReadByte(out var flags) || Fnv.Hash32(nodeId) != sender.Hash)
         {
@@ -217,19 +226,30 @@ public sealed partial class ReliableGroupChannel
     private void CheckSlowMembers(long now)
     {
         if (_bcast.Pending.Count == 0 || _bcast.Unacked.Count == 0)
+        {
+            foreach (var peer in _peers.Values)
+                peer.BehindSince = 0;
             return;
+        }
         var first = _bcast.Unacked.FirstSequence;
         Member? coordinator = null;
         Span<byte> target = stackalloc byte[12];
         foreach (var peer in _peers.Values)
         {
-            if (peer.AckedPacket >= first || now - Math.Max(peer.AckProgressAt, _bcast.BlockedSince) < _slowMemberTimeout)
+            if (peer.AckedPacket >= first)
+            {
+                peer.BehindSince = 0;
+                continue;
+            }
+            if (peer.BehindSince == 0)
+                peer.BehindSince = now;
+            if (now - Math.Max(peer.BehindSince, _bcast.BlockedSince) < _slowMemberTimeout)
                 continue;
             if (!peer.ReportedSlow)
             {
                 peer.ReportedSlow = true;
                 Interlocked.Increment(ref _counters.slowMembers);
-                Log.SlowMember(_log, peer.Member.ToString(), _options.SlowMemberTimeout, _bcast.WindowUsed);
+                Log.SlowMember(_log, peer.Member.ToString(), _options.SlowMemberTimeout ?? _options.SuspectTimeout, _bcast.WindowUsed);
             }
             coordinator ??= ActingCoordinator();
             if (coordinator is not null && MemberKey.Of(coordinator) != _localKey && now - peer.SuspectSentAt >= _heartbeatInterval)

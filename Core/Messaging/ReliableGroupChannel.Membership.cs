@@ -29,15 +29,16 @@ public sealed partial class ReliableGroupChannel
     private long _joinStarted, _lastJoinSent, _heardGroupAt;
 
     /// <summary>Join requests are repeated every <see cref="GroupChannelOptions.JoinRetryInterval"/> until a view holding
-    /// this member arrives; they carry the largest view id it installed, so that view is newer.</summary>
-    private void SendJoin()
+    /// this member arrives; they carry the largest view id it installed, so that view is newer. A coordinator that asks
+    /// another group to admit it (a merge) names that group's coordinator's incarnation: only that one answers.</summary>
+    private void SendJoin(long coordinatorIncarnation = 0)
     {
         _joinBytes ??= ViewCodec.EncodeJoin(_local!, _installedMax, _preferredRing);
-        SendFragmented(PacketKind.Join, _installedMax, _joinBytes, null);
+        SendFragmented(PacketKind.Join, _installedMax, _joinBytes, null, coordinatorIncarnation);
     }
 
     /// <summary>Sends a control message in as many datagrams as it needs (see <see cref="ControlAssembler"/>). Under <see cref="_gate"/>.</summary>
-    private int SendFragmented(PacketKind kind, long sequence, ReadOnlySpan<byte> message, string? address)
+    private int SendFragmented(PacketKind kind, long sequence, ReadOnlySpan<byte> message, string? address, long targetIncarnation = 0)
     {
         var count = ControlAssembler.FragmentCount(message.Length, _payloadCapacity);
         var chunk = ControlAssembler.ChunkSize(message.Length, count);
@@ -56,6 +57,7 @@ public sealed partial class ReliableGroupChannel
                 MessageSequence = message.Length,
                 FragmentIndex = (uint)i,
                 FragmentCount = (uint)count,
+                TargetIncarnation = targetIncarnation,
                 PayloadLength = (ushort)part.Length,
             }.Write(buffer);
             part.CopyTo(buffer[PacketHeader.Size..]);
@@ -85,13 +87,15 @@ public sealed partial class ReliableGroupChannel
             return;
         }
         if (header.Kind == PacketKind.Join)
-            OnJoin(sender, peer, payload);
+            OnJoin(sender, peer, header.TargetIncarnation, payload);
         else
             OnView(sender, peer, header.Sequence, payload);
     }
 
-    private void OnJoin(MemberKey sender, PeerState? peer, ReadOnlySpan<byte> payload)
+    private void OnJoin(MemberKey sender, PeerState? peer, long coordinatorIncarnation, ReadOnlySpan<byte> payload)
     {
+        if (coordinatorIncarnation != 0 && coordinatorIncarnation != _localKey.Incarnation)
+            return; // a merge request for another group's coordinator
         if (!ViewCodec.TryDecodeJoin(payload, sender.Incarnation, out var joiner, out var lastViewId) || Fnv.Hash32(joiner.NodeId) != sender.Hash)
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
@@ -104,7 +108,7 @@ public sealed partial class ReliableGroupChannel
         }
         // A member of our view that asks to join again after it installed the view we admitted it in has dropped
         // everything it knew about us (it was excluded, or merged elsewhere): its state here is stale.
-        if (peer is not null && lastViewId >= peer.CreatedInView)
+        if (peer is not null && coordinatorIncarnation == 0 && lastViewId >= peer.CreatedInView)
             peer.Stale = true;
         if (!IsActingCoordinator())
             return;
@@ -162,7 +166,9 @@ public sealed partial class ReliableGroupChannel
                 ResendView(Basis(), null);
             return;
         }
-        if (epoch < peer.ReadmittedAfter || !ViewCodec.IsPlausible(epoch, _installedMax))
+        // Older than the view that admitted it here: a copy from an earlier membership, or its farewell to another
+        // group it left to merge into ours.
+        if (epoch < Math.Max(peer.ReadmittedAfter, peer.CreatedInView) || !ViewCodec.IsPlausible(epoch, _installedMax))
         {
             Interlocked.Increment(ref _counters.rejectedMembership);
             return;
@@ -606,7 +612,7 @@ public sealed partial class ReliableGroupChannel
             Log.Merging(_log, _local!.ToString(), other);
         _mergeTarget = theirCoordinator;
         _mergeProbeAt = now;
-        SendJoin();
+        SendJoin(theirCoordinator.Incarnation);
     }
 
     /// <summary>

@@ -112,19 +112,19 @@ public sealed partial class ReliableGroupChannel
             Volatile.Write(ref _receiveBusySince, 0);
             var now = Now;
             if (now - started > _stallThreshold)
-                OnReceiveStall(now - started, now);
+                OnReceiveStall(started, now);
         }
     }
 
     /// <summary>The handler (or this thread) held one datagram for longer than a heartbeat interval: nothing was heard meanwhile.</summary>
-    private void OnReceiveStall(long duration, long now)
+    private void OnReceiveStall(long since, long now)
     {
         try
         {
             lock (_gate)
             {
                 if (!_disposed)
-                    CreditStall(duration, now);
+                    CreditStall(since, now);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)

@@ -479,7 +479,7 @@ public sealed partial class ReliableGroupChannel
             if (header.Sequence > peer.AckedPacket)
             {
                 peer.AckedPacket = header.Sequence;
-                peer.AckProgressAt = Now;
+                peer.BehindSince = 0;
             }
             if (header.MessageSequence > peer.AckedMessage)
                 peer.AckedMessage = header.MessageSequence;

@@ -89,7 +89,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _sendTimeout = Ticks(options.SendTimeout);
         _joinTimeout = Ticks(options.JoinTimeout);
         _joinRetry = Ticks(options.JoinRetryInterval);
-        _slowMemberTimeout = Ticks(options.SlowMemberTimeout);
+        _slowMemberTimeout = Ticks(options.SlowMemberTimeout ?? options.SuspectTimeout);
         // A receive thread on one datagram, or a timer, this much late: this node itself stalled.
         _stallThreshold = _heartbeatInterval;
         // Several receivers asking for one packet within this window get one multicast repair.

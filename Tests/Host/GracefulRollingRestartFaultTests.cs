@@ -14,8 +14,8 @@ namespace Multicast.Tests.Host;
 [NonParallelizable]
 public sealed class GracefulRollingRestartFaultTests
 {
-    [TestCase("Replicated", Explicit = true, Reason = "Enable once the store rebuild lands: a graceful leave stalls commits past 2 s and answers 503 'applied but was not confirmed' for commits it applied (phantom updates under --strict)")]
-    [TestCase("Ring", Explicit = true, Reason = "Enable once the store rebuild lands: a graceful leave stalls commits past 2 s and answers 503 'applied but was not confirmed' for commits it applied (phantom updates under --strict)")]
+    [TestCase("Replicated", Explicit = true, Reason = "Store bug N9 (notes/store-bugs.md): requests stall 2.4-4.5 s while a node leaves or joins (limit 2 s); nothing lost, no phantom, no 500")]
+    [TestCase("Ring", Explicit = true, Reason = "Store bug N9 (notes/store-bugs.md): requests stall 2.4-4.5 s while a node leaves or joins (limit 2 s); nothing lost, no phantom, no 500")]
     public async Task GracefulRollingRestart_UnderLoad_No5xxNoSlowRequestNoLostOrPhantomUpdate(string store)
     {
         await using var sut = await TestCluster.StartAsync(3, 1, $"--Cluster:Store={store}");

@@ -81,4 +81,32 @@ public sealed class HostSettingsTests
         Assert.That(ex, Is.InstanceOf<OptionsValidationError>().Or.InstanceOf<InvalidOperationException>());
         Assert.That(ex!.Message, Does.Contain(key));
     }
+
+    [TestCase("Udp", "Cluster:Udp:Interface", "10.1.2.3")]
+    [TestCase("ZeroMq", "Cluster:ZeroMq:UnicastEndpoint", "tcp://10.1.2.3:*")]
+    [TestCase("ZeroMq", "Cluster:ZeroMq:Peers:0", "tcp://10.1.2.4:5556")]
+    public void Load_NoClusterKeyOffLoopback_RefusesNamingTheKeyAndHowToMakeOne(string transport, string key, string value)
+    {
+        var ex = Assert.Throws<OptionsValidationError>(() => Load(("Cluster:Transport", transport), (key, value)));
+
+        Assert.That(ex!.Message, Does.Contain("Cluster:ClusterKey").And.Contain("openssl rand -base64 32").And.Contain("Cluster:AllowInsecure"));
+    }
+
+    [TestCase("Cluster:ClusterKey", "0123456789abcdef-secret")]
+    [TestCase("Cluster:AllowInsecure", "true")]
+    public void Load_OffLoopbackWithAKeyOrInsecureAskedFor_Starts(string key, string value)
+    {
+        var sut = Load(("Cluster:Udp:Interface", "10.1.2.3"), (key, value));
+
+        Assert.That(sut.Udp.Interface, Is.EqualTo("10.1.2.3"));
+    }
+
+    [Test]
+    public void Load_NoClusterKeyOnLoopback_Starts()
+    {
+        var sut = Load(("Cluster:Udp:Interface", "127.0.0.1"));
+
+        Assert.That(sut.Session.Channel.ClusterKey, Is.Null);
+        Assert.That(sut.Session.Channel.AllowInsecure, Is.False);
+    }
 }

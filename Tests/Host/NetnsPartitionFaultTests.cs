@@ -23,8 +23,8 @@ public sealed class NetnsPartitionFaultTests
     /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
-    [TestCase("Replicated", Explicit = true, Reason = "Enable once the store rebuild lands: the majority stops committing some sessions while one node is cut off (no commit within 30 s); the cut-off node keeps its three-member view")]
-    [TestCase("Ring", Explicit = true, Reason = "Enable once the store rebuild lands: a commit the cut-off side answered with 503 was applied (a phantom update); the cut-off node keeps its three-member view")]
+    [TestCase("Replicated", Explicit = true, Reason = "Store bug N10 (notes/store-bugs.md): while one node's UDP is cut off the majority (2 of 3) commits nothing on some sessions for 30 s")]
+    [TestCase("Ring", Explicit = true, Reason = "Store bug N10 (notes/store-bugs.md): while one node's UDP is cut off the majority (2 of 3) commits nothing on some sessions for 30 s")]
     public async Task MinorityCutOff_MinorityRefusesMajorityServes_EverythingConvergesAfterHealing(string store)
     {
         var netns = NetnsTools.RequireOrIgnore();
@@ -60,7 +60,9 @@ public sealed class NetnsPartitionFaultTests
                 // The majority keeps serving every session, the ones the minority owned included.
                 await UntilAsync(() => load.Sessions.All(s => s.Acked >= ackedInPartition[s.Id] + 3),
                     () => "the majority serves every session: acknowledged during the partition "
-                        + string.Join(", ", load.Sessions.Select(s => $"{s.Id[..8]}… {s.Acked - ackedInPartition[s.Id]}")));
+                        + string.Join(", ", load.Sessions.Select(s => $"{s.Id[..8]}… {s.Acked - ackedInPartition[s.Id]}"))
+                        + "\nlast answers of the sessions behind:\n" + string.Join("\n", load.Sessions.Where(s => s.Acked < ackedInPartition[s.Id] + 3)
+                            .SelectMany(s => s.Answers.TakeLast(6).Select(a => $"  {s.Id[..8]}… {a}"))));
             }
             finally
             {

@@ -15,6 +15,8 @@ internal sealed partial class TestCluster
         [
             "--Cluster:Transport=Udp",
             $"--Cluster:ClusterId=test-{Guid.NewGuid():N}",
+            // Not loopback, so the host requires a key: one per cluster.
+            $"--Cluster:ClusterKey={Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}",
             $"--Cluster:Udp:Group={group}",
             $"--Cluster:Udp:Port={port}",
             "--Host:EnableTestEndpoints=true",

@@ -87,7 +87,16 @@ public sealed class ChannelRepairTests
     {
         var started = await Task.WhenAll(Start("x"), Start("y"));
 
-        await Eventually.Until(() => started.All(n => n.Channel.View.Members.Count == 2 && n.Channel.View.Id == started[0].Channel.View.Id), "one view of both");
+        try
+        {
+            await Eventually.Until(() => started.All(n => n.Channel.View.Members.Count == 2 && n.Channel.View.Id == started[0].Channel.View.Id),
+                "one view of both", TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            foreach (var (channel, _, _) in started)
+                TestContext.Out.WriteLine($"{channel.LocalMember}: {channel.View}; {channel.Counters}");
+        }
         var seq = await started[1].Channel.BroadcastAsync(Encoding.UTF8.GetBytes("merged"));
         await Eventually.Within(started[1].Channel.WaitForAcksAsync(seq, 1), "the ack");
         Assert.That(started[0].Handler.From("y").Select(m => Encoding.UTF8.GetString(m.Payload)), Does.Contain("merged"));

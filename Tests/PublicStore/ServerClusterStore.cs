@@ -40,8 +40,10 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
     private SessionStoreContext? _context;
     private Member? _self;
     private MembershipView _view = new(0, []);
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _receiving = Task.CompletedTask;
     private int _state;
+    private int _inFlight; // commits and removals under way: a graceful stop lets them finish
 
     /// <summary>Creates a node's store over the shared <paramref name="server"/>.</summary>
     /// <param name="server">The server every node of the cluster connects to.</param>
@@ -111,6 +113,10 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
     {
         if (Interlocked.CompareExchange(ref _state, Leaving, Serving) != Serving)
             return;
+        // No new finds from here; the commits and removals already under way finish (a commit that comes later, from a
+        // request that held a lock, is refused: the lock ends with this node's connection).
+        if (Volatile.Read(ref _inFlight) > 0)
+            await _drained.Task.WaitAsync(cancellationToken);
         // The server frees this node's locks at once and tells the others; commits in flight stop waiting for this node.
         _server.Disconnect(InstanceId, _self!.Incarnation);
         _inbox.Writer.TryComplete();
@@ -195,15 +201,23 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
             await ReleaseAsync(session, cancellationToken);
             return;
         }
-        EnsureServing();
+        using var inFlight = Enter();
         session.MarkCompleted();
         _held.TryRemove(session.Id, out _);
         var token = session.Lock?.Token ?? 0;
         var changes = session.Changes;
-        var request = new CommitRequest(session.Id, InstanceId, token, _options.Locking == LockingMode.Pessimistic, session.IsNew, session.State,
+        var request = new CommitRequest(Guid.NewGuid(), session.Id, InstanceId, token, _options.Locking == LockingMode.Pessimistic, session.IsNew, session.State,
             new Dictionary<string, byte[]>(changes.Set, StringComparer.Ordinal), [.. changes.Removed], changes.IdleTimeout,
             SessionOptions.MaxSessionBytes, _options.ReplicationAcks);
-        var reply = Call(() => _server.Commit(request));
+        WriteReply reply;
+        try
+        {
+            reply = Call(() => _server.Commit(request));
+        }
+        catch (SessionServerReplyLostException)
+        {
+            reply = await OutcomeAsync(request, cancellationToken);
+        }
         switch (reply.Outcome)
         {
             case WriteOutcome.Applied:
@@ -216,6 +230,32 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
                 throw new LockLostException(session.Id, token, reply.Detail);
             default:
                 throw new LockLostException($"Session '{session.Id}' was removed before this commit; nothing was changed.");
+        }
+    }
+
+    /// <summary>The answer was lost: asks the server, until the commit timeout, whether the commit was applied. Applied:
+    /// its answer. Not applied: "not applied" (the lock stays until its lease ends). No answer: in doubt.</summary>
+    private async Task<WriteReply> OutcomeAsync(CommitRequest request, CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetUtcNow() + _options.CommitTimeout;
+        var pause = TimeSpan.FromMilliseconds(5);
+        while (true)
+        {
+            try
+            {
+                return _server.OutcomeOf(request.Id, request.CommitId) ??
+                    throw new ClusterUnavailableException(ClusterStoreStatus.NoQuorum, $"The commit of session '{request.Id}' lost its answer and was not applied.", RetryAfter);
+            }
+            catch (SessionServerUnavailableException) when (_time.GetUtcNow() < deadline)
+            {
+                await Task.Delay(pause, _time, cancellationToken);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromMilliseconds(200).Ticks));
+            }
+            catch (SessionServerUnavailableException ex)
+            {
+                throw new CommitInDoubtException(request.Id,
+                    $"The commit of session '{request.Id}' reached the session server, which could not say within {_options.CommitTimeout} whether it applied it ({ex.Message}); read the session before retrying.");
+            }
         }
     }
 
@@ -241,7 +281,7 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
     public async Task<bool> RemoveAsync(string id, SessionRemovalReason reason, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);
-        EnsureServing();
+        using var inFlight = Enter();
         long token = 0;
         if (reason == SessionRemovalReason.Expired)
         {
@@ -349,6 +389,33 @@ public sealed partial class ServerClusterStore : IClusterStore, IClusterMembersh
         catch (TimeoutException)
         {
             LogWriteConcernTimedOut(_options.CommitTimeout);
+        }
+    }
+
+    /// <summary>Counts a commit or removal until it is disposed; refused once the store is leaving.</summary>
+    private InFlight Enter()
+    {
+        Interlocked.Increment(ref _inFlight);
+        var entered = new InFlight(this);
+        try
+        {
+            EnsureServing();
+        }
+        catch
+        {
+            entered.Dispose();
+            throw;
+        }
+        return entered;
+    }
+
+    private readonly struct InFlight(ServerClusterStore store) : IDisposable
+    {
+        public void Dispose()
+        {
+            // Stop sets Leaving before it reads the count, so the last one out after that always signals.
+            if (Interlocked.Decrement(ref store._inFlight) == 0 && Volatile.Read(ref store._state) == Leaving)
+                store._drained.TrySetResult();
         }
     }
 

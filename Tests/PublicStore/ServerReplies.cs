@@ -39,6 +39,7 @@ internal sealed record WriteReply(WriteOutcome Outcome, SessionState? State = nu
 /// <summary>A commit as it travels to the server: a copy of the request's changes (the request's own collections are
 /// cleared once it commits).</summary>
 internal sealed record CommitRequest(
+    Guid CommitId,
     string Id,
     string Writer,
     long Token,

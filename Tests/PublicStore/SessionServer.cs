@@ -25,6 +25,7 @@ public sealed class SessionServer : IDisposable
     private long _incarnations;
     private volatile bool _available = true;
     private bool _disposed;
+    private int _loseReplies; // 0: none; 1: lose the next commit's answer; 2: and then be unreachable
 
     /// <summary>Creates a server.</summary>
     /// <param name="time">The server's clock, for leases and expiry.</param>
@@ -39,6 +40,11 @@ public sealed class SessionServer : IDisposable
         get => _available;
         set => _available = value;
     }
+
+    /// <summary>The next commit is applied but its answer is lost (the connection drops after the server applied it):
+    /// the node must find out whether it was applied. With <paramref name="thenUnavailable"/> the server also becomes
+    /// unreachable (<see cref="IsAvailable"/> false), so the node cannot.</summary>
+    public void LoseNextCommitReply(bool thenUnavailable = false) => Volatile.Write(ref _loseReplies, thenUnavailable ? 2 : 1);
 
     /// <summary>How many live sessions the server holds.</summary>
     public int SessionCount
@@ -85,7 +91,7 @@ public sealed class SessionServer : IDisposable
         lock (_gate)
         {
             var now = Time.GetUtcNow();
-            if (!_entries.TryGetValue(id, out var entry) || entry.State is null)
+            if (!_entries.TryGetValue(id, out var entry) || entry.State is null || entry.State.IsExpired(now))
                 return new LockReply(LockOutcome.NotFound, null, 0, default, string.Empty, string.Empty, null);
             if (entry.Lock is { } held && held.ExpiresAt > now)
             {
@@ -107,9 +113,10 @@ public sealed class SessionServer : IDisposable
         EnsureAvailable();
         lock (_gate)
         {
-            if (!_entries.TryGetValue(id, out var entry) || entry.State is null)
-                return null;
-            Touch(entry, Time.GetUtcNow(), accessWindow);
+            var now = Time.GetUtcNow();
+            if (!_entries.TryGetValue(id, out var entry) || entry.State is null || entry.State.IsExpired(now))
+                return null; // idle past its timeout: gone for requests, whether or not the owner's sweep removed it yet
+            Touch(entry, now, accessWindow);
             return entry.State;
         }
     }
@@ -162,8 +169,24 @@ public sealed class SessionServer : IDisposable
             ReleaseLocked(entry, request);
             var concern = NewConcernLocked(request.Writer, request.ReplicationAcks);
             PublishLocked(new StateNotification(next, request.Writer, concern));
-            return new WriteReply(WriteOutcome.Applied, next, Concern: concern);
+            var applied = new WriteReply(WriteOutcome.Applied, next, Concern: concern);
+            entry.Remember(request.CommitId, applied);
+            if (Interlocked.Exchange(ref _loseReplies, 0) is var lose and > 0)
+            {
+                _available = lose == 1;
+                throw new SessionServerReplyLostException();
+            }
+            return applied;
         }
+    }
+
+    /// <summary>Whether the commit with this id was applied (the server remembers each session's last few): its answer,
+    /// or null when it was not.</summary>
+    internal WriteReply? OutcomeOf(string id, Guid commitId)
+    {
+        EnsureAvailable();
+        lock (_gate)
+            return _entries.TryGetValue(id, out var entry) ? entry.Recalled(commitId) : null;
     }
 
     /// <summary>Removes a session for good (a tombstone stays), then pushes the removal to every node.</summary>
@@ -299,6 +322,8 @@ public sealed class SessionServer : IDisposable
     /// <summary>One session's record on the server.</summary>
     private sealed class Entry
     {
+        private const int Remembered = 8;
+        private readonly Queue<(Guid Id, WriteReply Reply)> _recent = new();
         private ITimer? _leaseTimer;
 
         public SessionState? State { get; set; }
@@ -315,6 +340,23 @@ public sealed class SessionServer : IDisposable
 
         /// <summary>Completes when the lock is next freed: wakes the waiters (never polled).</summary>
         public TaskCompletionSource Freed { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Remember(Guid commitId, WriteReply reply)
+        {
+            if (_recent.Count == Remembered)
+                _recent.Dequeue();
+            _recent.Enqueue((commitId, reply));
+        }
+
+        public WriteReply? Recalled(Guid commitId)
+        {
+            foreach (var (id, reply) in _recent)
+            {
+                if (id == commitId)
+                    return reply;
+            }
+            return null;
+        }
 
         /// <summary>Frees the lock (the token counter stays) and wakes the waiters.</summary>
         public void Free()

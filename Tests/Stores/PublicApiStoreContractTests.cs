@@ -99,4 +99,50 @@ public sealed class PublicApiStoreContractTests : ClusterStoreContractTests
 
         Assert.That(await waiting, Is.EqualTo(1));
     }
+
+    [Test]
+    public async Task Find_PastTheIdleTimeoutBeforeAnySweep_FindsNothing([Values(SessionAccess.Exclusive, SessionAccess.ReadOnly)] SessionAccess access)
+    {
+        var time = new ManualTimeProvider();
+        var nodes = await StartClusterAsync(2, time: time, session: s =>
+        {
+            s.IdleTimeout = TimeSpan.FromMinutes(1);
+            s.SweepInterval = TimeSpan.FromHours(1);
+        });
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+        Assert.That(await ReadCountAsync(nodes[1], id), Is.EqualTo(1));
+
+        time.Advance(TimeSpan.FromMinutes(2));
+
+        Assert.That(await nodes[1].Manager.BeginRequestAsync(id, access), Is.Null);
+    }
+
+    [Test]
+    public async Task Commit_WhoseAnswerIsLost_IsAskedAboutAndAppliedOnce()
+    {
+        var nodes = await StartClusterAsync(2);
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+
+        _server!.LoseNextCommitReply();
+
+        Assert.That(await IncrementAsync(nodes[1], id), Is.EqualTo(2));
+        await HeldEverywhereAsync(nodes, id, 2, "the commit everywhere");
+        Assert.That(nodes.Select(n => n.Manager.Table.Get(id)?.Version), Is.All.EqualTo(2), "applied once");
+    }
+
+    [Test]
+    public async Task Commit_WhoseAnswerIsLostWhileTheServerStaysUnreachable_IsInDoubt()
+    {
+        var nodes = await StartClusterAsync(2, o => o.CommitTimeout = TimeSpan.FromMilliseconds(200));
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+        var session = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        session.SetInt32("count", 2);
+
+        _server!.LoseNextCommitReply(thenUnavailable: true);
+        var doubt = Assert.ThrowsAsync<CommitInDoubtException>(() => nodes[1].Manager.EndRequestAsync(session));
+        _server.IsAvailable = true;
+
+        Assert.That(doubt!.SessionId, Is.EqualTo(id));
+        Assert.That(await ReadCountAsync(nodes[0], id), Is.EqualTo(2), "it was in fact applied: the client must read before retrying");
+    }
 }

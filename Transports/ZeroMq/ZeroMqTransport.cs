@@ -119,21 +119,7 @@ public sealed class ZeroMqTransport : ITransport
     /// <inheritdoc />
     /// <remarks>When every endpoint it binds or connects to is on this machine (tcp on a loopback address or localhost)
     /// and the beacon, if enabled, runs on a loopback interface.</remarks>
-    public bool IsLoopback =>
-        IsLoopbackEndpoint(_options.UnicastEndpoint)
-        && IsLoopbackEndpoint(_options.PublishEndpoint) && _options.Peers.All(IsLoopbackEndpoint)
-        && (!_options.BeaconEnabled || System.Net.IPAddress.TryParse(_options.BeaconInterface, out var beacon) && System.Net.IPAddress.IsLoopback(beacon));
-
-    private static bool IsLoopbackEndpoint(string endpoint)
-    {
-        const string Tcp = "tcp://";
-        if (!endpoint.StartsWith(Tcp, StringComparison.OrdinalIgnoreCase))
-            return false;
-        var rest = endpoint[Tcp.Length..];
-        var host = rest[..Math.Max(0, rest.LastIndexOf(':'))].Trim('[', ']');
-        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
-            || System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address);
-    }
+    public bool IsLoopback => _options.StaysOnHost();
 
     internal ZeroMqCounters Counters { get; } = new();
 

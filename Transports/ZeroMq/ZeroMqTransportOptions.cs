@@ -196,4 +196,22 @@ public sealed class ZeroMqTransportOptions
 
     private static bool IsMulticast(IPAddress address) =>
         address.AddressFamily == AddressFamily.InterNetwork && (address.GetAddressBytes()[0] & 0xF0) == 0xE0;
+
+    /// <summary>Whether every endpoint this node binds or connects to is on this machine (tcp on a loopback address or
+    /// localhost) and the beacon, if enabled, runs on a loopback interface (see <c>ITransport.IsLoopback</c>).</summary>
+    internal bool StaysOnHost() =>
+        IsLoopbackEndpoint(UnicastEndpoint)
+        && IsLoopbackEndpoint(PublishEndpoint) && Peers.All(IsLoopbackEndpoint)
+        && (!BeaconEnabled || IPAddress.TryParse(BeaconInterface, out var beacon) && IPAddress.IsLoopback(beacon));
+
+    private static bool IsLoopbackEndpoint(string endpoint)
+    {
+        const string Tcp = "tcp://";
+        if (!endpoint.StartsWith(Tcp, StringComparison.OrdinalIgnoreCase))
+            return false;
+        var rest = endpoint[Tcp.Length..];
+        var host = rest[..Math.Max(0, rest.LastIndexOf(':'))].Trim('[', ']');
+        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            || IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address);
+    }
 }

@@ -92,4 +92,4 @@ finally
 return 0;
 
 static string Figures(ChannelCounters c) => string.Create(CultureInfo.InvariantCulture,
-    $"naks_sent={c.NaksSent} naks_received={c.NaksReceived} retransmissions={c.Retransmissions} multicast_repairs={c.MulticastRepairs} duplicates={c.Duplicates} datagrams_sent={c.DatagramsSent} datagrams_received={c.DatagramsReceived} views={c.ViewChanges}");
+    $"naks_sent={c.NaksSent} naks_received={c.NaksReceived} retransmissions={c.Retransmissions} multicast_repairs={c.MulticastRepairs} duplicates={c.Duplicates} datagrams_sent={c.DatagramsSent} datagrams_received={c.DatagramsReceived} views={c.ViewChanges} exclusions={c.Exclusions} slow_members={c.SlowMembers} local_stalls={c.LocalStalls} rejected_membership={c.RejectedMembership}");

@@ -51,6 +51,8 @@ internal sealed class SoakCluster : IAsyncDisposable
                 "--Cluster:Transport=Udp",
                 $"--Cluster:Store={store}",
                 $"--Cluster:ClusterId=soak-{Guid.NewGuid():N}",
+                // The namespaces' bridge is not loopback, so the host requires a key: one per run.
+                $"--Cluster:ClusterKey={Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}",
                 $"--Cluster:Udp:Group={group}",
                 $"--Cluster:Udp:Port={port}",
             ];

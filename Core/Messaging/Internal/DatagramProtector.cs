@@ -80,6 +80,8 @@ internal sealed class DatagramProtector : IDisposable
     public OpenResult TryOpen(ReadOnlySpan<byte> datagram, in PacketHeader header, Span<byte> scratch, out ReadOnlySpan<byte> payload)
     {
         payload = default;
+        if (_clusterKey is not null && header.Flags == 0)
+            return OpenResult.Forged; // untagged: not from a member that holds the key
         var expected = PacketHeader.Size + header.PayloadLength + Overhead;
         if (datagram.Length != expected)
             return datagram.Length < expected ? OpenResult.Truncated : OpenResult.Malformed;

@@ -35,8 +35,9 @@ internal sealed class PeerState
     /// <summary>Reported for holding a broadcast window (by this node or another): treated as suspected.</summary>
     public bool ReportedSlow { get; set; }
 
-    /// <summary>When it last acknowledged more of this node's broadcast stream (or entered the view).</summary>
-    public long AckProgressAt { get; set; }
+    /// <summary>Since when it has lacked the oldest packet of this node's broadcast window without acknowledging anything
+    /// new (0: it is not behind). Checked at heartbeat intervals; reset by every acknowledgement that makes progress.</summary>
+    public long BehindSince { get; set; }
 
     /// <summary>When this node last asked the coordinator to remove it (0: never).</summary>
     public long SuspectSentAt { get; set; }

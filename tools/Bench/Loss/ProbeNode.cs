@@ -30,7 +30,8 @@ internal sealed class ProbeNode : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "netns", "exec", ns, Environment.ProcessPath ?? "dotnet", netProbe }.Concat(arguments))
+        // "dotnet", not Environment.ProcessPath: under "dotnet run" that is the Bench apphost, not the muxer.
+        foreach (var argument in new[] { "netns", "exec", ns, "dotnet", netProbe }.Concat(arguments))
             info.ArgumentList.Add(argument);
         var process = new Process { StartInfo = info };
         var node = new ProbeNode(process, name);

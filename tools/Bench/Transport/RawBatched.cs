@@ -40,6 +40,7 @@ internal static class RawBatched
             var buffer = new byte[size * batch];
             var lengths = Enumerable.Repeat(size, batch).ToArray();
             long sent = 0;
+            var cpu = Environment.CpuUsage.TotalTime;
             var start = Stopwatch.GetTimestamp();
             var clock = Stopwatch.StartNew();
             while (clock.Elapsed < duration && !cancellationToken.IsCancellationRequested)
@@ -50,6 +51,7 @@ internal static class RawBatched
             }
             var sendSeconds = clock.Elapsed.TotalSeconds;
             await WaitQuietAsync(counters, TimeSpan.FromMilliseconds(200));
+            var cpuSeconds = (Environment.CpuUsage.TotalTime - cpu).TotalSeconds;
 
             var received = counters.Min(c => c.Received);
             var result = new BenchResult { Name = name }
@@ -61,6 +63,7 @@ internal static class RawBatched
                 .Set("messages_per_s", counters.Min(c => c.Received / Stopwatch.GetElapsedTime(start, c.LastTimestamp).TotalSeconds))
                 .Set("loss_pct", 100.0 * (sent - received) / sent);
             result.Set("mb_per_s", result.Figures["messages_per_s"] * size / 1e6);
+            TransportScenario.SetCosts(result, sent, cpuSeconds, sender.SendSystemCalls, transports.Skip(1).Sum(t => t.ReceiveSystemCalls));
             return result;
         }
         finally

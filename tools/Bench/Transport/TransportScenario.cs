@@ -86,14 +86,19 @@ internal sealed partial class TransportScenario : IBenchScenario
             var suffix = datagramSize == UdpTransportOptions.DefaultDatagramSize ? "" : $"_dgram{datagramSize}";
             AddRatios(report, "reliable_udp_vs_raw_throughput" + suffix, reliable, raw);
             if (suffix.Length == 0)
+            {
                 AddRatios(report, "reliable_udp_vs_raw_segmented_throughput", reliable, segmented);
+                report.Ratios["reliable_udp_vs_raw_cpu_per_message"] = CpuRatio(reliable, raw);
+            }
         }
         var noOffload = Best(reliablesNoOffload);
         report.Results.Add(noOffload);
         AddRatios(report, "reliable_udp_no_offload_vs_raw_batched_throughput", noOffload, batched);
         AddRatios(report, "reliable_udp_no_offload_vs_raw_throughput", noOffload, raw);
+        report.Ratios["reliable_udp_no_offload_vs_raw_batched_cpu_per_message"] = CpuRatio(noOffload, batched);
         report.Notes.Add($"throughput: after a warm-up, {repeat} rounds of 2 s runs, each round raw, raw batched, raw segmented, reliable, reliable without offload in turn; the best run of each is reported (other load only slows runs down), with every run's figure and the median; raw uses {rawSenders} sender thread(s) on one socket.");
         report.Notes.Add($"raw_udp_multicast = one sendto(2) per datagram from plain sockets, one blocking recv per datagram (the per-datagram ceiling); raw_udp_batched = UdpMulticastTransport without the channel, {RawBatch} datagrams per sendmmsg(2), recvmmsg(2), Cluster:Udp:Offload=false; raw_udp_segmented = the same with offload (each batch one UDP_SEGMENT buffer, UDP_GRO receivers): the same system calls as the reliable path.");
+        report.Notes.Add("costs: cpu_us_per_message = this process's user + system CPU (Environment.CpuUsage) over the run, sender and both receivers together (they all run here), per message sent; send_calls_per_message = the sender's send system calls per message, receive_calls_per_message = both receivers' receive system calls together (raw: one sendto and one recv per datagram). On a shared machine throughput follows the CPU a run gets; CPU per message does not.");
         report.Notes.Add("ratios: reliable_udp_vs_raw = the reliable channel (default: batched, offload) vs per-datagram raw UDP; reliable_udp_vs_raw_segmented = the same vs raw UDP using the same segmentation offload; reliable_udp_no_offload_vs_raw_batched = the channel with Cluster:Udp:Offload=false vs raw sendmmsg/recvmmsg without offload. '_median' = the medians' ratio.");
 
         RawLatency(report, size, rate, duration, cancellationToken);
@@ -130,6 +135,9 @@ internal sealed partial class TransportScenario : IBenchScenario
         report.Ratios[name + "_median"] = subject.Figures["median_messages_per_s"] / baseline.Figures["median_messages_per_s"];
     }
 
+    private static double CpuRatio(BenchResult subject, BenchResult baseline) =>
+        subject.Figures["cpu_us_per_message"] / baseline.Figures["cpu_us_per_message"];
+
     /// <summary>The run with the highest messages_per_s, with every run's figure and the median.</summary>
     private static BenchResult Best(List<BenchResult> runs)
     {
@@ -145,6 +153,7 @@ internal sealed partial class TransportScenario : IBenchScenario
     {
         using var raw = new RawMulticast(Receivers, BufferBytes);
         long sent = 0;
+        var cpu = Environment.CpuUsage.TotalTime;
         var start = Stopwatch.GetTimestamp();
         var clock = Stopwatch.StartNew();
         // Several threads may blast through the one socket: the reliable channel also transmits from more than one
@@ -167,6 +176,7 @@ internal sealed partial class TransportScenario : IBenchScenario
         threads.ForEach(t => t.Join());
         var sendSeconds = clock.Elapsed.TotalSeconds;
         raw.WaitQuiet(TimeSpan.FromMilliseconds(200));
+        var cpuSeconds = (Environment.CpuUsage.TotalTime - cpu).TotalSeconds;
 
         var perReceiver = raw.Receivers.Select(r => r.Received / Stopwatch.GetElapsedTime(start, r.LastTimestamp).TotalSeconds).ToArray();
         var received = raw.Receivers.Min(r => r.Received);
@@ -177,6 +187,8 @@ internal sealed partial class TransportScenario : IBenchScenario
             .Set("messages_per_s", perReceiver.Min())
             .Set("loss_pct", 100.0 * (sent - received) / sent);
         result.Set("mb_per_s", result.Figures["messages_per_s"] * size / 1e6);
+        // One sendto(2) per datagram, one recv per datagram per receiver (received counts only what arrived).
+        SetCosts(result, sent, cpuSeconds, sent, raw.Receivers.Sum(r => r.Received));
         return result;
     }
 

@@ -1,0 +1,91 @@
+using Multicast.Messaging;
+using Multicast.Tests.TestSupport;
+using Multicast.Transports.InMemory;
+
+namespace Multicast.Tests.Messaging;
+
+/// <summary>
+/// Two groups that formed apart (a partition from the start) merge when they hear each other: the younger dissolves
+/// into the older, each of its members is told it left its group (<see cref="GroupHandler.OnExcluded"/>), and view ids
+/// never go backwards at any member — also when the younger group had installed many more views.
+/// </summary>
+public sealed class ChannelMergeTests
+{
+    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
+    private InMemoryHub _hub = null!;
+
+    [SetUp]
+    public void CreateHub() => _hub = new InMemoryHub(seed: 23);
+
+    [TearDown]
+    public async Task DisposeNodes()
+    {
+        _hub.Heal();
+        foreach (var node in _nodes)
+        {
+            Assert.That(node.Handler.ContractViolation, Is.Null);
+            await node.Channel.DisposeAsync();
+        }
+        _nodes.Clear();
+    }
+
+    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string id, InMemoryTransport transport)
+    {
+        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
+        {
+            ClusterId = "merge",
+            NodeId = id,
+            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
+            SuspectTimeout = TimeSpan.FromSeconds(2),
+            JoinTimeout = TimeSpan.FromMilliseconds(200),
+            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
+            SendTimeout = TimeSpan.FromSeconds(2),
+        }, loggers: TestLogging.Factory);
+        var node = (channel, new CollectingHandler(), transport);
+        _nodes.Add(node);
+        await Eventually.Within(channel.StartAsync(node.Item2).AsTask(), $"{id} to join");
+        return node;
+    }
+
+    [Test]
+    public async Task Heal_YoungerGroupWithLargerViewIds_MergesIntoTheOlderAndViewIdsOnlyGrow()
+    {
+        var y0 = _hub.CreateTransport();
+        var x = new[] { _hub.CreateTransport(), _hub.CreateTransport() };
+        _hub.Partition(x[0].LocalAddress, x[1].LocalAddress);
+        var older = await Start("y0", y0); // the older coordinator: its group survives
+        var x0 = await Start("x0", x[0]);
+        var x1 = await Start("x1", x[1]);
+        await Eventually.Until(() => x0.Channel.View.Members.Count == 2 && older.Channel.View.Members.Count == 1, "two groups");
+        // The younger group installs many views: members come and go.
+        for (var i = 0; i < 4; i++)
+        {
+            var transient = _hub.CreateTransport();
+            _hub.Partition(x[0].LocalAddress, x[1].LocalAddress, transient.LocalAddress);
+            var node = await Start($"x-transient{i}", transient);
+            await Eventually.Until(() => x0.Channel.View.Members.Count == 3, "a member joins the younger group");
+            await node.Channel.LeaveAsync();
+            await Eventually.Until(() => x0.Channel.View.Members.Count == 2, "and leaves");
+        }
+        var transients = _nodes.Where(n => n.Channel.LocalMember.NodeId.StartsWith("x-transient", StringComparison.Ordinal)).ToArray();
+        foreach (var node in transients)
+        {
+            await node.Channel.DisposeAsync();
+            _nodes.Remove(node);
+        }
+        var youngerViewId = x0.Channel.View.Id;
+        Assert.That(youngerViewId, Is.GreaterThan(older.Channel.View.Id + 5));
+
+        _hub.Heal();
+
+        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == older.Channel.View.Id), "one group of all three");
+        Assert.That(older.Channel.View.Coordinator.NodeId, Is.EqualTo("y0"), "the younger group dissolved into the older");
+        Assert.That(older.Channel.View.Id, Is.GreaterThan(youngerViewId), "the merged view is newer than any view a member had");
+        foreach (var (channel, handler, _) in _nodes)
+            Assert.That(handler.Views.Select(v => v.Id), Is.Ordered.Ascending.And.Unique, $"{channel.LocalMember.NodeId}: view ids only grow");
+        Assert.That(x0.Handler.Exclusions.Select(v => v.Id), Does.Contain(youngerViewId), "x0 was told it left its group");
+        Assert.That(older.Handler.Exclusions, Is.Empty);
+        var seq = await x1.Channel.BroadcastAsync(new byte[] { 1 });
+        await Eventually.Within(x1.Channel.WaitForAcksAsync(seq, 2), "traffic in the merged group");
+    }
+}
