@@ -39,6 +39,10 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     /// <summary>The decision for the current view, once made.</summary>
     public PrimaryDecision? Decision { get; private set; }
 
+    /// <summary>Whether this node was excluded since it last caught up (it may lack updates of its last primary, which went
+    /// on without it): it is fresh in the next primary, whatever its last epoch. Cleared once it catches up.</summary>
+    public bool Behind { get; set; }
+
     /// <summary>Whether this node is leaving gracefully (announced in its state).</summary>
     public bool Leaving { get; set; }
 
@@ -75,6 +79,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
             LastRings = [.. Last.Rings],
             Leavers = [.. _leavers],
             Leaving = Leaving,
+            Behind = Behind,
         };
         _states[localNode] = own;
         if (_early.Remove((view.Id, _viewHash), out var early))
@@ -161,13 +166,16 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         var fresh = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (node, s) in _states)
         {
-            if (s.LastEpoch != latest.Epoch || !PrimaryRecord.Of(s).SameMembers(latest))
+            if (s.Behind || s.LastEpoch != latest.Epoch || !PrimaryRecord.Of(s).SameMembers(latest))
                 fresh.Add(node);
         }
         // A cluster starting from nothing (or from disk copies only): nobody is behind anybody.
         if (latest.Epoch == 0)
             fresh.Clear();
-        var epoch = primary ? latest.Epoch + 1 : latest.Epoch;
+        // At least the view's id: a member may decide a view its peers moved past without deciding (it was paused), so
+        // two primaries can start from the same latest one; view ids never repeat among members that share one, so their
+        // epochs differ, and the later view's is the higher. Above the latest's too (view ids restart with the cluster).
+        var epoch = primary ? Math.Max(latest.Epoch + 1, view.Id) : latest.Epoch;
         Decision = new PrimaryDecision(view, primary, epoch, latest, fresh, present, basis.Count);
         _joining = null;
         if (primary)
@@ -191,6 +199,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     private void TakePart(PrimaryRecord record)
     {
         Last = record;
+        Behind = false;
         _joining = null;
         _leavers.Clear();
     }

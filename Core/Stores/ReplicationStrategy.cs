@@ -53,8 +53,18 @@ internal sealed class BroadcastReplication : ReplicationStrategy
 
     public override void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe)
     {
-        if (replicas.Count > 0)
-            observe(Discard(channel.BroadcastAsync(payload)), "the group");
+        if (replicas.Count == 0)
+            return;
+        ValueTask sent;
+        try
+        {
+            sent = Discard(channel.BroadcastAsync(payload));
+        }
+        catch (InvalidOperationException ex)
+        {
+            sent = ValueTask.FromException(ex); // excluded a moment before the store heard of it
+        }
+        observe(sent, "the group");
     }
 
     private static async ValueTask Discard(ValueTask<long> sent) => await sent;
@@ -89,6 +99,19 @@ internal sealed class BackupReplication(int backups) : ReplicationStrategy
     public override void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe)
     {
         foreach (var replica in replicas)
-            observe(channel.SendAsync(replica.NodeId, payload), replica.NodeId);
+        {
+            ValueTask sent;
+            try
+            {
+                sent = channel.SendAsync(replica.NodeId, payload);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The channel installed a view without it before this node's store did: the coming view change
+                // recounts the commit; until then it is a failed send like any other.
+                sent = ValueTask.FromException(ex);
+            }
+            observe(sent, replica.NodeId);
+        }
     }
 }

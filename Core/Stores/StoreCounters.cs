@@ -5,7 +5,7 @@ public sealed class StoreCounters
 {
     private long _malformed, _refusedStale, _applied, _buffered, _syncs, _recoveries, _lockWaits, _lockConflicts,
         _writeConcernRecounts, _transferred, _rebalanced, _dropped, _loadedFromDisk, _corruptFiles, _noQuorum,
-        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts;
+        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts, _primaryStateAsks;
 
     /// <summary>Messages dropped because they could not be decoded or broke a limit.</summary>
     public long Malformed => Volatile.Read(ref _malformed);
@@ -64,6 +64,9 @@ public sealed class StoreCounters
     /// <summary>Commits whose outcome could not be learned before the deadline (the only ambiguous answer).</summary>
     public long InDoubt => Volatile.Read(ref _inDoubt);
 
+    /// <summary>Times this node asked the members of an undecided view to send their primary states again.</summary>
+    public long PrimaryStateAsks => Volatile.Read(ref _primaryStateAsks);
+
     /// <summary>Primary epochs this node reconciled (digests gathered, copies recovered and pushed).</summary>
     public long Reconciliations => Volatile.Read(ref _reconciliations);
 
@@ -86,5 +89,6 @@ public sealed class StoreCounters
     internal void AddStaleEpoch() => Interlocked.Increment(ref _staleEpoch);
     internal void AddOutcomeQuery() => Interlocked.Increment(ref _outcomeQueries);
     internal void AddInDoubt() => Interlocked.Increment(ref _inDoubt);
+    internal void AddPrimaryStateAsk() => Interlocked.Increment(ref _primaryStateAsks);
     internal void AddReconciliation() => Interlocked.Increment(ref _reconciliations);
 }

@@ -149,9 +149,11 @@ internal sealed partial class StoreNode
             {
                 epoch = await WaitServingAsync(cancellationToken);
             }
-            catch (ClusterUnavailableException) when (inDoubt && _time.GetUtcNow() < deadline)
+            catch (ClusterUnavailableException) when (inDoubt)
             {
                 // It may have been applied: "not applied" would be a lie. Wait for the primary to learn the outcome.
+                if (_time.GetUtcNow() > deadline)
+                    throw InDoubt(delta);
                 await backoff.WaitAsync(cancellationToken);
                 continue;
             }
@@ -183,7 +185,16 @@ internal sealed partial class StoreNode
                 var done = new TaskCompletionSource<CommitResult>(TaskCreationOptions.RunContinuationsAsynchronously);
                 lock (_gate)
                     SubmitCommitLocked(new CommitRequestInfo(Clone(delta), release, InstanceId), done);
-                result = await done.Task.WaitAsync(cancellationToken);
+                try
+                {
+                    var left = deadline - _time.GetUtcNow();
+                    result = await done.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time, cancellationToken);
+                }
+                catch (TimeoutException)
+                {
+                    // Still waiting for its write concern (members that neither acknowledge nor leave): it may yet apply.
+                    result = new CommitResult(CommitStatus.Applied, 0, 0, 0, null) { InDoubt = true };
+                }
             }
             else
             {
@@ -208,11 +219,16 @@ internal sealed partial class StoreNode
             {
                 if (!inDoubt)
                     throw new ClusterUnavailableException(ClusterStoreStatus.Joining, $"No node could sequence the commit of session '{delta.Id}' in time; nothing was applied.", RetryAfter);
-                Counters.AddInDoubt();
-                throw new CommitInDoubtException(delta.Id, $"The arbiter of session '{delta.Id}' changed while committing and the new one could not say in time whether the change was applied.");
+                throw InDoubt(delta);
             }
             await backoff.WaitAsync(cancellationToken);
         }
+    }
+
+    private CommitInDoubtException InDoubt(SessionDelta delta)
+    {
+        Counters.AddInDoubt();
+        return new CommitInDoubtException(delta.Id, $"The arbiter of session '{delta.Id}' changed while committing and the new one could not say in time whether the change was applied.");
     }
 
     private static SessionDelta Clone(SessionDelta d) => new()
@@ -593,11 +609,15 @@ internal sealed partial class StoreNode
             {
                 if (pending.Sent > due || pending.Acked.Count >= pending.Required)
                     continue;
+                // A stuck member stops counting, but never below a majority of the view with the arbiter: a node cut
+                // off before its channel noticed must not acknowledge alone. The rest waits for the view to change.
+                var floor = Math.Min(pending.Required, _view.Members.Count / 2);
+                if (pending.Required <= floor)
+                    continue;
                 var stuck = pending.Eligible.Where(n => !pending.Acked.Contains(n)).ToList();
                 LogWriteConcernTimeout(pending.Id, string.Join(", ", stuck), _options.CommitTimeout.TotalSeconds);
                 Counters.AddWriteConcernTimeout();
-                pending.Eligible.ExceptWith(stuck);
-                pending.Required = Math.Min(pending.Required, pending.Eligible.Count);
+                pending.Required = Math.Max(floor, Math.Min(pending.Required, pending.Acked.Count));
                 if (pending.Acked.Count >= pending.Required)
                     CompleteLocked(pending);
             }

@@ -12,6 +12,10 @@ internal sealed partial class StoreNode
     private MembershipView _view = NoView;
     private volatile bool _excluded;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal); // members whose acknowledgements count (caught up)
+    private static readonly TimeSpan PrimaryStateResend = TimeSpan.FromMilliseconds(300);
+    private PrimaryState? _ownState;          // this node's state for the current view
+    private DateTimeOffset _ownStateSent;     // when it was last sent
+    private readonly Dictionary<string, long> _earlyReady = new(StringComparer.Ordinal); // MemberReady heard before this node decided its epoch
 
     /// <summary>
     /// Where this node is: its view, the members' decision for it (null until every member's state arrived), whether
@@ -60,6 +64,8 @@ internal sealed partial class StoreNode
             // Until the members decide, nothing is arbitrated or counted; requests wait (bounded) for the decision.
             SetEpochLocked(new EpochState(view, null, _epoch.CaughtUp, null));
             (own, decided) = _primary.BeginView(view);
+            _ownState = own;
+            _ownStateSent = _time.GetUtcNow();
             if (decided is not null)
                 OnDecidedLocked(decided);
         }
@@ -76,6 +82,7 @@ internal sealed partial class StoreNode
         lock (_gate)
         {
             _excluded = true;
+            _primary.Behind = true; // the others may have gone on committing: it catches up in the next primary
             LogExcluded(InstanceId, lastView.Id);
             _epoch.Reconciliation?.Abandon();
             AbandonAllLocked("this node was excluded from the group");
@@ -88,12 +95,42 @@ internal sealed partial class StoreNode
 
     private void OnPrimaryState(string from, PrimaryState state)
     {
+        PrimaryState? again = null;
         lock (_gate)
         {
             if (_primary.Receive(from, state) is { } decided && decided.View == _view)
                 OnDecidedLocked(decided);
+            if (state.Ask && _ownState is { } own && own.ViewId == state.ViewId && own.ViewHash == state.ViewHash
+                && _time.GetUtcNow() - _ownStateSent >= PrimaryStateResend / 3)
+            {
+                _ownStateSent = _time.GetUtcNow();
+                again = own;
+            }
         }
+        if (again is not null)
+            Broadcast(new Envelope { PrimaryState = again });
         StartReconciliationIfDue();
+    }
+
+    /// <summary>Timer: a view still undecided after a while means a member's state did not reach this node (it was
+    /// paused while the others sent theirs, or they decided and moved on); ask every member to send its own again.</summary>
+    private void AskForPrimaryStatesIfStuck()
+    {
+        PrimaryState? ask = null;
+        lock (_gate)
+        {
+            if (_excluded || _epoch.Decision is not null || _ownState is not { } own || _view.Members.Count < 2
+                || own.ViewId != _view.Id || _time.GetUtcNow() - _ownStateSent < PrimaryStateResend)
+                return;
+            _ownStateSent = _time.GetUtcNow();
+            ask = new PrimaryState
+            {
+                ViewId = own.ViewId, ViewHash = own.ViewHash, LastEpoch = own.LastEpoch, LastMembers = own.LastMembers,
+                Leavers = own.Leavers, Leaving = own.Leaving, LastRings = own.LastRings, Behind = own.Behind, Ask = true,
+            };
+        }
+        Counters.AddPrimaryStateAsk();
+        Broadcast(new Envelope { PrimaryState = ask });
     }
 
     /// <summary>The members decided for the current view. Under the gate.</summary>
@@ -115,7 +152,10 @@ internal sealed partial class StoreNode
         {
             if (!decision.Fresh.Contains(m.NodeId))
                 _ready.Add(m.NodeId);
+            else if (_earlyReady.TryGetValue(m.NodeId, out var epoch) && epoch == decision.Epoch)
+                _ready.Add(m.NodeId); // it caught up before this node had every member's state
         }
+        _earlyReady.Clear();
         SetEpochLocked(new EpochState(view, decision, !fresh, reconciliation));
         if (fresh)
         {
@@ -134,8 +174,12 @@ internal sealed partial class StoreNode
     {
         lock (_gate)
         {
-            if (ready.Epoch == _epoch.Epoch && _view.Contains(from))
+            if (!_view.Contains(from))
+                return;
+            if (_epoch.Decision is not null && ready.Epoch == _epoch.Epoch)
                 _ready.Add(from);
+            else if (_epoch.Decision is null || ready.Epoch > _epoch.Epoch)
+                _earlyReady[from] = ready.Epoch; // a fresh member may catch up from the others before this node decides
         }
     }
 

@@ -11,8 +11,8 @@ namespace Multicast.Stores;
 //  1. Every member sends each arbiter a digest of what it holds of the sessions that arbiter must recover (whose
 //     arbiter changed, or is catching up), and the locks it granted for them; a catching-up ("fresh") member sends
 //     everything it holds.
-//  2. Each arbiter, once it has every member's digest, takes per session the newest copy among the members that took
-//     part in the previous primary (a fresh member's copy counts only where nobody else has any), fetches it if
+//  2. Each arbiter, once it has every member's digest, takes per session the newest (epoch, version) any member holds
+//     (a tie goes to a member of the previous primary), fetches it if
 //     another member holds it, and takes over the locks. Until then the sessions it recovers wait.
 //  3. Each arbiter pushes whole copies to the holders that lack them (new holders, fresh members, stale copies), and
 //     tells each member when it is done. A fresh member serves once every member told it so.
@@ -303,16 +303,19 @@ internal sealed partial class StoreNode
         return recovered;
     }
 
-    /// <summary>The copy that wins a session's recovery: the newest among members that took part in the previous
-    /// primary (this node included, unless it is catching up); only where none has any, the newest of the others.</summary>
+    /// <summary>The copy that wins a session's recovery: the newest (epoch, version) any member holds. Copies are only
+    /// ever written by the arbiter of a primary epoch (epochs are unique and ordered), so the newest is never a
+    /// minority's; a catching-up member's copy counts like any other (a member can be "fresh" merely because a peer
+    /// decided a view it never decided, and may hold the newest acknowledged version). On a tie, a member that took
+    /// part in the previous primary wins.</summary>
     private (string Node, long Epoch, long Version, bool Removed)? Winner(Reconciliation r, string id)
     {
-        (string Node, long Epoch, long Version, bool Removed)? best = null, bestFresh = null;
+        (string Node, long Epoch, long Version, bool Removed, bool Fresh)? best = null;
         void Consider(string node, long epoch, long version, bool removed, bool fresh)
         {
-            ref var slot = ref fresh ? ref bestFresh : ref best;
-            if (slot is null || SessionApplier.Compare(epoch, version, slot.Value.Epoch, slot.Value.Version) > 0)
-                slot = (node, epoch, version, removed);
+            var order = best is null ? 1 : SessionApplier.Compare(epoch, version, best.Value.Epoch, best.Value.Version);
+            if (order > 0 || (order == 0 && best!.Value.Fresh && !fresh))
+                best = (node, epoch, version, removed, fresh);
         }
         if (Table.Get(id) is { } own)
             Consider(InstanceId, own.Epoch, own.Version, false, r.SelfFresh);
@@ -323,7 +326,7 @@ internal sealed partial class StoreNode
             if (reports.TryGetValue(id, out var e))
                 Consider(node, e.Epoch, e.Version, e.Removed, r.Decision.Fresh.Contains(node));
         }
-        return best ?? bestFresh;
+        return best is { } b ? (b.Node, b.Epoch, b.Version, b.Removed) : null;
     }
 
     private async Task<List<SessionCopy>> FetchAsync(string node, string[] ids, CancellationToken cancellationToken)

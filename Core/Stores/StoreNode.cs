@@ -248,6 +248,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
         try
         {
             ExpireLeases();
+            AskForPrimaryStatesIfStuck();
             CheckWriteConcernDeadlines();
             SyncParked();
             FlushTouchesIfDue();

@@ -273,6 +273,10 @@ internal sealed class PrimaryState
     [ProtoMember(6)] public bool Leaving { get; set; }
     /// <summary>The ring index each of <see cref="LastMembers"/> had in that primary (who arbitrated what).</summary>
     [ProtoMember(7)] public List<int> LastRings { get; set; } = [];
+    /// <summary>The sender still lacks states for this view: every member sends its own again.</summary>
+    [ProtoMember(8)] public bool Ask { get; set; }
+    /// <summary>The sender was excluded since it last caught up: it may lack updates of its last primary.</summary>
+    [ProtoMember(9)] public bool Behind { get; set; }
 }
 
 [ProtoContract]

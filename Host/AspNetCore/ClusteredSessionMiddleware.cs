@@ -97,8 +97,8 @@ internal sealed class ClusteredSessionMiddleware(
         }
     }
 
-    /// <summary>Commits; on failure answers 413 (session too large), 503 (retry: the write concern was not met in time,
-    /// or the cluster cannot take the write now) or 500, and returns false.</summary>
+    /// <summary>Commits; on failure answers 413 (session too large), 503 (the cluster cannot take the write now), 409 (the
+    /// lock was lost) — each "not applied" — or 500 (the outcome is unknown), and returns false.</summary>
     private async Task<bool> CommitAsync(HttpContext context, ClusteredHttpSession http)
     {
         if (http.Invalidated || !http.HasWork)
@@ -124,14 +124,18 @@ internal sealed class ClusteredSessionMiddleware(
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
-            var transient = ex is TimeoutException or SendWindowFullException;
-            var status = transient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError;
+            // 409: the lock was lost before the commit reached its arbiter, nothing changed. Anything else (an in-doubt
+            // commit: its arbiter changed and the next could not tell) may have been applied: 500, never a 503 a client
+            // would retry into a second application.
+            var (status, text) = ex is LockLostException
+                ? (StatusCodes.Status409Conflict, "The session change was not stored")
+                : (StatusCodes.Status500InternalServerError, "The session change may or may not have been stored (read the session before retrying)");
             metrics.CommitFailure(ex.GetType().Name);
             Log.CommitFailed(logger, http.Current?.Id ?? "(new)", status, ex);
             await ReleaseAfterFailureAsync(http);
             context.Response.Clear();
             KeepRegeneratedCookie(context, http);
-            await RespondAsync(context, status, $"The session change could not be stored: {ex.Message}", retry: transient);
+            await RespondAsync(context, status, $"{text}: {ex.Message}", retry: false);
             return false;
         }
     }

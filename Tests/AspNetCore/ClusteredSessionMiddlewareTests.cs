@@ -184,21 +184,35 @@ public sealed class ClusteredSessionMiddlewareTests
     }
 
     [Test]
-    public async Task CommitTimesOut_Answers503WithRetryAfterInsteadOfTheEndpointsAnswer()
+    public async Task CommitInDoubt_Answers500SayingTheOutcomeIsUnknownWithoutRetryAfter()
     {
         using var client = _sut.Client();
         await client.PostAsync("/counter", null);
-        _store.CommitFailure = new TimeoutException("write concern not met");
+        _store.CommitFailure = new CommitInDoubtException("s", "the arbiter changed");
+
+        using var response = await client.PostAsync("/counter", null);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.InternalServerError));
+        Assert.That(response.Headers.RetryAfter, Is.Null);
+        Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("may or may not have been stored").And.Not.EqualTo("2"));
+    }
+
+    [Test]
+    public async Task CommitRefusedForNoQuorum_Answers503WithRetryAfter()
+    {
+        using var client = _sut.Client();
+        await client.PostAsync("/counter", null);
+        _store.CommitFailure = new ClusterUnavailableException(ClusterStoreStatus.NoQuorum, "no quorum", TimeSpan.FromSeconds(2));
 
         using var response = await client.PostAsync("/counter", null);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
-        Assert.That(response.Headers.RetryAfter?.Delta, Is.EqualTo(TimeSpan.FromSeconds(1)));
-        Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("write concern not met").And.Not.EqualTo("2"));
+        Assert.That(response.Headers.RetryAfter?.Delta, Is.EqualTo(TimeSpan.FromSeconds(2)));
+        Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("no quorum").And.Not.EqualTo("2"));
     }
 
     [Test]
-    public async Task CommitRefused_Answers500AndNextRequestProceeds()
+    public async Task CommitWithLockLost_Answers409AndNextRequestProceeds()
     {
         using var client = _sut.Client();
         await client.PostAsync("/counter", null);
@@ -208,7 +222,7 @@ public sealed class ClusteredSessionMiddlewareTests
         _store.CommitFailure = null;
         using var next = await client.PostAsync("/counter", null);
 
-        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.InternalServerError));
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Conflict));
         Assert.That(await next.Content.ReadAsStringAsync(), Is.EqualTo("2"));
     }
 
@@ -216,7 +230,7 @@ public sealed class ClusteredSessionMiddlewareTests
     public async Task CommitOfNewSessionFails_NoCookieIsSet()
     {
         using var client = _sut.Client(cookies: false);
-        _store.CommitFailure = new TimeoutException("write concern not met");
+        _store.CommitFailure = new ClusterUnavailableException(ClusterStoreStatus.NoQuorum, "no quorum", TimeSpan.FromSeconds(1));
 
         using var response = await client.PostAsync("/counter", null);
 

@@ -107,7 +107,47 @@ public sealed class PrimaryTrackerTests
 
         Assert.That(merged.Values.All(d => d.IsPrimary), Is.True);
         Assert.That(merged["a"].Fresh, Is.EquivalentTo(new[] { "c" }), "it arbitrated nothing while cut off: it catches up");
-        Assert.That(merged.Values.Select(d => d.Epoch).Distinct().Single(), Is.EqualTo(merged["a"].Previous.Epoch + 1));
+        Assert.That(merged.Values.Select(d => d.Epoch).Distinct().Single(), Is.EqualTo(5L), "the merged view's id, above the previous epoch");
+    }
+
+    [Test]
+    public void MemberExcludedWhileTheOthersWentOnInTheSamePrimary_IsFreshUntilItCatchesUp()
+    {
+        // c was removed (it paused) and let back in without a primary in between: its last epoch is everyone's, but
+        // commits of that epoch went on without it.
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(3, "a", "b", "c"), trackers);
+        trackers["c"].Behind = true;
+
+        var back = Decide(View(6, "a", "b", "c"), trackers);
+        var next = Decide(View(7, "a", "b", "c"), trackers);
+
+        Assert.That(back.Values.All(d => d.Fresh.SetEquals(["c"])), Is.True);
+        Assert.That(trackers["c"].Behind, Is.False, "caught up");
+        Assert.That(next["a"].Fresh, Is.Empty);
+    }
+
+    [Test]
+    public void MemberThatDecidedAViewItsPeerMovedPast_IsFreshWhenTheyMeetAgain()
+    {
+        // c decides view 4 {b, c} from b's state (c was paused; b moved to views 5 and 6 without deciding view 4), while
+        // a and b form a primary in view 6. Both primaries follow epoch 3: their epochs must differ, and the later view's
+        // must win, or c's stale copies would be taken as the newest.
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(3, "a", "b", "c"), trackers);
+        var view4 = View(4, "b", "c");
+        var (bState, _) = trackers["b"].BeginView(view4);
+        trackers["c"].BeginView(view4);
+        var lone = trackers["c"].Receive("b", bState)!;
+        trackers["c"].CaughtUp(lone.Epoch);
+        var real = Decide(View(6, "a", "b"), trackers);
+
+        var merged = Decide(View(7, "a", "b", "c"), trackers);
+
+        Assert.That(lone.IsPrimary, Is.True, "c's own view is a majority of the last primary it knows");
+        Assert.That(lone.Epoch, Is.Not.EqualTo(real["a"].Epoch));
+        Assert.That(merged["a"].Previous.Epoch, Is.EqualTo(real["a"].Epoch));
+        Assert.That(merged.Values.All(d => d.Fresh.SetEquals(["c"])), Is.True, "c arbitrated nothing a and b know of");
     }
 
     [Test]

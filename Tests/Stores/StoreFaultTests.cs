@@ -73,7 +73,7 @@ public sealed class StoreFaultTests(bool ring) : StoreTestBase
     }
 
     private static Task AllReadyAsync(TestNode[] nodes) =>
-        Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == nodes.Length && n.Store.Status == ClusterStoreStatus.Ready), $"{nodes.Length} ready members");
+        Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == nodes.Length && n.Store.Status == ClusterStoreStatus.Ready), $"{nodes.Length} ready members", () => DescribeNodes(nodes));
 
     [Test]
     public async Task Partition_TheMinorityRefusesTheMajorityServes_TheHealConverges()
@@ -153,7 +153,9 @@ public sealed class StoreFaultTests(bool ring) : StoreTestBase
         await nodes[2].Manager.StopAsync();
         await Eventually.Until(() => ViewOf(nodes[0]).Members.Count == 2 && nodes[0].Store.IsReady(), "the leave installed");
         var after = nodes[0].Manager.Table.Get(ids[0])!.Version;
-        await Eventually.Until(() => nodes[0].Manager.Table.Get(ids[0])!.Version >= after + 3, "commits go on after the leave");
+        await Eventually.Until(() => load.IsCompleted || nodes[0].Manager.Table.Get(ids[0])!.Version >= after + 3, "commits go on after the leave",
+            () => DescribeNodes(nodes.Take(2)));
+        Assert.That(load.IsFaulted, Is.False, () => $"a commit failed: {load.Exception?.InnerException}");
         await stop.CancelAsync();
 
         var rounds = await Eventually.Within(load, "the load (no commit may stall or fail)");

@@ -91,9 +91,16 @@ public abstract class StoreTestBase
         for (var i = 0; i < count; i++)
             nodes[i] = await StartNodeAsync($"node{i + 1}", configure, time, session);
         // Ready, not merely serving: every member caught up and known to be, so the write concern counts them all.
-        await Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == count && n.Store.Status == ClusterStoreStatus.Ready), $"{count} ready members in every view");
+        await Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == count && n.Store.Status == ClusterStoreStatus.Ready), $"{count} ready members in every view", () => DescribeNodes(nodes));
         return nodes;
     }
+
+    /// <summary>Each node's view and status, for a failure message.</summary>
+    protected static string DescribeNodes(IEnumerable<TestNode> nodes) => string.Join("; ", nodes.Select(n =>
+    {
+        var view = ViewOf(n);
+        return $"{n.Id}: view {view.Id} [{string.Join(",", view.Members.Select(m => m.NodeId))}] {n.Store.Status}";
+    }));
 
     protected static async Task<string> CreateWithAsync(TestNode node, Action<Session> fill)
     {

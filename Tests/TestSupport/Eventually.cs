@@ -17,6 +17,19 @@ public static class Eventually
         }
     }
 
+    /// <summary>As <see cref="Until(Func{bool}, string, TimeSpan?)"/>, and the failure also says what <paramref name="state"/>
+    /// shows at the deadline (so a timeout in a loaded CI run tells what was stuck).</summary>
+    public static async Task Until(Func<bool> condition, string what, Func<string> state, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"Timed out waiting until {what}; {state()}.");
+            await Task.Delay(5);
+        }
+    }
+
     /// <summary>Awaits <paramref name="task"/>, failing the test (instead of hanging) at the deadline.</summary>
     public static async Task<T> Within<T>(Task<T> task, string what, TimeSpan? timeout = null)
     {

@@ -49,7 +49,7 @@ internal sealed class NemesisRun(TextWriter output, TextWriter error)
                     return;
                 var (seed, store, family) = options.Pick(i);
                 var schedule = ScheduleGenerator.Generate(seed, store, family, locking: options.Locking);
-                var result = await ScheduleRunner.RunAsync(schedule);
+                var result = await ScheduleRunner.RunAsync(schedule, loggers: StderrLoggers.FromEnvironment());
                 Interlocked.Increment(ref done);
                 byFamily.AddOrUpdate((store, family), _ => (1, result.Passed ? 0 : 1), (_, v) => (v.Runs + 1, v.Failed + (result.Passed ? 0 : 1)));
                 if (!result.Passed)
