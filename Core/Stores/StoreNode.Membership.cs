@@ -123,11 +123,7 @@ internal sealed partial class StoreNode
                 || own.ViewId != _view.Id || _time.GetUtcNow() - _ownStateSent < PrimaryStateResend)
                 return;
             _ownStateSent = _time.GetUtcNow();
-            ask = new PrimaryState
-            {
-                ViewId = own.ViewId, ViewHash = own.ViewHash, LastEpoch = own.LastEpoch, LastMembers = own.LastMembers,
-                Leavers = own.Leavers, Leaving = own.Leaving, LastRings = own.LastRings, Behind = own.Behind, Ask = true,
-            };
+            ask = own.Asking();
         }
         Counters.AddPrimaryStateAsk();
         Broadcast(new Envelope { PrimaryState = ask });

@@ -277,6 +277,14 @@ internal sealed class PrimaryState
     [ProtoMember(8)] public bool Ask { get; set; }
     /// <summary>The sender was excluded since it last caught up: it may lack updates of its last primary.</summary>
     [ProtoMember(9)] public bool Behind { get; set; }
+
+    /// <summary>The same state, asking every member to send its own again.</summary>
+    public PrimaryState Asking()
+    {
+        var copy = (PrimaryState)MemberwiseClone();
+        copy.Ask = true;
+        return copy;
+    }
 }
 
 [ProtoContract]

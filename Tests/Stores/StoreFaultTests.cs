@@ -165,6 +165,31 @@ public sealed class StoreFaultTests(bool ring) : StoreTestBase
     }
 
     [Test]
+    public async Task Arbiter_CutOffBeforeItsChannelNotices_NeverAcknowledgesACommitAlone()
+    {
+        // The commit timeout is far shorter than the suspect timeout: the arbiter still sees a three-member view while no
+        // acknowledgement can reach it. The members that do not acknowledge stop counting only down to a majority, so
+        // the commit must not complete on the arbiter alone.
+        var nodes = await StartClusterAsync(3, o =>
+        {
+            o.CommitTimeout = TimeSpan.FromMilliseconds(200);
+            o.LockWaitTimeout = TimeSpan.FromSeconds(1);
+        });
+        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
+        await HeldEverywhereAsync(nodes, id, 1, "the session on its holders");
+        var session = await nodes[0].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        session.SetInt32("count", 2);
+
+        _hub.Partition(AddressOf(nodes[0]));
+        Assert.ThrowsAsync<CommitInDoubtException>(async () => await nodes[0].Manager.EndRequestAsync(session));
+
+        Assert.That(nodes[0].Manager.Table.Get(id)?.Version, Is.EqualTo(1), "the arbiter applies only after its write concern");
+        _hub.Heal();
+        await AllReadyAsync(nodes);
+        await ConvergedAsync(nodes, [id]);
+    }
+
+    [Test]
     public async Task Invalidate_WhileANodeIsCutOff_TheSessionStaysRemovedAfterTheHeal()
     {
         var nodes = await StartClusterAsync(3);
