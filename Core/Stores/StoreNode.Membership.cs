@@ -98,6 +98,7 @@ internal sealed partial class StoreNode
         PrimaryState? again = null;
         lock (_gate)
         {
+            LogPrimaryStateHeard(from, state.ViewId, state.Ask, _view.Id, _epoch.Decision is not null);
             if (_primary.Receive(from, state) is { } decided && decided.View == _view)
                 OnDecidedLocked(decided);
             if (state.Ask && _ownState is { } own && own.ViewId == state.ViewId && own.ViewHash == state.ViewHash
@@ -126,6 +127,7 @@ internal sealed partial class StoreNode
             ask = own.Asking();
         }
         Counters.AddPrimaryStateAsk();
+        LogAskingForStates(ask.ViewId);
         Broadcast(new Envelope { PrimaryState = ask });
     }
 
@@ -281,6 +283,12 @@ internal sealed partial class StoreNode
         await FlushTouchesAsync();
         await _channel.LeaveAsync(cancellationToken);
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Primary state of {From} for view {ViewId} (asking: {Ask}); this node is in view {Own}, decided: {Decided}")]
+    private partial void LogPrimaryStateHeard(string from, long viewId, bool ask, long own, bool decided);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "View {ViewId} still undecided: asking every member for its primary state again")]
+    private partial void LogAskingForStates(long viewId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId}: {Count} member(s) [{Members}], {Gone} gone")]
     private partial void LogViewChanged(long viewId, int count, string members, int gone);
