@@ -4,7 +4,8 @@ using Multicast.Wire;
 
 namespace Multicast.Stores;
 
-// The stall lease: a member that was paused (a long GC, a VM steal, SIGSTOP) or starved past half the suspect timeout
+// The lease: a member that was paused (a long GC, a VM steal, SIGSTOP) or starved past half the suspect timeout, or
+// that has heard nothing from a majority of its view for half the suspect timeout (cut off before its channel noticed),
 // may have been removed meanwhile, and the others may have gone on in a newer primary without it. Until it hears that
 // a majority of its view still shares its view and epoch, it neither arbitrates nor answers from its own copy.
 // (Its commits are also fenced at the replicas, which apply nothing from an epoch older than one they decided; this
@@ -41,12 +42,16 @@ internal sealed partial class StoreNode
         _lastTick = now;
     }
 
+    /// <summary>Whether this node may have been left behind: it stalled, or it has not heard from a majority of its view
+    /// for half the suspect timeout (cut off, and its channel has not noticed yet; the others may already have moved on).</summary>
     private bool StallSuspected()
     {
         if (_stalled)
             return true;
         var last = _lastTick;
-        return last != default && _time.GetUtcNow() - last > StallThreshold;
+        if (last != default && _time.GetUtcNow() - last > StallThreshold)
+            return true;
+        return _channel is ReliableGroupChannel c && !c.HeardFromMajorityWithin(c.Options.SuspectTimeout / 2);
     }
 
     /// <summary>Whether a majority of the epoch's view (this node included) still shares its view and epoch.</summary>
