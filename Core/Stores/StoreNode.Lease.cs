@@ -54,6 +54,17 @@ internal sealed partial class StoreNode
         return _channel is ReliableGroupChannel c && !c.HeardFromMajorityWithin(c.Options.SuspectTimeout / 2);
     }
 
+    /// <summary>A request from a member reached this node while its lease is in question: it is refused (the asker retries
+    /// with a backoff, as from a node that is not the arbiter) and a confirmation round starts. Under the gate.</summary>
+    private bool RefuseUntilConfirmed(EpochState epoch)
+    {
+        if (epoch.View.Members.Count == 1)
+            return false;
+        if (_confirming is null)
+            Track(ConfirmLeaseAsync(epoch));
+        return true;
+    }
+
     /// <summary>Whether a majority of the epoch's view (this node included) still shares its view and epoch.</summary>
     private Task<bool> ConfirmLeaseAsync(EpochState epoch)
     {
