@@ -75,6 +75,7 @@ public sealed class ZeroMqTransport : ITransport
     private ConnectionMonitor? _pubMonitor;
     private ConnectionMonitor? _routerMonitor;
     private Msg _frame;
+    private readonly byte[] _marker = DatagramBatch.Marker.ToArray();
     private int _deliveredSinceIdle;
     private int _wakePending;
     private int _startCalled;
@@ -170,6 +171,19 @@ public sealed class ZeroMqTransport : ITransport
         Enqueue(address, datagram);
     }
 
+    /// <inheritdoc />
+    /// <remarks>The datagrams go as few ZeroMQ messages (<see cref="DatagramBatch"/>, up to 64 KiB each) through one
+    /// handoff to the poller: NetMQ's cost is per message.</remarks>
+    public void SendBatchToGroup(ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths) => EnqueueBatch(null, datagrams, lengths);
+
+    /// <inheritdoc />
+    /// <remarks>As <see cref="SendBatchToGroup"/>, over the DEALER to <paramref name="address"/>.</remarks>
+    public void SendBatchTo(string address, ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(address);
+        EnqueueBatch(address, datagrams, lengths);
+    }
+
     /// <summary>Connects the SUB socket to one more peer's PUB endpoint (its <see cref="PublishAddress"/>); idempotent,
     /// thread-safe. Peers joining after start, and the beacon, come in this way.</summary>
     public void AddPeer(string publishEndpoint)
@@ -211,8 +225,7 @@ public sealed class ZeroMqTransport : ITransport
 
     private void Enqueue(string? address, ReadOnlySpan<byte> datagram)
     {
-        if (datagram.Length > _options.MaxDatagramSize)
-            throw new ArgumentException($"The datagram has {datagram.Length} bytes; the largest is {_options.MaxDatagramSize} (Cluster:ZeroMq:MaxDatagramSize).", nameof(datagram));
+        CheckSize(datagram.Length);
         if (!_running)
         {
             Counters.OnDropped();
@@ -221,20 +234,68 @@ public sealed class ZeroMqTransport : ITransport
         var message = new Msg();
         message.InitPool(datagram.Length);
         datagram.CopyTo(message.Slice());
-        if (!_sendQueue.Writer.TryWrite(new Outgoing(message, address)))
+        if (Queue(new Outgoing(message, address, 1)))
+            Wake();
+    }
+
+    private void EnqueueBatch(string? address, ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths)
+    {
+        TransportBatch.Check(datagrams.Length, lengths);
+        foreach (var length in lengths)
+            CheckSize(length);
+        if (!_running)
         {
-            // Completed: the transport stopped meanwhile.
-            Drop(new Outgoing(message, address));
+            Counters.OnDropped(lengths.Length);
             return;
         }
-        Wake();
+        var frameLimit = DatagramBatch.FrameLimit(_options.MaxDatagramSize);
+        var queued = false;
+        while (!lengths.IsEmpty)
+        {
+            var (count, size) = DatagramBatch.Take(lengths, frameLimit);
+            var bytes = 0;
+            foreach (var length in lengths[..count])
+                bytes += length;
+            var message = new Msg();
+            if (count == 1)
+            {
+                message.InitPool(bytes);
+                datagrams[..bytes].CopyTo(message.Slice());
+            }
+            else
+            {
+                message.InitPool(size);
+                DatagramBatch.Write(datagrams, lengths[..count], message.Slice());
+            }
+            queued |= Queue(new Outgoing(message, address, count));
+            datagrams = datagrams[bytes..];
+            lengths = lengths[count..];
+        }
+        if (queued)
+            Wake();
+    }
+
+    private void CheckSize(int length)
+    {
+        if (length > _options.MaxDatagramSize)
+            throw new ArgumentException($"The datagram has {length} bytes; the largest is {_options.MaxDatagramSize} (Cluster:ZeroMq:MaxDatagramSize).", "datagram");
+    }
+
+    /// <summary>Writes to the send queue; false (dropped and counted) when it is full or completed.</summary>
+    private bool Queue(Outgoing item)
+    {
+        if (_sendQueue.Writer.TryWrite(item))
+            return true;
+        // Completed: the transport stopped meanwhile. (A full queue drops through the channel's callback.)
+        Drop(item);
+        return false;
     }
 
     private void Drop(Outgoing item)
     {
         var message = item.Message;
         message.Close();
-        Counters.OnDropped();
+        Counters.OnDropped(item.Count);
     }
 
     // One queue item per batch: only the enqueuer that flips the flag wakes the poller; the poller drains the wake
@@ -450,11 +511,11 @@ public sealed class ZeroMqTransport : ITransport
             var message = item.Message;
             try
             {
-                SendOne(ref message, item.Address);
+                SendOne(ref message, item.Address, item.Count);
             }
             catch (NetMQException e)
             {
-                Counters.OnDropped();
+                Counters.OnDropped(item.Count);
                 ZeroMqLog.SendFailed(_logger, e);
             }
             finally
@@ -466,25 +527,42 @@ public sealed class ZeroMqTransport : ITransport
         return true;
     }
 
-    private void SendOne(ref Msg message, string? address)
+    /// <summary>Sends one queue item: one datagram, or (<paramref name="count"/> &gt; 1) a batch frame of that many.</summary>
+    private void SendOne(ref Msg message, string? address, int count)
     {
         if (address is null)
         {
-            // PUB never blocks and never refuses: past the high-water mark it drops silently.
+            // PUB never blocks and never refuses: past the high-water mark it drops silently (a whole message: a
+            // batch's two frames go or are dropped together).
+            if (count > 1)
+                SendMarker(_pub!);
             _pub!.TrySend(ref message, TimeSpan.Zero, false);
-            Counters.OnGroupSent();
+            Counters.OnGroupSent(count);
             return;
         }
         if (string.Equals(address, _localAddress, StringComparison.Ordinal))
         {
-            Counters.OnUnicastSent();
-            Deliver(message.Slice());
+            Counters.OnUnicastSent(count);
+            if (count == 1)
+                Deliver(message.Slice());
+            else
+                DeliverBatch(message.Slice());
             return;
         }
-        if (_unicast!.To(address) is { } dealer && dealer.TrySend(ref message, TimeSpan.Zero, false))
-            Counters.OnUnicastSent();
+        // A DEALER takes both frames of a batch or neither: the first succeeds only with room for the message.
+        if (_unicast!.To(address) is { } dealer && (count == 1 || SendMarker(dealer)) && dealer.TrySend(ref message, TimeSpan.Zero, false))
+            Counters.OnUnicastSent(count);
         else
-            Counters.OnDropped();
+            Counters.OnDropped(count);
+    }
+
+    private bool SendMarker(NetMQSocket socket)
+    {
+        var marker = new Msg();
+        marker.InitGC(_marker, _marker.Length);
+        var sent = socket.TrySend(ref marker, TimeSpan.Zero, more: true);
+        marker.Close();
+        return sent;
     }
 
     /// <summary>Reads a batch from one socket. On the ROUTER each message is the sender's routing id, then the datagram.</summary>
@@ -505,7 +583,7 @@ public sealed class ZeroMqTransport : ITransport
             }
             if (_frame.HasMore)
             {
-                SkipRestOfMessage(socket);
+                ReceiveBatchOrSkip(socket);
                 continue;
             }
             if (_frame.Size > _options.MaxDatagramSize)
@@ -519,7 +597,33 @@ public sealed class ZeroMqTransport : ITransport
         ReportIdleIfQuiet();
     }
 
-    // A datagram is exactly one frame; a multi-frame message is not ours.
+    /// <summary>After a first frame with more to come: a batch is the marker and one frame of datagrams; any other
+    /// multi-frame message is not ours.</summary>
+    private void ReceiveBatchOrSkip(NetMQSocket socket)
+    {
+        if (!DatagramBatch.IsMarker(_frame.Slice()) || !socket.TryReceive(ref _frame, TimeSpan.Zero))
+        {
+            SkipRestOfMessage(socket);
+            return;
+        }
+        if (_frame.HasMore || _frame.Size > DatagramBatch.FrameLimit(_options.MaxDatagramSize))
+        {
+            SkipRestOfMessage(socket);
+            return;
+        }
+        DeliverBatch(_frame.Slice());
+    }
+
+    private void DeliverBatch(ReadOnlySpan<byte> frame)
+    {
+        var reader = new DatagramBatch.Reader(frame, _options.MaxDatagramSize);
+        while (reader.TryNext(out var datagram))
+            Deliver(datagram);
+        if (reader.Malformed)
+            Counters.OnInvalid();
+    }
+
+    // A datagram is exactly one frame (or a batch, above); another multi-frame message is not ours.
     private void SkipRestOfMessage(NetMQSocket socket)
     {
         Counters.OnInvalid();
@@ -600,5 +704,6 @@ public sealed class ZeroMqTransport : ITransport
         socket.Dispose();
     }
 
-    private readonly record struct Outgoing(Msg Message, string? Address);
+    /// <summary>A queued message: one datagram, or a batch frame of <paramref name="Count"/> datagrams.</summary>
+    private readonly record struct Outgoing(Msg Message, string? Address, int Count);
 }
