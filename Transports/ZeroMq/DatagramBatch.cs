@@ -5,8 +5,8 @@ namespace Multicast.Transports.ZeroMq;
 /// <summary>
 /// The wire layout of several datagrams in one ZeroMQ message (a batch): two frames, the first exactly
 /// <see cref="Marker"/> (<c>MCZD</c>, version 1), the second the datagrams back to back, each preceded by its length
-/// as a 4-byte little-endian integer. NetMQ's cost is per message, not per byte, so a batch of 40 datagrams costs
-/// about what one does. A batch carries at least two datagrams (one goes as a plain single frame) and its second
+/// as a 4-byte little-endian integer. NetMQ's cost is mostly per message (a pipe write, a wakeup, a frame to encode,
+/// decode and receive), hardly per byte. A batch carries at least two datagrams (one goes as a plain single frame) and its second
 /// frame at most <see cref="FrameLimit"/> bytes.
 /// </summary>
 /// <remarks>A received batch is read entry by entry: an entry whose length is negative, over the largest datagram or

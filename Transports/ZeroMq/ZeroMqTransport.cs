@@ -20,7 +20,8 @@ namespace Multicast.Transports.ZeroMq;
 /// (<see cref="LocalAddress"/>); <see cref="SendTo"/> sends through a DEALER socket per destination, connected on first
 /// use and closed after <see cref="UnicastIdleTimeout"/> unused. A datagram to this node's own address is handed to
 /// its own handler on the poller thread, without a socket.</para>
-/// <para>Every datagram is one single-frame ZeroMQ message: no topic frame, no envelope (the ROUTER adds the sending
+/// <para>Every datagram is one single-frame ZeroMQ message, and a batch (<see cref="SendBatchToGroup"/>) a two-frame one
+/// (a marker frame, then the datagrams with their lengths; docs/zeromq.md): no topic frame, no envelope (the ROUTER adds the sending
 /// connection's routing id in front, which the transport drops). With <see cref="ZeroMqTransportOptions.CurveServerSecretKey"/>
 /// every connection is CURVE-authenticated and encrypted.</para>
 /// <para>Threads: one thread named <see cref="ThreadName"/> runs a <see cref="NetMQPoller"/> that owns every socket:
@@ -172,7 +173,7 @@ public sealed class ZeroMqTransport : ITransport
     }
 
     /// <inheritdoc />
-    /// <remarks>The datagrams go as few ZeroMQ messages (<see cref="DatagramBatch"/>, up to 64 KiB each) through one
+    /// <remarks>The datagrams go as few ZeroMQ messages (batch frames of up to 64 KiB; docs/zeromq.md) through one
     /// handoff to the poller: NetMQ's cost is per message.</remarks>
     public void SendBatchToGroup(ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths) => EnqueueBatch(null, datagrams, lengths);
 
