@@ -6,6 +6,7 @@ internal sealed class ZeroMqCounters
 {
     private long _groupSent;
     private long _unicastSent;
+    private long _messagesSent;
     private long _received;
     private long _dropped;
     private long _invalid;
@@ -16,6 +17,9 @@ internal sealed class ZeroMqCounters
 
     /// <summary>Datagrams handed to a DEALER socket (or delivered to this node's own address).</summary>
     public long UnicastSent => Volatile.Read(ref _unicastSent);
+
+    /// <summary>ZeroMQ messages handed to the PUB or a DEALER: a datagram, or a batch of several.</summary>
+    public long MessagesSent => Volatile.Read(ref _messagesSent);
 
     /// <summary>Datagrams passed to the handler.</summary>
     public long Received => Volatile.Read(ref _received);
@@ -36,6 +40,8 @@ internal sealed class ZeroMqCounters
     internal void OnGroupSent(int count = 1) => Interlocked.Add(ref _groupSent, count);
 
     internal void OnUnicastSent(int count = 1) => Interlocked.Add(ref _unicastSent, count);
+
+    internal void OnMessageSent() => Interlocked.Increment(ref _messagesSent);
 
     internal void OnReceived() => Interlocked.Increment(ref _received);
 

@@ -79,6 +79,8 @@ public sealed class ZeroMqTransport : ITransport
     private readonly byte[] _marker = DatagramBatch.Marker.ToArray();
     private int _deliveredSinceIdle;
     private int _wakePending;
+    private int _pollerThreadId = -1;
+    private bool _ownSendsQueued;
     private int _startCalled;
     private int _disposed;
     private volatile bool _stopping;
@@ -191,7 +193,7 @@ public sealed class ZeroMqTransport : ITransport
     {
         ArgumentException.ThrowIfNullOrEmpty(publishEndpoint);
         _peersToConnect.Enqueue(publishEndpoint);
-        Wake();
+        Signal();
     }
 
     /// <summary>Stops once: the poller thread stops, disposes every socket (linger 0: unsent datagrams are dropped and
@@ -301,7 +303,19 @@ public sealed class ZeroMqTransport : ITransport
 
     // One queue item per batch: only the enqueuer that flips the flag wakes the poller; the poller drains the wake
     // queue, then clears the flag, then reads the send queue, so anything queued after that wakes it again.
+    // The poller thread itself (the handler answering a datagram: acks, repairs, views) does not signal itself through
+    // NetMQ's socket pair: what it queued is sent at the end of its current turn (FlushOwnSends).
     private void Wake()
+    {
+        if (Environment.CurrentManagedThreadId == _pollerThreadId)
+        {
+            _ownSendsQueued = true;
+            return;
+        }
+        Signal();
+    }
+
+    private void Signal()
     {
         if (Interlocked.Exchange(ref _wakePending, 1) != 0)
             return;
@@ -317,6 +331,7 @@ public sealed class ZeroMqTransport : ITransport
 
     private void Run()
     {
+        _pollerThreadId = Environment.CurrentManagedThreadId;
         try
         {
             Open();
@@ -493,12 +508,29 @@ public sealed class ZeroMqTransport : ITransport
         }
         while (_peersToConnect.TryDequeue(out var peer))
             ConnectPeer(peer, key: null);
+        _ownSendsQueued = false;
         if (SendQueued())
         {
             // More than a batch is waiting: come back after the sockets had their turn.
-            Wake();
+            Signal();
         }
         ReportIdleIfQuiet();
+        FlushOwnSends();
+    }
+
+    /// <summary>At the end of a poller turn: sends what the poller thread itself queued during it (a longer queue
+    /// wakes the poller for another turn).</summary>
+    private void FlushOwnSends()
+    {
+        while (_ownSendsQueued)
+        {
+            _ownSendsQueued = false;
+            if (SendQueued())
+            {
+                Signal();
+                return;
+            }
+        }
     }
 
     /// <summary>Sends up to a batch; true when more is waiting.</summary>
@@ -539,6 +571,7 @@ public sealed class ZeroMqTransport : ITransport
                 SendMarker(_pub!);
             _pub!.TrySend(ref message, TimeSpan.Zero, false);
             Counters.OnGroupSent(count);
+            Counters.OnMessageSent();
             return;
         }
         if (string.Equals(address, _localAddress, StringComparison.Ordinal))
@@ -552,7 +585,10 @@ public sealed class ZeroMqTransport : ITransport
         }
         // A DEALER takes both frames of a batch or neither: the first succeeds only with room for the message.
         if (_unicast!.To(address) is { } dealer && (count == 1 || SendMarker(dealer)) && dealer.TrySend(ref message, TimeSpan.Zero, false))
+        {
             Counters.OnUnicastSent(count);
+            Counters.OnMessageSent();
+        }
         else
             Counters.OnDropped(count);
     }
@@ -596,6 +632,7 @@ public sealed class ZeroMqTransport : ITransport
             Deliver(_frame.Slice());
         }
         ReportIdleIfQuiet();
+        FlushOwnSends();
     }
 
     /// <summary>After a first frame with more to come: a batch is the marker and one frame of datagrams; any other
