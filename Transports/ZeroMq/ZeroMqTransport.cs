@@ -284,12 +284,12 @@ public sealed class ZeroMqTransport : ITransport
             throw new ArgumentException($"The datagram has {length} bytes; the largest is {_options.MaxDatagramSize} (Cluster:ZeroMq:MaxDatagramSize).", "datagram");
     }
 
-    /// <summary>Writes to the send queue; false (dropped and counted) when it is full or completed.</summary>
+    /// <summary>Writes to the send queue; false (dropped and counted) when the transport stopped meanwhile. A full queue
+    /// drops the item through its callback (<see cref="Drop"/>) and returns true.</summary>
     private bool Queue(Outgoing item)
     {
         if (_sendQueue.Writer.TryWrite(item))
             return true;
-        // Completed: the transport stopped meanwhile. (A full queue drops through the channel's callback.)
         Drop(item);
         return false;
     }
