@@ -242,7 +242,7 @@ internal sealed class LoadCheckRun
         }
         var elapsed = Stopwatch.GetElapsedTime(started, started + ticks);
         if (options.MaxLatency is { } max && elapsed > max)
-            Violate(client, $"client {client.Index}: {method} on {node} took {elapsed.TotalMilliseconds:0} ms (limit {max.TotalMilliseconds:0} ms): {outcome}");
+            Violate(client, $"client {client.Index}: {method} on {node} took {elapsed.TotalMilliseconds:0} ms (limit {max.TotalMilliseconds:0} ms, sent {DateTime.UtcNow - elapsed:HH:mm:ss.fff} UTC): {outcome}");
     }
 
     /// <summary>The first line of an answer or message, for the summary of failures.</summary>
