@@ -18,7 +18,7 @@ public sealed partial class LoadCheckRunTests
     /// <summary>A /counter server that answers every <paramref name="every"/>-th increment of an existing session with
     /// <paramref name="status"/> and <paramref name="body"/> (after applying it when <paramref name="apply"/>), after waiting <paramref name="delay"/>.</summary>
     private static async Task<WebApplication> StartFailingServerAsync(int every, int status, bool apply, TimeSpan delay = default,
-        string body = "The session change could not be stored: applied but not confirmed")
+        string body = "The session change could not be stored: applied but not confirmed", bool staleReads = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -45,8 +45,11 @@ public sealed partial class LoadCheckRunTests
             }
             return Results.Text(counters.AddOrUpdate(id, 1, (_, v) => v + 1).ToString(CultureInfo.InvariantCulture));
         });
+        // With staleReads every read answers one below the count, as a node serving from a copy that missed the last commit.
         app.MapGet("/counter", (HttpContext c) =>
-            c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) && counters.TryGetValue(id, out var v) ? v.ToString(CultureInfo.InvariantCulture) : "0");
+            c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) && counters.TryGetValue(id, out var v)
+                ? (staleReads ? Math.Max(0, v - 1) : v).ToString(CultureInfo.InvariantCulture)
+                : "0");
         await app.StartAsync();
         return app;
     }
@@ -135,5 +138,19 @@ public sealed partial class LoadCheckRunTests
 
         Assert.That(exitCode, Is.EqualTo(1), output);
         Assert.That(output, Does.Contain("answered 503: Node 'node1' is in a minority partition"));
+    }
+
+    [Test]
+    public async Task CheckReads_AReadBelowTheClientsAcknowledgedCount_IsAStaleRead()
+    {
+        await using var server = await StartFailingServerAsync(every: int.MaxValue, status: 503, apply: false, staleReads: true);
+
+        // --check none: the final read of every session would see the stale count too; only the reads under load are checked here.
+        var plain = await RunStrictAsync(server, "--strict", "--reads", "50", "--check", "none");
+        var checkedReads = await RunStrictAsync(server, "--strict", "--reads", "50", "--check", "none", "--check-reads");
+
+        Assert.That(plain.ExitCode, Is.Zero, "without --check-reads reads are only counted:\n" + plain.Output);
+        Assert.That(checkedReads.ExitCode, Is.EqualTo(1), checkedReads.Output);
+        Assert.That(checkedReads.Output, Does.Contain("stale read"));
     }
 }
