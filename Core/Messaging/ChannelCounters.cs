@@ -9,7 +9,8 @@ public sealed class ChannelCounters
     internal long datagramsSent, datagramsReceived, messagesSent, delivered, naksSent, naksReceived,
         retransmissions, multicastRepairs, duplicates, rejectedMalformed, rejectedForged, rejectedReplayed,
         rejectedOversize, rejectedForeignCluster, unknownSender, viewChanges, sendWindowTimeouts, handlerErrors,
-        sendErrors, rejectedMembership, rejectedAcks, viewRetransmissions, slowMembers, localStalls, exclusions;
+        sendErrors, rejectedMembership, rejectedAcks, viewRetransmissions, slowMembers, localStalls, exclusions,
+        repairsThrottled;
 
     /// <summary>Datagrams handed to the transport (data, repairs and control).</summary>
     public long DatagramsSent => Volatile.Read(ref datagramsSent);
@@ -88,11 +89,15 @@ public sealed class ChannelCounters
     /// <summary>Times this member found that the group had removed it while it was alive (then it rejoined).</summary>
     public long Exclusions => Volatile.Read(ref exclusions);
 
+    /// <summary>Packets asked for in NAKs but not repaired because the asker had used up its repair budget for that stream
+    /// (a NAK storm: see docs/messaging.md, "Repair budgets").</summary>
+    public long RepairsThrottled => Volatile.Read(ref repairsThrottled);
+
     /// <inheritdoc />
     public override string ToString() =>
         $"sent {DatagramsSent} received {DatagramsReceived} delivered {Delivered} naks {NaksSent}/{NaksReceived} " +
         $"retransmissions {Retransmissions} (multicast {MulticastRepairs}) duplicates {Duplicates} rejected " +
         $"malformed {RejectedMalformed} forged {RejectedForged} replayed {RejectedReplayed} oversize {RejectedOversize} " +
         $"foreign {RejectedForeignCluster} unknown {UnknownSender} membership {RejectedMembership} acks {RejectedAcks} " +
-        $"views {ViewChanges} (resent {ViewRetransmissions}) slow {SlowMembers} stalls {LocalStalls} exclusions {Exclusions}";
+        $"views {ViewChanges} (resent {ViewRetransmissions}) slow {SlowMembers} stalls {LocalStalls} exclusions {Exclusions} throttled {RepairsThrottled}";
 }

@@ -137,7 +137,9 @@ public sealed partial class ReliableGroupChannel
     }
 
     /// <summary>A receiver asks for ranges of one of this node's streams: at most <see cref="MaxRepairsPerNak"/> packets,
-    /// each by unicast or multicast (<see cref="TryRepair"/>), sent as one batch. Under the lock, on the receive thread.</summary>
+    /// each by unicast or multicast (<see cref="TryRepair"/>), sent as one batch, and no more than the asker's budget for
+    /// that stream allows (<see cref="RepairBudget"/>: the rest is dropped and counted). Only members get here: a NAK
+    /// from anyone else is counted as from an unknown sender. Under the lock, on the receive thread.</summary>
     private void OnNak(PeerState peer, in PacketHeader header, ReadOnlySpan<byte> payload)
     {
         Interlocked.Increment(ref _counters.naksReceived);
@@ -151,6 +153,10 @@ public sealed partial class ReliableGroupChannel
             return;
         }
         var now = Now;
+        var credit = stream.IsBroadcast
+            ? peer.BroadcastRepairs ??= new RepairBudget(stream.HighestTransmitted, now)
+            : peer.UnicastRepairs ??= new RepairBudget(stream.HighestTransmitted, now);
+        credit.Refill(stream.HighestTransmitted, now, _time.TimestampFrequency);
         var budget = MaxRepairsPerNak;
         _repairBatch.Clear();
         for (var r = 0; r < count && budget > 0; r++)
@@ -167,8 +173,16 @@ public sealed partial class ReliableGroupChannel
                 if (packet is null || !packet.Transmitted)
                     break;
                 budget--;
+                if (!credit.CanSpend)
+                {
+                    Interlocked.Increment(ref _counters.repairsThrottled);
+                    continue;
+                }
                 if (TryRepair(stream, packet, peer, now, out var address))
+                {
+                    credit.Spend();
                     _repairBatch.Add((packet, address));
+                }
             }
         }
         if (_repairBatch.Count > 0)

@@ -433,6 +433,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         Add("multicast.channel.slow_members", () => c.SlowMembers, "Members reported for holding the broadcast window.");
         Add("multicast.channel.local_stalls", () => c.LocalStalls, "Own stalls not counted against peers.");
         Add("multicast.channel.exclusions", () => c.Exclusions, "Times this member was removed while alive.");
+        Add("multicast.channel.repairs_throttled", () => c.RepairsThrottled, "Repairs not sent: the asker used up its repair budget.");
     }
 
     /// <summary>Keeps <see cref="IDatagramHandler"/> off the channel's public surface.</summary>

@@ -108,13 +108,14 @@ internal sealed class HostileDatagrams(string clusterId)
         return Build(sender, PacketKind.Suspect, payload, targetIncarnation: coordinator.Incarnation);
     }
 
-    /// <summary>A NAK for all of <paramref name="target"/>'s broadcast stream.</summary>
-    public byte[] NakOfEverything(Member sender, Member target)
+    /// <summary>A NAK for all of <paramref name="target"/>'s broadcast stream (or, when <paramref name="unicast"/>, of its
+    /// unicast stream to <paramref name="sender"/>).</summary>
+    public byte[] NakOfEverything(Member sender, Member target, bool unicast = false)
     {
         var payload = new byte[2 + 16];
         BinaryPrimitives.WriteUInt16LittleEndian(payload, 1);
         BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(2), 1);
         BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(10), long.MaxValue);
-        return Build(sender, PacketKind.Nak, payload, targetIncarnation: target.Incarnation);
+        return Build(sender, PacketKind.Nak, payload, fragmentIndex: unicast ? 1u : 0u, targetIncarnation: target.Incarnation);
     }
 }

@@ -64,6 +64,12 @@ internal sealed class PeerState
     /// <summary>Whether it acknowledged anything yet (until then, heartbeats repeat where its stream starts).</summary>
     public bool StartConfirmed { get; set; }
 
+    /// <summary>What this node may still repair of its broadcast stream for it (created on its first NAK).</summary>
+    public RepairBudget? BroadcastRepairs { get; set; }
+
+    /// <summary>What this node may still repair of its unicast stream to it (created on its first NAK of that stream).</summary>
+    public RepairBudget? UnicastRepairs { get; set; }
+
     /// <summary>The NAK → repair round trip to it (for both of its streams): how long to wait before asking again.</summary>
     public RoundTripEstimator RepairRoundTrip { get; } = new();
 

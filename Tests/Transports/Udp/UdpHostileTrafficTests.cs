@@ -166,6 +166,8 @@ public sealed class UdpHostileTrafficTests
         var stranger = HostileDatagrams.Stranger;
         var hostile = new HostileDatagrams(cluster) { CounterLead = 2000 };
         using var stopSniffing = new CancellationTokenSource();
+        var node0Hash = Fnv.Hash32(m0.NodeId);
+        var broadcastPackets = new HashSet<long>(); // node0's, as the group hears them (repairs repeat a sequence)
         var sniffing = Task.Run(() =>
         {
             var buffer = new byte[65536];
@@ -174,7 +176,10 @@ public sealed class UdpHostileTrafficTests
             {
                 try
                 {
-                    hostile.Observe(buffer.AsSpan(0, sniffer.Receive(buffer)));
+                    var datagram = buffer.AsSpan(0, sniffer.Receive(buffer));
+                    hostile.Observe(datagram);
+                    if (PacketHeader.TryRead(datagram, out var header) && header.SenderHash == node0Hash && header.Kind == PacketKind.Data)
+                        broadcastPackets.Add(header.Sequence);
                 }
                 catch (SocketException)
                 {
@@ -184,6 +189,8 @@ public sealed class UdpHostileTrafficTests
         await Eventually.Until(() => SniffedAll(hostile, m0, m1, m2), "the sniffer hears every member");
         var before = _channels.Select(c => (c.Counters.RejectedForged, c.Counters.RejectedMembership, c.Counters.UnknownSender, c.Counters.RejectedMalformed)).ToArray();
         var naksBefore = _channels[0].Counters.NaksReceived;
+        var repairsBefore = _channels[0].Counters.Retransmissions;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
 
         var traffic = Task.Run(async () =>
         {
@@ -221,7 +228,9 @@ public sealed class UdpHostileTrafficTests
             for (var i = 0; i < 10; i++)
             {
                 attacker.SendTo(hostile.NakOfEverything(m2, m0), node0);
-                toNode0++;
+                attacker.SendTo(hostile.NakOfEverything(m1, m0, unicast: true), node0);
+                attacker.SendTo(hostile.NakOfEverything(stranger, m0), node0);
+                toNode0 += 3;
             }
             await Task.Yield();
         }
@@ -229,8 +238,15 @@ public sealed class UdpHostileTrafficTests
         foreach (var receiver in handlers.Skip(1))
             await Eventually.Until(() => receiver.CountFrom("node0") >= Messages, "every broadcast at every receiver");
         await Eventually.Until(() => handlers[1].CountFrom("node0", unicast: true) >= Messages / 4, "every unicast");
+        var elapsed = clock.Elapsed.TotalSeconds;
         await stopSniffing.CancelAsync();
         await sniffing;
+        // What node0 may repair: for node2's and node1's budgets of its broadcast stream and node1's of its unicast
+        // stream (a message of up to 3,000 bytes is at most three packets), each what its stream sent plus the bucket
+        // and its refill (docs/messaging.md, "Repair budgets").
+        var repairs = _channels[0].Counters.Retransmissions - repairsBefore;
+        var repairBound = 2 * broadcastPackets.Count + 3 * (Messages / 4) + 3 * RepairBudget.Capacity * (1 + elapsed);
+        TestContext.Out.WriteLine($"node0: {repairs} repairs for {rounds * 30} forged NAKs, bound {repairBound:0} ({broadcastPackets.Count} broadcast packets, {elapsed:0.00} s)");
 
         // Membership still changes.
         var joiner = await StartNode(3);
@@ -270,6 +286,9 @@ public sealed class UdpHostileTrafficTests
                 Assert.That(_channels[0].Counters.RejectedMembership - before[0].RejectedMembership, Is.GreaterThanOrEqualTo(rounds / 2), "node0: a heartbeat out of reach, a leave for another incarnation");
                 Assert.That(_channels[0].Counters.RejectedAcks, Is.GreaterThan(0), "node0: acks of more than it sent");
                 Assert.That(_channels[0].Counters.NaksReceived - naksBefore, Is.GreaterThanOrEqualTo(rounds), "node0: the NAK storm");
+                Assert.That(repairs, Is.LessThanOrEqualTo(repairBound), "node0: repairs within the askers' budgets");
+                Assert.That(_channels[0].Counters.UnknownSender - before[0].UnknownSender, Is.GreaterThanOrEqualTo(3 * rounds), "node0: the stranger's NAKs too");
+                Assert.That(_channels[0].Counters.RepairsThrottled, Is.GreaterThan(0), "node0: the storm's excess dropped and counted");
             }
         });
     }
