@@ -69,13 +69,11 @@ public sealed partial class ReliableGroupChannel
             Volatile.Write(ref _majorityHeardAt, now);
             return;
         }
-        Span<long> heard = stackalloc long[Math.Min(_peers.Count, 256)];
+        // Every peer counts: a truncated list would read a large view as unheard and keep its store's lease in question.
+        Span<long> heard = _peers.Count <= 256 ? stackalloc long[_peers.Count] : new long[_peers.Count];
         var count = 0;
         foreach (var peer in _peers.Values)
-        {
-            if (count < heard.Length)
-                heard[count++] = peer.LastReceived;
-        }
+            heard[count++] = peer.LastReceived;
         if (count < needed)
         {
             Volatile.Write(ref _majorityHeardAt, 0);
