@@ -50,7 +50,7 @@ if [ "$failed" -gt 0 ] && [ -f "$trx/first.trx" ] && command -v python3 >/dev/nu
   echo "failed in the first run:"
   printf '%s\n' "$list" | cut -f2 | sed 's/^/  /'
   if [ "$failed" -le "${MULTICAST_RERUN_LIMIT:-10}" ]; then
-    filter=$(printf '%s\n' "$list" | cut -f1 | sort -u | sed 's/^/FullyQualifiedName~/' | paste -sd'|')
+    filter=$(printf '%s\n' "$list" | cut -f1 | sort -u | paste -sd'|')
     echo "running them once more: $filter"
     dotnet test Tests/Multicast.Tests.csproj -c Release --no-build --logger "console;verbosity=normal" \
       --logger "trx;LogFileName=again.trx" --results-directory "$trx" --filter "$filter" > "$trx/again.log" 2>&1
@@ -63,6 +63,8 @@ if [ "$failed" -gt 0 ] && [ -f "$trx/first.trx" ] && command -v python3 >/dev/nu
       fi
       passed=$((passed + n)) failed=$((failed - n))
       [ "$failed" -gt 0 ] && { echo "failed twice:"; grep -E "^\s+Failed " "$trx/again.log" | sed 's/^ */  /'; }
+    else
+      echo "the second run did not complete:"; tail -5 "$trx/again.log"
     fi
   fi
 fi

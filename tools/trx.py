@@ -1,6 +1,8 @@
 """Reads dotnet test's TRX results for tools/test.sh.
 
-  trx.py failed FIRST.trx            one line per failed test: "Class.Method<TAB>Class.DisplayName"
+  trx.py failed FIRST.trx            one line per failed test: "FILTER<TAB>Class.DisplayName", where FILTER selects
+                                     it for `dotnet test --filter` (fixture and test arguments left out: they hold
+                                     the filter's operators)
   trx.py recovered FIRST.trx AGAIN.trx
                                      the failed tests of FIRST that passed in AGAIN, one display name a line
 """
@@ -11,7 +13,7 @@ NS = "{http://microsoft.com/schemas/VisualStudio/TeamTest/2010}"
 
 
 def results(path):
-    """{full display name: (Class.Method, outcome)} for every test result in a TRX file."""
+    """{full display name: (filter, outcome)} for every test result in a TRX file."""
     root = ET.parse(path).getroot()
     classes = {}
     for test in root.iter(NS + "UnitTest"):
@@ -22,8 +24,8 @@ def results(path):
     for result in root.iter(NS + "UnitTestResult"):
         cls = classes.get(result.get("testId"), "")
         name = result.get("testName")
-        method = name.split("(", 1)[0]
-        out[cls + "." + name] = (cls + "." + method, result.get("outcome"))
+        selector = "(FullyQualifiedName~{}&Name~{})".format(cls.split("(", 1)[0], name.split("(", 1)[0])
+        out[cls + "." + name] = (selector, result.get("outcome"))
     return out
 
 
