@@ -75,11 +75,20 @@ public sealed class ChannelSuspectedPeerTests
 
         // The link heals; c's next view (a joiner that only c hears) keeps both, and a installs it.
         _hub.UnblockLink(cAddress, aAddress);
+        // a hears c again before c's next view arrives (a view is no heartbeat: installed from a coordinator it still
+        // suspected, a would suspect it again at once — see store-bugs.md, C1).
+        var heard = gate.ReceivedOf(PacketKind.Heartbeat);
+        await Eventually.Until(() => gate.ReceivedOf(PacketKind.Heartbeat) >= heard + 2, "a hears c's heartbeats again");
         var joinerTransport = _hub.CreateTransport();
         _hub.BlockLink(joinerTransport.LocalAddress, aAddress);
         var j = await Start("j", joinerTransport);
         await Eventually.Until(() => a.Channel.View.Id == c.Channel.View.Id && a.Channel.View.Members.Count == 3,
             "a installs c's view with all three", () => $"a: {a.Channel.View}, c: {c.Channel.View}");
+        // Kept, c is no longer suspected at a: a does not act as coordinator any more (its proposals would still be lost).
+        var droppedAtInstall = gate.DroppedOutgoing;
+        var heartbeats = gate.SentOf(PacketKind.Heartbeat);
+        await Eventually.Until(() => gate.SentOf(PacketKind.Heartbeat) >= heartbeats + 3, "a few heartbeat turns of a (each one reconciles, were it coordinator)");
+        Assert.That(gate.DroppedOutgoing, Is.EqualTo(droppedAtInstall), "a proposed no view after the one that kept c");
         _hub.UnblockLink(joinerTransport.LocalAddress, aAddress);
         gate.DropOutgoing(null);
 

@@ -98,16 +98,19 @@ public sealed class StoreLeaseTests(bool ring) : StoreTestBase
         Assert.That(paused.Store.Status, Is.EqualTo(ClusterStoreStatus.Ready), "and that it serves in it");
         Assert.That(store.Counters.Stalls, Is.GreaterThan(0), "the store noticed its stall");
 
-        var asked = gate.UnicastDataSent;
+        var asked = gate.SentOf(PacketKind.UnicastData);
         var read = paused.Manager.BeginRequestAsync(id, SessionAccess.ReadOnly);
         var locked = paused.Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
         // From its own copy both would answer at once; with the lease node3 first asks its view's members (a unicast).
-        await Eventually.Until(() => (read.IsCompleted && locked.IsCompleted) || gate.UnicastDataSent > asked, "node3 answers or asks its peers");
+        await Eventually.Until(() => (read.IsCompleted && locked.IsCompleted) || gate.SentOf(PacketKind.UnicastData) > asked, "node3 answers or asks its peers");
         gate.ReleaseIncoming();
 
         var readCount = await Eventually.Within(CountOrRefusedAsync(read, paused.Manager), "the read on node3", TimeSpan.FromSeconds(60));
         var lockedCount = await Eventually.Within(CountOrRefusedAsync(locked, paused.Manager), "the exclusive request on node3", TimeSpan.FromSeconds(60));
-        Assert.That(readCount, Is.Null.Or.EqualTo(2), "a Latest read answers the acknowledged count (or 503), never node3's stale copy");
-        Assert.That(lockedCount, Is.Null.Or.EqualTo(2), "a lock is granted on the acknowledged count (or refused), never on node3's stale copy");
+        Assert.Multiple(() =>
+        {
+            Assert.That(readCount, Is.Null.Or.EqualTo(2), "a Latest read answers the acknowledged count (or 503), never node3's stale copy");
+            Assert.That(lockedCount, Is.Null.Or.EqualTo(2), "a lock is granted on the acknowledged count (or refused), never on node3's stale copy");
+        });
     }
 }

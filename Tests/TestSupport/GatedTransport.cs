@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Multicast.Messaging.Internal;
 using Multicast.Transport;
 using Multicast.Transports.InMemory;
@@ -17,7 +18,8 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
     private Func<PacketKind, bool>? _passWhileHolding; // null: not holding
     private Func<PacketKind, string?, bool>? _dropOutgoing;
     private int _dropped;
-    private int _unicastDataSent;
+    private readonly ConcurrentDictionary<PacketKind, int> _sent = new();
+    private readonly ConcurrentDictionary<PacketKind, int> _received = new();
 
     public string LocalAddress => inner.LocalAddress;
 
@@ -28,8 +30,12 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
     /// <summary>Outgoing datagrams dropped by <see cref="DropOutgoing"/>.</summary>
     public int DroppedOutgoing => Volatile.Read(ref _dropped);
 
-    /// <summary>Reliable unicast packets this member sent (the store's requests to one member travel in them).</summary>
-    public int UnicastDataSent => Volatile.Read(ref _unicastDataSent);
+    /// <summary>How many datagrams of this kind this member sent to others (dropped ones included), e.g. reliable unicast
+    /// packets, in which the store's requests to one member travel.</summary>
+    public int SentOf(PacketKind kind) => _sent.GetValueOrDefault(kind);
+
+    /// <summary>How many datagrams of this kind reached this member's receive thread (held ones once they are let in).</summary>
+    public int ReceivedOf(PacketKind kind) => _received.GetValueOrDefault(kind);
 
     /// <summary>From now on incoming datagrams are held, except those of a kind <paramref name="pass"/> accepts (none when
     /// null); what was held so far stays held.</summary>
@@ -75,8 +81,8 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
     {
         if (!PacketHeader.TryRead(datagram, out var header))
             return false;
-        if (header.Kind == PacketKind.UnicastData && to != LocalAddress)
-            Interlocked.Increment(ref _unicastDataSent);
+        if (to != LocalAddress)
+            _sent.AddOrUpdate(header.Kind, 1, (_, n) => n + 1);
         if (Volatile.Read(ref _dropOutgoing) is not { } drop || !drop(header.Kind, to))
             return false;
         Interlocked.Increment(ref _dropped);
@@ -101,8 +107,11 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
     {
         public void OnDatagram(ReadOnlySpan<byte> datagram)
         {
-            if (owner.Admit(datagram))
-                handler.OnDatagram(datagram);
+            if (!owner.Admit(datagram))
+                return;
+            if (PacketHeader.TryRead(datagram, out var header))
+                owner._received.AddOrUpdate(header.Kind, 1, (_, n) => n + 1);
+            handler.OnDatagram(datagram);
         }
 
         public void OnReceiveIdle() => handler.OnReceiveIdle();
