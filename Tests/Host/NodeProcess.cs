@@ -33,8 +33,9 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>The process's console output so far (for failure messages).</summary>
-    public string Output => string.Join('\n', _output.TakeLast(60));
+    /// <summary>The process's console output so far (for failure messages), without the health probes' lines: a node that
+    /// is not ready answers every probe with an error line, which would push out the lines that say why.</summary>
+    public string Output => string.Join('\n', _output.Where(l => !l.Contains("/health", StringComparison.Ordinal) && !l.Contains("Health check", StringComparison.Ordinal)).TakeLast(80));
 
     /// <summary>The Host's build output next to this test build (same configuration).</summary>
     public static string HostDll
@@ -100,8 +101,20 @@ internal sealed partial class NodeProcess : IAsyncDisposable
                 // not listening yet
             }
             if (clock.Elapsed > timeout)
-                Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s:\n{Output}");
+                Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s; its /cluster: {await TryGetAsync(http, "/cluster")}\n{Output}");
             await Task.Delay(PollInterval);
+        }
+    }
+
+    private async Task<string> TryGetAsync(HttpClient http, string path)
+    {
+        try
+        {
+            return await http.GetStringAsync(new Uri(Url, path));
+        }
+        catch (HttpRequestException ex)
+        {
+            return ex.Message;
         }
     }
 
