@@ -123,6 +123,10 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         return TryDecide();
     }
 
+    /// <summary>The members of the current view whose state for it has not arrived (none once decided).</summary>
+    public List<string> Missing() =>
+        _view is null || Decision is not null ? [] : [.. _view.Members.Select(m => m.NodeId).Where(n => !_states.ContainsKey(n))];
+
     /// <summary>A member announced it is leaving gracefully.</summary>
     public void MemberLeaving(string node)
     {

@@ -51,8 +51,12 @@ internal sealed class SessionApplier(SessionTable table, SessionOptions options,
         {
             if (d.CommitId != 0 && Array.IndexOf(current.RecentCommits, d.CommitId) >= 0)
                 return ApplyResult.Duplicate;
-            // A later epoch sequenced this version differently: our copy is one the primary never confirmed.
-            return Compare(d.Epoch, d.Version, current.Epoch, current.Version) > 0 ? ApplyResult.Conflict : ApplyResult.Duplicate;
+            if (Compare(d.Epoch, d.Version, current.Epoch, current.Version) <= 0)
+                return ApplyResult.Duplicate;
+            // A later epoch sequenced this version differently: our copy is one the primary never confirmed. The delta
+            // waits for the arbiter's copy of its base, like one whose base has not arrived.
+            Park(d, from);
+            return ApplyResult.Conflict;
         }
         if (d.Removal)
         {
@@ -65,10 +69,15 @@ internal sealed class SessionApplier(SessionTable table, SessionOptions options,
             DrainParked(id);
             return ApplyResult.Applied;
         }
-        if (!_parked.TryGetValue(id, out var waiting))
-            _parked[id] = waiting = [];
-        waiting[d.BaseVersion] = new Parked(d, from, time.GetUtcNow());
+        Park(d, from);
         return ApplyResult.Parked;
+    }
+
+    private void Park(SessionDelta d, string from)
+    {
+        if (!_parked.TryGetValue(d.Id, out var waiting))
+            _parked[d.Id] = waiting = [];
+        waiting[d.BaseVersion] = new Parked(d, from, time.GetUtcNow());
     }
 
     /// <summary>
@@ -214,6 +223,7 @@ internal enum ApplyResult
     /// <summary>Its base has not arrived: it waits (ask the sender for the whole session).</summary>
     Parked,
 
-    /// <summary>The table holds a version the primary never confirmed, superseded by this one: ask for the whole session.</summary>
+    /// <summary>The table holds a version the primary never confirmed, superseded by this one: it waits (parked) for the
+    /// arbiter's copy of its base (ask the sender for the whole session).</summary>
     Conflict,
 }

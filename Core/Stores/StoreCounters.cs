@@ -5,7 +5,7 @@ public sealed class StoreCounters
 {
     private long _malformed, _refusedStale, _applied, _buffered, _syncs, _recoveries, _lockWaits, _lockConflicts,
         _writeConcernRecounts, _transferred, _rebalanced, _dropped, _loadedFromDisk, _corruptFiles, _noQuorum,
-        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts, _primaryStateAsks, _stalls;
+        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts, _primaryStateAsks, _stalls, _commitResends;
 
     /// <summary>Messages dropped because they could not be decoded or broke a limit.</summary>
     public long Malformed => Volatile.Read(ref _malformed);
@@ -36,6 +36,10 @@ public sealed class StoreCounters
 
     /// <summary>Commits that kept a member which never acknowledged past the commit timeout from counting (it stays in the view).</summary>
     public long WriteConcernTimeouts => Volatile.Read(ref _writeConcernTimeouts);
+
+    /// <summary>Times a commit sent its update again to members that had not acknowledged it within a quarter of the
+    /// commit timeout (the update or the acknowledgement was lost, or the member is slow).</summary>
+    public long CommitResends => Volatile.Read(ref _commitResends);
 
     /// <summary>Whole sessions received from arbiters while catching up (joins, rejoins, new backups).</summary>
     public long TransferredSessions => Volatile.Read(ref _transferred);
@@ -85,6 +89,7 @@ public sealed class StoreCounters
     internal void AddLockConflict() => Interlocked.Increment(ref _lockConflicts);
     internal void AddWriteConcernRecount() => Interlocked.Increment(ref _writeConcernRecounts);
     internal void AddWriteConcernTimeout() => Interlocked.Increment(ref _writeConcernTimeouts);
+    internal void AddCommitResend() => Interlocked.Increment(ref _commitResends);
     internal void AddTransferred(long n) => Interlocked.Add(ref _transferred, n);
     internal void AddRebalanced(long n) => Interlocked.Add(ref _rebalanced, n);
     internal void AddDropped(long n) => Interlocked.Add(ref _dropped, n);

@@ -47,6 +47,7 @@ internal sealed partial class StoreNode
         public HashSet<string> Acked { get; } = new(StringComparer.Ordinal);
         public int Required { get; set; }
         public DateTimeOffset Sent { get; set; }
+        public DateTimeOffset LastSent { get; set; }
         public string Id => Delta.Id;
     }
 
@@ -444,11 +445,12 @@ internal sealed partial class StoreNode
         pending.Eligible = replicas.Where(r => _ready.Contains(r.NodeId)).Select(r => r.NodeId).ToHashSet(StringComparer.Ordinal);
         pending.Acked.IntersectWith(pending.Eligible);
         pending.Required = Math.Min(_options.ReplicationAcks, pending.Eligible.Count);
-        pending.Sent = _time.GetUtcNow();
+        pending.Sent = pending.LastSent = _time.GetUtcNow();
         _replications.Remove(pending.ReplicationId);
         pending.ReplicationId = _calls.NextId();
         _replications[pending.ReplicationId] = pending;
         var message = new Replicate { ReplicationId = pending.ReplicationId, Epoch = pending.Delta.Epoch, Deltas = [pending.Delta], AckRequested = pending.Required > 0 };
+        LogCommitSent(pending.Id, pending.Delta.Version, pending.Delta.Epoch, pending.ReplicationId, string.Join(",", replicas), pending.Required);
         _replication.Send(_channel, replicas, StoreCodec.Encode(new Envelope { Replicate = message }), Observe);
         if (pending.Acked.Count >= pending.Required)
             CompleteLocked(pending);
@@ -522,9 +524,15 @@ internal sealed partial class StoreNode
         lock (_gate)
         {
             if (!_replications.TryGetValue(ack.ReplicationId, out var pending) || !pending.Eligible.Contains(from))
+            {
+                LogAckIgnored(from, ack.ReplicationId, pending is null ? "no such commit in flight" : "not counted for it");
                 return;
+            }
             if (ack.Status != ReplicateStatus.Applied || ack.Epoch != pending.Delta.Epoch)
+            {
+                LogAckIgnored(from, ack.ReplicationId, $"{ack.Status} in epoch {ack.Epoch}");
                 return; // it is in a later epoch: the epoch change re-sends or resolves this commit
+            }
             pending.Acked.Add(from);
             if (pending.Acked.Count >= pending.Required)
                 CompleteLocked(pending);
@@ -599,17 +607,35 @@ internal sealed partial class StoreNode
         _deferredAcks.Clear();
     }
 
-    /// <summary>A member that has not acknowledged within the commit timeout stops counting for that commit (the
-    /// channel removes a member that stays stuck).</summary>
+    /// <summary>How long a commit waits for an acknowledgement before it sends the update again to the members that have
+    /// not acknowledged it.</summary>
+    private TimeSpan ResendAfter => _options.CommitTimeout / 4 > TickPeriod ? _options.CommitTimeout / 4 : TickPeriod;
+
+    /// <summary>A commit still missing acknowledgements after <see cref="ResendAfter"/> sends the update again, by unicast,
+    /// to the members that have not acknowledged it (the update or its acknowledgement may have been lost; a replica
+    /// acknowledges a copy it already applied again). A member that has not acknowledged within the commit timeout stops
+    /// counting for that commit (the channel removes a member that stays stuck).</summary>
     private void CheckWriteConcernDeadlines()
     {
+        List<(string Node, byte[] Payload)>? resend = null;
         lock (_gate)
         {
             if (_inFlight.Count == 0)
                 return;
-            var due = _time.GetUtcNow() - _options.CommitTimeout;
+            var now = _time.GetUtcNow();
+            var due = now - _options.CommitTimeout;
             foreach (var pending in _inFlight.Values.ToList())
             {
+                if (pending.Acked.Count < pending.Required && now - pending.LastSent >= ResendAfter)
+                {
+                    pending.LastSent = now;
+                    var message = new Replicate { ReplicationId = pending.ReplicationId, Epoch = pending.Delta.Epoch, Deltas = [pending.Delta], AckRequested = true };
+                    var payload = StoreCodec.Encode(new Envelope { Replicate = message });
+                    foreach (var node in pending.Eligible.Where(n => !pending.Acked.Contains(n)))
+                        (resend ??= []).Add((node, payload));
+                    Counters.AddCommitResend();
+                    LogCommitResent(pending.Id, pending.Delta.Version, pending.ReplicationId, string.Join(", ", pending.Eligible.Where(n => !pending.Acked.Contains(n))));
+                }
                 if (pending.Sent > due || pending.Acked.Count >= pending.Required)
                     continue;
                 // A stuck member stops counting, but never below a majority of the view with the arbiter: a node cut
@@ -625,6 +651,8 @@ internal sealed partial class StoreNode
                     CompleteLocked(pending);
             }
         }
+        foreach (var (node, payload) in resend ?? [])
+            SendRaw(node, payload);
     }
 
     /// <summary>Expiry is the arbiter's decision; the others follow its removal.</summary>
@@ -657,6 +685,7 @@ internal sealed partial class StoreNode
     private void OnReplicate(string from, Replicate message)
     {
         bool ack;
+        List<DeferredAck>? released;
         lock (_gate)
         {
             var epoch = _epoch;
@@ -665,6 +694,7 @@ internal sealed partial class StoreNode
             var fence = Math.Max(epoch.Epoch, _epochFence);
             if (message.Epoch < fence)
             {
+                LogReplicateFenced(message.ReplicationId, message.Epoch, from, fence);
                 Counters.AddStaleEpoch();
                 if (message.AckRequested)
                     Send(from, new Envelope { ReplicateAck = new ReplicateAck { ReplicationId = message.ReplicationId, Epoch = fence, Status = ReplicateStatus.StaleEpoch } });
@@ -685,12 +715,16 @@ internal sealed partial class StoreNode
                         RaiseCommitted(d, d.Writer);
                         break;
                     case ApplyResult.Parked or ApplyResult.Conflict:
+                        LogDeltaWaits(d.Id, d.Version, d.Epoch, from, Table.Get(d.Id)?.Version ?? -1);
                         Counters.AddBuffered();
                         (waiting ??= []).Add(d);
                         break;
                 }
             }
             ack = message.AckRequested && waiting is null;
+            // What this message applied may have completed deltas that waited (a base that came after its successor,
+            // a copy pushed by reconciliation): their acknowledgements go out now, whichever path applied them.
+            released = _deferredAcks.Count > 0 ? TakeHeldDeferredAcksLocked() : null;
             if (waiting is not null)
             {
                 if (message.AckRequested)
@@ -699,8 +733,25 @@ internal sealed partial class StoreNode
                     Track(SyncFromAsync(from, d.Id));
             }
         }
+        LogReplicateHeard(message.ReplicationId, message.Epoch, from, message.Deltas.Count, message.Copies.Count, ack);
         if (ack)
             AckReplicate(from, message.ReplicationId, message.Epoch);
+        foreach (var deferred in released ?? [])
+            AckReplicate(deferred.Arbiter, deferred.ReplicationId, deferred.Epoch);
+    }
+
+    /// <summary>The deferred acknowledgements whose deltas this node now holds, removed from the waiting set. Under the gate.</summary>
+    private List<DeferredAck>? TakeHeldDeferredAcksLocked()
+    {
+        List<DeferredAck>? ready = null;
+        foreach (var deferred in _deferredAcks.Values)
+        {
+            if (deferred.Deltas.TrueForAll(HeldLocked))
+                (ready ??= []).Add(deferred);
+        }
+        foreach (var deferred in ready ?? [])
+            _deferredAcks.Remove(deferred.ReplicationId);
+        return ready;
     }
 
     private void AckReplicate(string arbiter, ulong replicationId, long epoch)
@@ -724,20 +775,13 @@ internal sealed partial class StoreNode
             var reply = (await _calls.CallAsync(arbiter, callId, request, _options.CommitTimeout, _stopping.Token)).ReadReply;
             if (reply?.Copy is not { } copy)
                 return;
-            List<DeferredAck> ready = [];
+            List<DeferredAck>? ready;
             lock (_gate)
             {
                 Applier.ApplyCopy(copy, authoritative: true, _epoch.Epoch);
-                foreach (var deferred in _deferredAcks.Values.ToList())
-                {
-                    if (deferred.Deltas.TrueForAll(HeldLocked))
-                    {
-                        _deferredAcks.Remove(deferred.ReplicationId);
-                        ready.Add(deferred);
-                    }
-                }
+                ready = TakeHeldDeferredAcksLocked();
             }
-            foreach (var deferred in ready)
+            foreach (var deferred in ready ?? [])
                 AckReplicate(deferred.Arbiter, deferred.ReplicationId, deferred.Epoch);
         }
         catch (Exception ex) when (ex is MemberGoneException or TimeoutException or OperationCanceledException)
@@ -746,11 +790,12 @@ internal sealed partial class StoreNode
         }
     }
 
-    /// <summary>Whether this replica holds the delta's version (or a removal that supersedes it). Under the gate.</summary>
+    /// <summary>Whether this replica holds the delta's version or a later one of its epoch or after (not a copy of the same
+    /// version the primary never confirmed), or a removal that supersedes it. Under the gate.</summary>
     private bool HeldLocked(SessionDelta d)
     {
         if (Table.Get(d.Id) is { } state)
-            return state.Version >= d.Version;
+            return SessionApplier.Compare(state.Epoch, state.Version, d.Epoch, d.Version) >= 0;
         return Applier.TombstoneOf(d.Id) is { } dead && dead.Version >= d.Version - (d.Removal ? 0 : 1);
     }
 
@@ -781,6 +826,24 @@ internal sealed partial class StoreNode
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Commit to session {SessionId}: no acknowledgement from {Members} within {Seconds:0.#} s; they no longer count for it")]
     private partial void LogWriteConcernTimeout(string sessionId, string members, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Replicate {ReplicationId} (epoch {Epoch}) from {From}: {Deltas} delta(s), {Copies} copies; acknowledged: {Ack}")]
+    private partial void LogReplicateHeard(ulong replicationId, long epoch, string from, int deltas, int copies, bool ack);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Replicate {ReplicationId} (epoch {Epoch}) from {From} refused: this node is in epoch {Fence}")]
+    private partial void LogReplicateFenced(ulong replicationId, long epoch, string from, long fence);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Commit v{Version} of session {SessionId} ({ReplicationId}) not acknowledged yet by {Members}: sent to them again")]
+    private partial void LogCommitResent(string sessionId, long version, ulong replicationId, string members);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Acknowledgement {ReplicationId} from {From} ignored: {Reason}")]
+    private partial void LogAckIgnored(string from, ulong replicationId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Delta v{Version} (epoch {Epoch}) of session {SessionId} from {From} waits: this node holds v{Have}")]
+    private partial void LogDeltaWaits(string sessionId, long version, long epoch, string from, long have);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Commit v{Version} (epoch {Epoch}) of session {SessionId} sent as {ReplicationId} to [{Replicas}], {Required} acknowledgement(s) required")]
+    private partial void LogCommitSent(string sessionId, long version, long epoch, ulong replicationId, string replicas, int required);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A session event handler threw for session {SessionId}")]
     private partial void LogEventHandlerFailed(string sessionId, Exception ex);

@@ -102,29 +102,36 @@ internal sealed partial class StoreNode
 
     private void OnPrimaryState(string from, PrimaryState state)
     {
-        PrimaryState? again = null;
+        PrimaryState? again = null, answer = null;
         lock (_gate)
         {
             LogPrimaryStateHeard(from, state.ViewId, state.Ask, _view.Id, _epoch.Decision is not null);
             if (_primary.Receive(from, state) is { } decided && decided.View == _view)
                 OnDecidedLocked(decided);
-            if (state.Ask && _ownState is { } own && own.ViewId == state.ViewId && own.ViewHash == state.ViewHash
-                && _time.GetUtcNow() - _ownStateSent >= PrimaryStateResend / 3)
+            if (state.Ask && _ownState is { } own && own.ViewId == state.ViewId && own.ViewHash == state.ViewHash)
             {
-                _ownStateSent = _time.GetUtcNow();
-                again = own;
+                answer = own; // to the asker itself: the group's broadcast stream between two members may be what failed
+                if (_time.GetUtcNow() - _ownStateSent >= PrimaryStateResend / 3)
+                {
+                    _ownStateSent = _time.GetUtcNow();
+                    again = own;
+                }
             }
         }
+        if (answer is not null)
+            Send(from, new Envelope { PrimaryState = answer });
         if (again is not null)
             Broadcast(new Envelope { PrimaryState = again });
         StartReconciliationIfDue();
     }
 
     /// <summary>Timer: a view still undecided after a while means a member's state did not reach this node (it was
-    /// paused while the others sent theirs, or they decided and moved on); ask every member to send its own again.</summary>
+    /// paused while the others sent theirs, or they decided and moved on); ask every member to send its own again, and
+    /// the members whose state is missing once more by unicast (a broadcast from or to one of them may be what was lost).</summary>
     private void AskForPrimaryStatesIfStuck()
     {
         PrimaryState? ask = null;
+        List<string> missing;
         lock (_gate)
         {
             if (_excluded || _epoch.Decision is not null || _ownState is not { } own || _view.Members.Count < 2
@@ -132,10 +139,16 @@ internal sealed partial class StoreNode
                 return;
             _ownStateSent = _time.GetUtcNow();
             ask = own.Asking();
+            missing = _primary.Missing();
         }
         Counters.AddPrimaryStateAsk();
-        LogAskingForStates(ask.ViewId);
+        LogAskingForStates(ask.ViewId, string.Join(", ", missing));
         Broadcast(new Envelope { PrimaryState = ask });
+        foreach (var node in missing)
+        {
+            if (node != InstanceId)
+                Send(node, new Envelope { PrimaryState = ask });
+        }
     }
 
     /// <summary>The members decided for the current view. Under the gate.</summary>
@@ -203,7 +216,13 @@ internal sealed partial class StoreNode
             SetEpochLocked(_epoch with { CaughtUp = true });
         }
         LogCaughtUp(InstanceId, reconciliation.Epoch, Table.Count);
-        Broadcast(new Envelope { MemberReady = new MemberReady { Epoch = reconciliation.Epoch } });
+        // To each member by unicast rather than one broadcast: a member that misses it would never count this node's
+        // acknowledgements in this epoch (and report Degraded until the next view).
+        foreach (var m in reconciliation.View.Members)
+        {
+            if (m.NodeId != InstanceId)
+                Send(m.NodeId, new Envelope { MemberReady = new MemberReady { Epoch = reconciliation.Epoch } });
+        }
     }
 
     /// <summary>Some commits complete with fewer acknowledgements than the write concern asks for, because the members
@@ -302,8 +321,8 @@ internal sealed partial class StoreNode
     [LoggerMessage(Level = LogLevel.Debug, Message = "Primary state of {From} for view {ViewId} (asking: {Ask}); this node is in view {Own}, decided: {Decided}")]
     private partial void LogPrimaryStateHeard(string from, long viewId, bool ask, long own, bool decided);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "View {ViewId} still undecided: asking every member for its primary state again")]
-    private partial void LogAskingForStates(long viewId);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "View {ViewId} still undecided: asking every member for its primary state again (missing: {Missing})")]
+    private partial void LogAskingForStates(long viewId, string missing);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId}: {Count} member(s) [{Members}], {Gone} gone")]
     private partial void LogViewChanged(long viewId, int count, string members, int gone);

@@ -187,12 +187,15 @@ internal sealed partial class StoreNode : IAsyncDisposable
     }
 
     /// <summary>Sends without waiting (the receive thread never blocks); a failure is logged.</summary>
-    private void Send(string node, Envelope message)
+    private void Send(string node, Envelope message) => SendRaw(node, StoreCodec.Encode(message));
+
+    /// <summary>Sends an encoded message without waiting; a failure is logged.</summary>
+    private void SendRaw(string node, byte[] payload)
     {
         ValueTask sent;
         try
         {
-            sent = _channel.SendAsync(node, StoreCodec.Encode(message));
+            sent = _channel.SendAsync(node, payload);
         }
         catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
         {

@@ -78,14 +78,19 @@ public sealed class SessionApplierTests
     }
 
     [Test]
-    public void ApplyDelta_SameVersionFromALaterEpoch_IsAConflictThatWaitsForTheWholeSession()
+    public void ApplyDelta_SameVersionFromALaterEpoch_IsAConflictThatWaitsForTheArbitersBase()
     {
         _sut.ApplyDelta(Delta(1, "one"), "a");
         _sut.ApplyDelta(Delta(2, "unconfirmed", epoch: 1), "a");
 
         Assert.That(_sut.ApplyDelta(Delta(2, "confirmed", epoch: 2, commitId: 99), "b"), Is.EqualTo(ApplyResult.Conflict));
+        Assert.That(_sut.IsParked("0001abc"), Is.True, "it waits, so that the copy of its base lets it apply (and a failed fetch is retried)");
+        Assert.That(Value, Is.EqualTo("unconfirmed"));
         Assert.That(_sut.ApplyCopy(Copy(1, 1, "one"), authoritative: true, currentEpoch: 2), Is.True, "the arbiter's copy replaces the one it never confirmed");
-        Assert.That(Value, Is.EqualTo("one"));
+
+        Assert.That(Value, Is.EqualTo("confirmed"), "then the delta the arbiter sequenced on it applies");
+        Assert.That(_table.Get("0001abc")!.Epoch, Is.EqualTo(2));
+        Assert.That(_sut.IsParked("0001abc"), Is.False);
     }
 
     [Test]

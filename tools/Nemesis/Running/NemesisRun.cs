@@ -49,7 +49,7 @@ internal sealed class NemesisRun(TextWriter output, TextWriter error)
                     return;
                 var (seed, store, family) = options.Pick(i);
                 var schedule = ScheduleGenerator.Generate(seed, store, family, locking: options.Locking);
-                var result = await ScheduleRunner.RunAsync(schedule, loggers: StderrLoggers.FromEnvironment());
+                var result = await ScheduleRunner.RunAsync(schedule, loggers: StderrLoggers.FromEnvironment(i));
                 Interlocked.Increment(ref done);
                 byFamily.AddOrUpdate((store, family), _ => (1, result.Passed ? 0 : 1), (_, v) => (v.Runs + 1, v.Failed + (result.Passed ? 0 : 1)));
                 if (!result.Passed)
@@ -57,7 +57,7 @@ internal sealed class NemesisRun(TextWriter output, TextWriter error)
                     failures.Enqueue(result);
                     foreach (var kind in result.Violations.Select(v => v.Kind).Distinct())
                         kinds.AddOrUpdate(kind, 1, (_, n) => n + 1);
-                    var text = ScheduleReport.Format(result, options.Verbose);
+                    var text = $"run r{i}: " + ScheduleReport.Format(result, options.Verbose);
                     lock (_writeLock)
                     {
                         output.WriteLine(text);
