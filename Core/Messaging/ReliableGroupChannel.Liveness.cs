@@ -180,6 +180,14 @@ public sealed partial class ReliableGroupChannel
         _highestViewIdSeen = Math.Max(_highestViewIdSeen, viewId);
         if (viewId > Basis().Id && IsActingCoordinator())
             Reconcile(force: true); // a view we did not make: supersede it
+        else if (coordinatorHash == sender.Hash && coordinatorIncarnation == sender.Incarnation && viewId != Basis().Id
+            && IsOlder(sender, _localKey) && !_viewAcked.Contains(sender) && IsActingCoordinator())
+        {
+            // A member of our view that has not confirmed it coordinates a group of its own, older than ours: it formed
+            // that group before our view admitting it reached it (two nodes started at once) and, being older, waits for
+            // us to merge into it, while we wait for its confirmation. Ask it to admit us.
+            ProbeMerge(sender, nodeId, now);
+        }
         if (!reader.TryReadUInt16(out var starts))
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);

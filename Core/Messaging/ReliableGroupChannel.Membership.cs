@@ -8,6 +8,10 @@ namespace Multicast.Messaging;
 // Liveness (heartbeats, suspicion, slow members, own stalls) is in ReliableGroupChannel.Liveness.cs.
 public sealed partial class ReliableGroupChannel
 {
+    // Members that have not confirmed a view get it by unicast, each, when there are at most this many (and at most a
+    // quarter of the view); more get one multicast.
+    private const int MaxUnicastViewRepeats = 8;
+
     private readonly Dictionary<MemberKey, PeerState> _peers = [];
     private readonly Dictionary<string, Member> _joiners = new(StringComparer.Ordinal);
     // Left or removed, with the id of the view that removed it: never part of a view again unless it joins anew.
@@ -349,14 +353,11 @@ public sealed partial class ReliableGroupChannel
         }
         var selfMissing = _view.Id < basis.Id;
         var missing = 0;
-        string? address = null;
         foreach (var m in basis.Members)
         {
             var key = MemberKey.Of(m);
-            if (key == _localKey || _viewAcked.Contains(key) || _departed.ContainsKey(key))
-                continue;
-            missing++;
-            address = m.Address;
+            if (key != _localKey && !_viewAcked.Contains(key) && !_departed.ContainsKey(key))
+                missing++;
         }
         if (!selfMissing && missing == 0)
             return;
@@ -372,9 +373,27 @@ public sealed partial class ReliableGroupChannel
             Interlocked.Increment(ref _counters.viewRetransmissions);
         }
         if (missing > 0)
-            ResendView(basis, missing == 1 ? address : null);
+        {
+            // A few stragglers of a large view get their own copies: a multicast would make every member read (and
+            // confirm again) a view it has.
+            if (missing == 1 || missing <= MaxUnicastViewRepeats && missing * 4 <= basis.Members.Count)
+                ResendToUnconfirmed(basis);
+            else
+                ResendView(basis, null);
+        }
         _viewSentAt = now;
         next = Math.Min(next, now + _joinRetry);
+    }
+
+    /// <summary>Repeats <paramref name="view"/> by unicast to each member that has not confirmed it.</summary>
+    private void ResendToUnconfirmed(MembershipView view)
+    {
+        foreach (var m in view.Members)
+        {
+            var key = MemberKey.Of(m);
+            if (key != _localKey && !_viewAcked.Contains(key) && !_departed.ContainsKey(key))
+                ResendView(view, m.Address);
+        }
     }
 
     /// <summary>A member confirms the view it installed; one that reports a larger id than the coordinator's has
@@ -568,7 +587,11 @@ public sealed partial class ReliableGroupChannel
         }
         if (MemberKey.Of(view.Coordinator) != _localKey)
             SendViewAck();
-        _lastHeartbeat = 0;
+        // The next heartbeat (the new view id; where this node's stream starts, repeated for new members) goes out soon,
+        // spread over a millisecond per member (by node hash) so that a large group's members do not all multicast at the same moment
+        // while some are still reading the view (n² deliveries at once: 16,000 at 128 members).
+        var offset = Math.Min(_heartbeatInterval, _localKey.Hash % (uint)view.Members.Count * _time.TimestampFrequency / 1000);
+        _lastHeartbeat = now - _heartbeatInterval + offset;
         Schedule(now);
         FreeBroadcast();
         CheckAckWaiters();
