@@ -9,6 +9,12 @@ public sealed partial class ReliableGroupChannel
 {
     private const int MaxBufferedPackets = 65_536;
 
+    // At an idle receive queue, a deferred ack goes out early only once this many packets wait for it. A request or a
+    // reply (a packet or two per stream) leaves its ack to the end of the ack interval, where it covers the packets that
+    // followed: in request/response traffic a message then costs one datagram instead of two. A burst is still
+    // acknowledged as it ends, and a sender that waits for an ack asks for it with a tail (answered at once).
+    private const int IdleAckPackets = 16;
+
     private readonly byte[] _rxScratch;
     private readonly Dictionary<MemberKey, ReplayWindow> _replay = [];
     private readonly List<Delivery> _deliveries = [];
@@ -32,12 +38,16 @@ public sealed partial class ReliableGroupChannel
                 // Nothing more is queued: a gap now is real loss, and a repair still missing is not merely behind others.
                 if (_nakDue != long.MaxValue)
                     CheckAllNaks(now);
-                foreach (var stream in _acksDeferred)
+                for (var i = _acksDeferred.Count - 1; i >= 0; i--)
                 {
-                    if (stream.AckDue != 0 && (stream.Sender.Broadcast == stream || stream.Sender.Unicast == stream) && _peers.ContainsKey(stream.Sender.Key))
+                    var stream = _acksDeferred[i];
+                    var current = stream.AckDue != 0 && (stream.Sender.Broadcast == stream || stream.Sender.Unicast == stream) && _peers.ContainsKey(stream.Sender.Key);
+                    if (current && stream.AckPacket - stream.AckedSentPacket < IdleAckPackets)
+                        continue; // the timer sends it at the end of the interval
+                    if (current)
                         SendAck(stream, now);
+                    _acksDeferred.RemoveAt(i);
                 }
-                _acksDeferred.Clear();
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -419,8 +429,10 @@ public sealed partial class ReliableGroupChannel
             return;
         if (stream.HasGap)
             AfterProgress(stream, now);
+        else if (stream.AckPacket > stream.AckedSentPacket)
+            SendAck(stream, now); // the sender is waiting for the ack of what we delivered: not at the end of the interval
         else
-            MaybeAck(stream, now); // the sender is waiting for our ack
+            MaybeAck(stream, now); // the sender lost our ack
     }
 
     private void OnStreamStart(ReceiveStream stream, long start, long baselineMessage, long highest, long now)

@@ -210,6 +210,10 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
                 return Task.CompletedTask;
             ObjectDisposedException.ThrowIf(_disposed, this);
             _ackWaiters.Add(waiter);
+            // Receivers may hold their acks until the end of the ack interval; a tail asks them for it now. Not while a
+            // flush is sending: the tail would overtake its packets and announce a gap that is not there.
+            if (!_flushing && _txQueue.Count == 0 && _bcast.HighestTransmitted > 0 && _peers.Count > 0)
+                SendTail(_bcast);
             if (cancellationToken.CanBeCanceled)
             {
                 waiter.Registration = cancellationToken.UnsafeRegister(static (state, token) =>

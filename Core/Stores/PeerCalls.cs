@@ -33,13 +33,11 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
             {
                 throw new MemberGoneException(target);
             }
-            using var deadline = new CancellationTokenSource(timeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
             try
             {
-                return await call.Reply.Task.WaitAsync(linked.Token);
+                return await call.Reply.Task.WaitAsync(timeout, time, cancellationToken);
             }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            catch (TimeoutException)
             {
                 throw new TimeoutException($"Node '{target}' did not answer within {timeout.TotalSeconds:0.#} s.");
             }

@@ -344,9 +344,12 @@ internal sealed partial class StoreNode
     }
 
     /// <summary>A commit from a holder elsewhere (receive thread); answered once its write concern is met.</summary>
+    /// <remarks>The answer is sent by whichever thread completes the commit (the receive thread that counted the last
+    /// acknowledgement, the timer, a view change): its continuation is one send, so it runs there synchronously rather
+    /// than waiting for a thread-pool thread to wake up.</remarks>
     private void OnCommitRequest(string from, CommitRequest request)
     {
-        var done = new TaskCompletionSource<CommitResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<CommitResult>();
         lock (_gate)
             SubmitCommitLocked(new CommitRequestInfo(request.Delta, request.Release, from), done);
         if (done.Task.IsCompleted)

@@ -20,13 +20,17 @@ internal sealed class SessionScenario : IBenchScenario
 {
     public string Name => "session";
 
-    public string Description => "cost per request: dictionary vs cluster (sticky, non-owner, read-only) vs Redis session vs PostgreSQL [--seconds S --sessions N --rounds R]";
+    public string Description => "cost per request: dictionary vs cluster (sticky, non-owner, read-only) vs Redis session vs PostgreSQL [--seconds S --sessions N --rounds R --only cluster[_sticky|_non_owner|_read_only]]";
 
     public async Task<BenchReport> RunAsync(BenchArguments arguments, CancellationToken cancellationToken)
     {
         var duration = TimeSpan.FromSeconds(arguments.GetDouble("seconds", 3));
         var sessions = arguments.GetInt("sessions", 200);
         var rounds = Math.Max(1, arguments.GetInt("rounds", 3));
+        // --only cluster[_VARIANT]: the UDP unit, the dictionary and the cluster's variants whose names start so (no Redis,
+        // no PostgreSQL, no channel-only runs): a quick loop while working on the commit path.
+        var only = arguments.Get("only");
+        var clusterOnly = only?.StartsWith("cluster", StringComparison.Ordinal) == true;
         var report = new BenchReport();
         report.Notes.Add($"each variant: {sessions} sessions (counter + 1 KiB attribute), 0.5 s warm-up, then one request at a time for {duration.TotalSeconds} s, round-robin over the sessions; cost_us = wall time / requests.");
         report.Notes.Add($"the cluster and Redis variants run in {rounds} alternated rounds of {duration.TotalSeconds} s each (cluster_sticky, cluster_non_owner, reads, redis write, redis read, then again): cost_us is the median of the rounds' costs (cost_us_round_N each), latencies over all rounds.");
@@ -44,7 +48,7 @@ internal sealed class SessionScenario : IBenchScenario
 
         var alternated = new List<Variant>();
         await using (var cluster = await BenchCluster.StartAsync(3, cancellationToken: cancellationToken))
-        await using (var redis = await TryStartRedisAsync(report, cancellationToken))
+        await using (var redis = clusterOnly ? null : await TryStartRedisAsync(report, cancellationToken))
         {
             var owner = cluster.Nodes[0];
             alternated.Add(new Variant("cluster_sticky", new ClusterBackend("sticky", owner, owner), write: true));
@@ -64,6 +68,8 @@ internal sealed class SessionScenario : IBenchScenario
                     alternated.Add(new Variant("redis_session_write", new DistributedSessionBackend("redis", counting), write: true) { Redis = (counting, admin) });
                     alternated.Add(new Variant("redis_session_read", new DistributedSessionBackend("redis", counting), write: false) { Redis = (counting, admin) });
                 }
+                if (clusterOnly)
+                    alternated.RemoveAll(v => !v.Name.StartsWith(only!, StringComparison.Ordinal));
                 foreach (var variant in alternated)
                     await variant.PrepareAsync(sessions, payload, cancellationToken);
                 for (var round = 1; round <= rounds; round++)
@@ -85,7 +91,11 @@ internal sealed class SessionScenario : IBenchScenario
             }
         }
 
-        double stickyAcks0;
+        var stickyAcks0 = double.NaN;
+        double postgres = double.NaN;
+        if (clusterOnly)
+            return Finish(report, alternated, dictionary, stickyAcks0, postgres, unit);
+
         await using (var cluster = await BenchCluster.StartAsync(3, o => o.ReplicationAcks = 0, cancellationToken))
         {
             var owner = cluster.Nodes[0];
@@ -96,7 +106,6 @@ internal sealed class SessionScenario : IBenchScenario
         // The same with a 0.1 ms ack interval: shows how much of the write's cost is the delayed ack.
         await AckRoundTrip.MeasureAsync(report, "_ack_interval_0_1ms", o => o.AckInterval = TimeSpan.FromMilliseconds(0.1), duration, cancellationToken);
 
-        double postgres = double.NaN;
         try
         {
             await using var server = await PostgresServer.StartAsync(cancellationToken: cancellationToken);
@@ -110,7 +119,11 @@ internal sealed class SessionScenario : IBenchScenario
         {
             report.Notes.Add($"postgres not measured: {ex.Message}");
         }
+        return Finish(report, alternated, dictionary, stickyAcks0, postgres, unit);
+    }
 
+    private static BenchReport Finish(BenchReport report, List<Variant> alternated, double dictionary, double stickyAcks0, double postgres, double unit)
+    {
         double Cost(string name) => alternated.FirstOrDefault(v => v.Name == name)?.MedianCost ?? double.NaN;
         var sticky = Cost("cluster_sticky");
         report.Ratios["sticky_vs_dictionary"] = sticky / dictionary;
