@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.Options;
 using Multicast.AspNetCore;
 using OpenTelemetry.Metrics;
@@ -60,6 +61,7 @@ internal static class NodeHost
         });
         NodeComposition.Configure(clustered, settings);
         builder.Services.AddClusterPage();
+        UseWarmUp(builder.Services);
 
         var app = builder.Build();
         app.UseSerilogRequestLogging();
@@ -89,5 +91,17 @@ internal static class NodeHost
             return StartError;
         }
         return node.Started.IsFaulted ? StartError : 0;
+    }
+
+    /// <summary>Wraps the server (Kestrel) in <see cref="WarmUpServer"/>: the pipeline runs once in process before it listens.</summary>
+    private static void UseWarmUp(IServiceCollection services)
+    {
+        var server = services.LastOrDefault(d => d.ServiceType == typeof(IServer) && d.ImplementationType is not null)
+            ?? throw new InvalidOperationException("No server (Kestrel) is registered to warm up.");
+        services.Remove(server);
+        services.AddSingleton<IServer>(provider => new WarmUpServer(
+            (IServer)ActivatorUtilities.CreateInstance(provider, server.ImplementationType!),
+            provider.GetRequiredService<TimeProvider>(),
+            provider.GetRequiredService<ILogger<WarmUpServer>>()));
     }
 }

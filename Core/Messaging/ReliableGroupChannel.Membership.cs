@@ -232,7 +232,9 @@ public sealed partial class ReliableGroupChannel
                         Log.SlowMemberRemoved(_log, m.ToString());
                     else
                         Log.Suspected(_log, m.ToString(), _options.SuspectTimeout);
-                    Depart(key, peer, basis.Id);
+                    // Suspected, not gone: it still holds our streams' state, and so do we of its. Only an installed
+                    // view without it (or its own new join or leave) drops that; a view that keeps it resumes as is.
+                    _departed[key] = basis.Id;
                     continue;
                 }
             }
@@ -556,7 +558,10 @@ public sealed partial class ReliableGroupChannel
         {
             // A member that left or was removed and is back in this view dropped what it knew of us: start afresh.
             if (keys.Contains(peer.Key) && !peer.Stale)
+            {
+                _departed.Remove(peer.Key); // suspected here, but the view kept it
                 continue;
+            }
             RemovePeer(peer, view.Id);
         }
         // New members receive this node's broadcast stream from here on: close the open batch so that

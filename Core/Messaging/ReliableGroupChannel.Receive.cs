@@ -198,7 +198,8 @@ public sealed partial class ReliableGroupChannel
         var now = Now;
         _receiveIdle = false;
         _lastReceiveAt = now;
-        _peers.TryGetValue(sender, out var peer);
+        if (_peers.TryGetValue(sender, out var peer))
+            peer.LastReceived = now;
         switch (header.Kind)
         {
             case PacketKind.Join:

@@ -28,6 +28,7 @@ public sealed partial class ReliableGroupChannel
     private readonly byte[] _txBatch;
     private readonly int[] _txLengths = new int[MaxFlushPackets];
     private bool _flushing;
+    private bool _tailWanted; // a WaitForAcksAsync caller asked for a tail while a flush was sending
     private int _receiveThreadId = -1;
 
     // The send thread, started with the channel: the flushes of streaming callers and of the receive thread's backlogs.
@@ -318,6 +319,9 @@ public sealed partial class ReliableGroupChannel
                     _flushing = false;
                     _lastFlushEnd = Now;
                     ScheduleTails();
+                    if (_tailWanted && !_disposed && _peers.Count > 0)
+                        SendTail(_bcast);
+                    _tailWanted = false;
                     return total == 1;
                 }
                 if (receiveThread && _txQueue.Count > 4)

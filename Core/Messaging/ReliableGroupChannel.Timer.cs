@@ -47,6 +47,7 @@ public sealed partial class ReliableGroupChannel
                 if (_peers.Count > 0)
                     TailTick(_bcast, now, ref next);
                 AdmitAllPending();
+                NoteMajorityHeard(now);
                 next = Math.Min(next, EarliestDeadline());
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -56,6 +57,37 @@ public sealed partial class ReliableGroupChannel
             Schedule(next);
         }
     }
+
+    private long _majorityHeardAt;
+
+    /// <summary>When this node last had word from a majority of its view, itself included (at most a timer turn old).</summary>
+    private void NoteMajorityHeard(long now)
+    {
+        var needed = _view.Members.Count / 2;
+        if (needed == 0 || _left)
+        {
+            Volatile.Write(ref _majorityHeardAt, now);
+            return;
+        }
+        // Every peer counts: a truncated list would read a large view as unheard and keep its store's lease in question.
+        Span<long> heard = _peers.Count <= 256 ? stackalloc long[_peers.Count] : new long[_peers.Count];
+        var count = 0;
+        foreach (var peer in _peers.Values)
+            heard[count++] = peer.LastReceived;
+        if (count < needed)
+        {
+            Volatile.Write(ref _majorityHeardAt, 0);
+            return;
+        }
+        heard[..count].Sort();
+        Volatile.Write(ref _majorityHeardAt, heard[count - needed]);
+    }
+
+    /// <summary>Whether a majority of this node's view (itself included) was heard from within <paramref name="within"/>,
+    /// by this channel's clock. The store serves from its own copy only while this holds (a cut-off member that has
+    /// not noticed yet must not), and otherwise confirms its view first. Thread-safe, lock-free.</summary>
+    internal bool HeardFromMajorityWithin(TimeSpan within) =>
+        Now - Volatile.Read(ref _majorityHeardAt) <= Ticks(within);
 
     private long EarliestDeadline()
     {

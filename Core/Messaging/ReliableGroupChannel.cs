@@ -210,9 +210,11 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
                 return Task.CompletedTask;
             ObjectDisposedException.ThrowIf(_disposed, this);
             _ackWaiters.Add(waiter);
-            // Receivers may hold their acks until the end of the ack interval; a tail asks them for it now. Not while a
-            // flush is sending: the tail would overtake its packets and announce a gap that is not there.
-            if (!_flushing && _txQueue.Count == 0 && _bcast.HighestTransmitted > 0 && _peers.Count > 0)
+            // Receivers may hold their acks until the end of the ack interval; a tail asks them for it now. While a flush
+            // is sending, the flush sends it as it ends: sent now, it would overtake the packets and announce a gap.
+            if (_flushing || _txQueue.Count > 0)
+                _tailWanted = true;
+            else if (_bcast.HighestTransmitted > 0 && _peers.Count > 0)
                 SendTail(_bcast);
             if (cancellationToken.CanBeCanceled)
             {

@@ -5,7 +5,7 @@ public sealed class StoreCounters
 {
     private long _malformed, _refusedStale, _applied, _buffered, _syncs, _recoveries, _lockWaits, _lockConflicts,
         _writeConcernRecounts, _transferred, _rebalanced, _dropped, _loadedFromDisk, _corruptFiles, _noQuorum,
-        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts, _primaryStateAsks;
+        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts, _primaryStateAsks, _stalls;
 
     /// <summary>Messages dropped because they could not be decoded or broke a limit.</summary>
     public long Malformed => Volatile.Read(ref _malformed);
@@ -67,9 +67,14 @@ public sealed class StoreCounters
     /// <summary>Times this node asked the members of an undecided view to send their primary states again.</summary>
     public long PrimaryStateAsks => Volatile.Read(ref _primaryStateAsks);
 
+    /// <summary>Times this node found it had stalled past half the suspect timeout (then it confirmed its view with a
+    /// majority before serving again).</summary>
+    public long Stalls => Volatile.Read(ref _stalls);
+
     /// <summary>Primary epochs this node reconciled (digests gathered, copies recovered and pushed).</summary>
     public long Reconciliations => Volatile.Read(ref _reconciliations);
 
+    internal void AddStall() => Interlocked.Increment(ref _stalls);
     internal void AddMalformed() => Interlocked.Increment(ref _malformed);
     internal void AddRefusedStale() => Interlocked.Increment(ref _refusedStale);
     internal void AddApplied() => Interlocked.Increment(ref _applied);

@@ -660,11 +660,14 @@ internal sealed partial class StoreNode
         lock (_gate)
         {
             var epoch = _epoch;
-            if (epoch.Decision is not null && message.Epoch < epoch.Epoch)
+            // Also while a view is undecided: a member just resumed from a pause may still act in an epoch the
+            // others have left, and an acknowledgement from here would let it commit beside the real primary.
+            var fence = Math.Max(epoch.Epoch, _epochFence);
+            if (message.Epoch < fence)
             {
                 Counters.AddStaleEpoch();
                 if (message.AckRequested)
-                    Send(from, new Envelope { ReplicateAck = new ReplicateAck { ReplicationId = message.ReplicationId, Epoch = epoch.Epoch, Status = ReplicateStatus.StaleEpoch } });
+                    Send(from, new Envelope { ReplicateAck = new ReplicateAck { ReplicationId = message.ReplicationId, Epoch = fence, Status = ReplicateStatus.StaleEpoch } });
                 return;
             }
             foreach (var copy in message.Copies)

@@ -204,10 +204,11 @@ internal sealed partial class StoreNode
     {
         var id = request.SessionId;
         LockReply reply;
+        var stalled = StallSuspected();
         lock (_gate)
         {
             var epoch = _epoch;
-            if (!epoch.Serving || !IsArbiter(id, _view) || epoch.Reconciliation?.Blocks(id) == true)
+            if (!epoch.Serving || !IsArbiter(id, _view) || epoch.Reconciliation?.Blocks(id) == true || stalled && RefuseUntilConfirmed(epoch))
             {
                 reply = new LockReply { RequestId = request.RequestId, SessionId = id, Status = epoch.Decision is { IsPrimary: false } ? LockStatus.Unavailable : LockStatus.NotArbiter };
             }

@@ -9,6 +9,7 @@ namespace Multicast.Stores;
 internal sealed partial class StoreNode
 {
     private volatile EpochState _epoch = EpochState.Initial;
+    private long _epochFence; // the highest primary epoch this node has decided: nothing older is applied here any more
     private MembershipView _view = NoView;
     private volatile bool _excluded;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal); // members whose acknowledgements count (caught up)
@@ -98,6 +99,7 @@ internal sealed partial class StoreNode
         PrimaryState? again = null;
         lock (_gate)
         {
+            LogPrimaryStateHeard(from, state.ViewId, state.Ask, _view.Id, _epoch.Decision is not null);
             if (_primary.Receive(from, state) is { } decided && decided.View == _view)
                 OnDecidedLocked(decided);
             if (state.Ask && _ownState is { } own && own.ViewId == state.ViewId && own.ViewHash == state.ViewHash
@@ -126,6 +128,7 @@ internal sealed partial class StoreNode
             ask = own.Asking();
         }
         Counters.AddPrimaryStateAsk();
+        LogAskingForStates(ask.ViewId);
         Broadcast(new Envelope { PrimaryState = ask });
     }
 
@@ -142,6 +145,8 @@ internal sealed partial class StoreNode
             return;
         }
         var fresh = decision.Fresh.Contains(InstanceId);
+        _epochFence = Math.Max(_epochFence, decision.Epoch);
+        _stalled = false; // decided from every member's state for this view: current again
         var reconciliation = new Reconciliation(this, decision);
         _ready.Clear();
         foreach (var m in view.Members)
@@ -224,8 +229,13 @@ internal sealed partial class StoreNode
                 throw new ClusterUnavailableException(ClusterStoreStatus.NoQuorum,
                     $"Node '{InstanceId}' is in a minority partition: {epoch.Decision.Present} of the {epoch.Decision.Basis} members of the last primary view are reachable (no quorum).", RetryAfter);
             }
+            var unconfirmed = false;
             if (epoch.Serving && !_excluded)
-                return epoch;
+            {
+                if (!StallSuspected() || epoch.View.Members.Count == 1 || await ConfirmLeaseAsync(epoch).WaitAsync(cancellationToken))
+                    return epoch;
+                unconfirmed = true; // the others moved on (this view's change is on its way), or did not answer: ask again soon
+            }
             var left = deadline - _time.GetUtcNow();
             if (left <= TimeSpan.Zero)
             {
@@ -234,7 +244,7 @@ internal sealed partial class StoreNode
             }
             try
             {
-                await epoch.Changed.Task.WaitAsync(left, _time, cancellationToken);
+                await epoch.Changed.Task.WaitAsync(unconfirmed && left > LeaseRetry ? LeaseRetry : left, _time, cancellationToken);
             }
             catch (TimeoutException)
             {
@@ -281,6 +291,12 @@ internal sealed partial class StoreNode
         await FlushTouchesAsync();
         await _channel.LeaveAsync(cancellationToken);
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Primary state of {From} for view {ViewId} (asking: {Ask}); this node is in view {Own}, decided: {Decided}")]
+    private partial void LogPrimaryStateHeard(string from, long viewId, bool ask, long own, bool decided);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "View {ViewId} still undecided: asking every member for its primary state again")]
+    private partial void LogAskingForStates(long viewId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId}: {Count} member(s) [{Members}], {Gone} gone")]
     private partial void LogViewChanged(long viewId, int count, string members, int gone);

@@ -110,11 +110,12 @@ internal sealed partial class StoreNode
     private void OnReadRequest(string from, ReadRequest request)
     {
         var reply = new ReadReply { RequestId = request.RequestId };
+        var stalled = !request.ForHolder && StallSuspected();
         lock (_gate)
         {
             var id = request.SessionId;
             var epoch = _epoch;
-            if (!request.ForHolder && (!epoch.Serving || !IsArbiter(id, _view) || epoch.Reconciliation?.Blocks(id) != false))
+            if (!request.ForHolder && (!epoch.Serving || !IsArbiter(id, _view) || epoch.Reconciliation?.Blocks(id) != false || stalled && RefuseUntilConfirmed(epoch)))
             {
                 reply.Status = epoch.Decision is { IsPrimary: false } ? ReadStatus.Unavailable : ReadStatus.NotArbiter;
             }

@@ -585,7 +585,8 @@ internal sealed partial class StoreNode
     }
 
     /// <summary>The arbiter confirms the copies the asker may drop: it arbitrates them in a view where the asker is not
-    /// a holder, it is reconciled (its holders have its copies), and it is at least at the asker's version.</summary>
+    /// a holder, it is reconciled (its holders have its copies), and it is at least at the asker's version or removed
+    /// the session at or after it.</summary>
     private void OnHoldRequest(string from, HoldRequest request)
     {
         var reply = new HoldReply { RequestId = request.RequestId };
@@ -597,8 +598,10 @@ internal sealed partial class StoreNode
                 foreach (var entry in request.Entries)
                 {
                     var id = entry.SessionId;
-                    if (IsArbiter(id, _view) && !_replication.Holds(id, _view, from) && !_inFlight.ContainsKey(id)
-                        && Table.Get(id) is { } state && state.Version >= entry.Version)
+                    // At least the asker's version, or removed at or after it: a removed session's leftover goes too.
+                    var newer = Table.Get(id) is { } state ? state.Version >= entry.Version
+                        : Applier.TombstoneOf(id) is { } dead && dead.Version >= entry.Version;
+                    if (IsArbiter(id, _view) && !_replication.Holds(id, _view, from) && !_inFlight.ContainsKey(id) && newer)
                     {
                         reply.Droppable.Add(id);
                     }

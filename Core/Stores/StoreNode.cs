@@ -247,6 +247,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
             return;
         try
         {
+            NoteTick();
             ExpireLeases();
             AskForPrimaryStatesIfStuck();
             CheckWriteConcernDeadlines();
@@ -322,6 +323,8 @@ internal sealed partial class StoreNode : IAsyncDisposable
                 OnReconcileDone(from, done);
             else if (m.MemberReady is { } ready)
                 OnMemberReady(from, ready);
+            else if (m.LeaseCheck is { } check)
+                OnLeaseCheck(from, check);
             else if (m.HoldRequest is { } hold)
                 OnHoldRequest(from, hold);
             else if (m.OutcomeRequest is { } outcome)
@@ -340,7 +343,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
     private void CompleteCall(string from, Envelope reply)
     {
         var id = reply.CommitReply?.RequestId ?? reply.ReadReply?.RequestId ?? reply.FetchReply?.RequestId
-            ?? reply.HoldReply?.RequestId ?? reply.OutcomeReply?.RequestId ?? 0;
+            ?? reply.HoldReply?.RequestId ?? reply.OutcomeReply?.RequestId ?? reply.LeaseReply?.RequestId ?? 0;
         if (id != 0)
             _calls.Complete(id, from, reply);
     }

@@ -64,7 +64,7 @@ internal static class StoreCodec
         One(e.LockRequest) + One(e.LockReply) + One(e.LockRelease) + One(e.LockCancel) + One(e.CommitRequest) + One(e.CommitReply)
         + One(e.Replicate) + One(e.ReplicateAck) + One(e.ReadRequest) + One(e.ReadReply) + One(e.Touch) + One(e.PrimaryState)
         + One(e.Digest) + One(e.FetchRequest) + One(e.FetchReply) + One(e.ReconcileDone) + One(e.HoldRequest) + One(e.HoldReply)
-        + One(e.OutcomeRequest) + One(e.OutcomeReply) + One(e.MemberReady);
+        + One(e.OutcomeRequest) + One(e.OutcomeReply) + One(e.MemberReady) + One(e.LeaseCheck) + One(e.LeaseReply);
 
     private static int One(object? body) => body is null ? 0 : 1;
 
@@ -80,7 +80,8 @@ internal static class StoreCodec
         : e.FetchReply is not null ? nameof(FetchReply) : e.ReconcileDone is not null ? nameof(ReconcileDone)
         : e.HoldRequest is not null ? nameof(HoldRequest) : e.HoldReply is not null ? nameof(HoldReply)
         : e.OutcomeRequest is not null ? nameof(OutcomeRequest) : e.OutcomeReply is not null ? nameof(OutcomeReply)
-        : e.MemberReady is not null ? nameof(MemberReady) : "none";
+        : e.MemberReady is not null ? nameof(MemberReady) : e.LeaseCheck is not null ? nameof(LeaseCheck)
+        : e.LeaseReply is not null ? nameof(LeaseReply) : "none";
 
     private static bool IsValid(Envelope e, int maxSessionBytes)
     {

@@ -30,6 +30,8 @@ internal sealed class Envelope
     [ProtoMember(28)] public OutcomeRequest? OutcomeRequest { get; set; }
     [ProtoMember(29)] public OutcomeReply? OutcomeReply { get; set; }
     [ProtoMember(30)] public MemberReady? MemberReady { get; set; }
+    [ProtoMember(31)] public LeaseCheck? LeaseCheck { get; set; }
+    [ProtoMember(32)] public LeaseReply? LeaseReply { get; set; }
 }
 
 [ProtoContract]
@@ -345,6 +347,25 @@ internal sealed class ReconcileDone
 internal sealed class MemberReady
 {
     [ProtoMember(1)] public long Epoch { get; set; }
+}
+
+/// <summary>A member that stalled (a pause, a starved machine) asks whether the others still share its view and epoch
+/// before it arbitrates or answers from its own copy again.</summary>
+[ProtoContract]
+internal sealed class LeaseCheck
+{
+    [ProtoMember(1)] public ulong RequestId { get; set; }
+    [ProtoMember(2)] public long ViewId { get; set; }
+    [ProtoMember(3)] public long Epoch { get; set; }
+}
+
+/// <summary>The answer to a <see cref="LeaseCheck"/>: the responder's view and decided epoch (0: undecided).</summary>
+[ProtoContract]
+internal sealed class LeaseReply
+{
+    [ProtoMember(1)] public ulong RequestId { get; set; }
+    [ProtoMember(2)] public long ViewId { get; set; }
+    [ProtoMember(3)] public long Epoch { get; set; }
 }
 
 [ProtoContract]

@@ -112,6 +112,8 @@ internal static class StoreModel
             Body(ref state, 28, value.OutcomeRequest);
             Body(ref state, 29, value.OutcomeReply);
             Body(ref state, 30, value.MemberReady);
+            Body(ref state, 31, value.LeaseCheck);
+            Body(ref state, 32, value.LeaseReply);
         }
 
         public Envelope Read(ref ProtoReader.State state, Envelope value)
@@ -144,6 +146,8 @@ internal static class StoreModel
                     case 28: value.OutcomeRequest = Body(ref state, value.OutcomeRequest); break;
                     case 29: value.OutcomeReply = Body(ref state, value.OutcomeReply); break;
                     case 30: value.MemberReady = Body(ref state, value.MemberReady); break;
+                    case 31: value.LeaseCheck = Body(ref state, value.LeaseCheck); break;
+                    case 32: value.LeaseReply = Body(ref state, value.LeaseReply); break;
                     default: state.SkipField(); break;
                 }
             }

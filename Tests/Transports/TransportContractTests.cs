@@ -153,6 +153,29 @@ public abstract class TransportContractTests
     }
 
     [Test]
+    public async Task SendBatch_GroupPeerOrOwnAddress_EveryDatagramArrivesWhole([Values("group", "peer", "own")] string to)
+    {
+        var (sut, own) = await StartAsync();
+        var (peer, handler) = await StartAsync();
+        byte[][] batch = [[1], [2, 2], new byte[700], new byte[sut.MaxDatagramSize], [5, 5, 5]];
+        batch[2][0] = 3;
+        batch[3][0] = 4;
+        var datagrams = batch.SelectMany(d => d).ToArray();
+        var lengths = batch.Select(d => d.Length).ToArray();
+        var target = to == "own" ? own : handler;
+
+        await SendUntil(() => batch.All(target.Contains), () =>
+        {
+            if (to == "group")
+                sut.SendBatchToGroup(datagrams, lengths);
+            else
+                sut.SendBatchTo(to == "own" ? sut.LocalAddress : peer.LocalAddress, datagrams, lengths);
+        }, $"every datagram of the batch reaches {to}");
+
+        Assert.That(target.Datagrams, Has.All.Matches<byte[]>(d => batch.Any(b => b.AsSpan().SequenceEqual(d))), "nothing torn, nothing merged");
+    }
+
+    [Test]
     public async Task Receive_AfterABurst_ReportsIdleAtMostOncePerDatagram()
     {
         var (sut, _) = await StartAsync();

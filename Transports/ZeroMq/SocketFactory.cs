@@ -71,12 +71,16 @@ internal sealed class SocketFactory(ZeroMqTransportOptions options, CurveKeys? c
     /// name, a nonce, a flags byte and a MAC (33 bytes).</summary>
     public const int FramingAllowance = 64;
 
+    /// <summary>The largest frame a receiving socket accepts, for datagrams of at most <paramref name="maxDatagramSize"/>.</summary>
+    internal static long MaxFrame(int maxDatagramSize) => DatagramBatch.FrameLimit(maxDatagramSize) + FramingAllowance;
+
     private void Receiving(NetMQSocket socket)
     {
         socket.Options.ReceiveHighWatermark = options.ReceiveHighWaterMark;
-        // NetMQ checks the frame as it is on the wire: with CURVE, that is the encrypted command around the datagram.
-        // The transport drops (and counts) a decoded datagram over the limit itself.
-        socket.Options.MaxMsgSize = options.MaxDatagramSize + FramingAllowance;
+        // NetMQ checks the frame as it is on the wire: with CURVE, that is the encrypted command around the datagram
+        // or the batch frame (DatagramBatch), the largest frame a node sends. The transport drops (and counts) a
+        // single-frame datagram over MaxDatagramSize itself.
+        socket.Options.MaxMsgSize = MaxFrame(options.MaxDatagramSize);
     }
 
     private void Connecting(NetMQSocket socket)

@@ -6,6 +6,7 @@ internal sealed class ZeroMqCounters
 {
     private long _groupSent;
     private long _unicastSent;
+    private long _messagesSent;
     private long _received;
     private long _dropped;
     private long _invalid;
@@ -17,6 +18,9 @@ internal sealed class ZeroMqCounters
     /// <summary>Datagrams handed to a DEALER socket (or delivered to this node's own address).</summary>
     public long UnicastSent => Volatile.Read(ref _unicastSent);
 
+    /// <summary>ZeroMQ messages handed to the PUB or a DEALER: a datagram, or a batch of several.</summary>
+    public long MessagesSent => Volatile.Read(ref _messagesSent);
+
     /// <summary>Datagrams passed to the handler.</summary>
     public long Received => Volatile.Read(ref _received);
 
@@ -24,7 +28,8 @@ internal sealed class ZeroMqCounters
     /// stopped. (PUB drops silently past its high-water mark; ZeroMQ does not report those.)</summary>
     public long Dropped => Volatile.Read(ref _dropped);
 
-    /// <summary>Received messages that were not one datagram frame (on the ROUTER: an identity and one frame), dropped.</summary>
+    /// <summary>Received messages that were neither one datagram frame nor a batch (on the ROUTER: after an identity),
+    /// dropped; a batch that ended in a malformed entry counts once.</summary>
     public long Invalid => Volatile.Read(ref _invalid);
 
     /// <summary>Connections NetMQ closed within <see cref="ConnectionMonitor.HandshakeWindow"/> of opening them: a
@@ -32,13 +37,15 @@ internal sealed class ZeroMqCounters
     /// of them is delivered.</summary>
     public long Refused => Volatile.Read(ref _refused);
 
-    internal void OnGroupSent() => Interlocked.Increment(ref _groupSent);
+    internal void OnGroupSent(int count = 1) => Interlocked.Add(ref _groupSent, count);
 
-    internal void OnUnicastSent() => Interlocked.Increment(ref _unicastSent);
+    internal void OnUnicastSent(int count = 1) => Interlocked.Add(ref _unicastSent, count);
+
+    internal void OnMessageSent() => Interlocked.Increment(ref _messagesSent);
 
     internal void OnReceived() => Interlocked.Increment(ref _received);
 
-    internal void OnDropped() => Interlocked.Increment(ref _dropped);
+    internal void OnDropped(int count = 1) => Interlocked.Add(ref _dropped, count);
 
     internal void OnInvalid() => Interlocked.Increment(ref _invalid);
 

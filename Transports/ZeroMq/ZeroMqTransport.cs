@@ -20,7 +20,8 @@ namespace Multicast.Transports.ZeroMq;
 /// (<see cref="LocalAddress"/>); <see cref="SendTo"/> sends through a DEALER socket per destination, connected on first
 /// use and closed after <see cref="UnicastIdleTimeout"/> unused. A datagram to this node's own address is handed to
 /// its own handler on the poller thread, without a socket.</para>
-/// <para>Every datagram is one single-frame ZeroMQ message: no topic frame, no envelope (the ROUTER adds the sending
+/// <para>Every datagram is one single-frame ZeroMQ message, and a batch (<see cref="SendBatchToGroup"/>) a two-frame one
+/// (a marker frame, then the datagrams with their lengths; docs/zeromq.md): no topic frame, no envelope (the ROUTER adds the sending
 /// connection's routing id in front, which the transport drops). With <see cref="ZeroMqTransportOptions.CurveServerSecretKey"/>
 /// every connection is CURVE-authenticated and encrypted.</para>
 /// <para>Threads: one thread named <see cref="ThreadName"/> runs a <see cref="NetMQPoller"/> that owns every socket:
@@ -75,8 +76,11 @@ public sealed class ZeroMqTransport : ITransport
     private ConnectionMonitor? _pubMonitor;
     private ConnectionMonitor? _routerMonitor;
     private Msg _frame;
+    private readonly byte[] _marker = DatagramBatch.Marker.ToArray();
     private int _deliveredSinceIdle;
     private int _wakePending;
+    private int _pollerThreadId = -1;
+    private bool _ownSendsQueued;
     private int _startCalled;
     private int _disposed;
     private volatile bool _stopping;
@@ -170,13 +174,26 @@ public sealed class ZeroMqTransport : ITransport
         Enqueue(address, datagram);
     }
 
+    /// <inheritdoc />
+    /// <remarks>The datagrams go as few ZeroMQ messages (batch frames of up to 64 KiB; docs/zeromq.md) through one
+    /// handoff to the poller: NetMQ's cost is per message.</remarks>
+    public void SendBatchToGroup(ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths) => EnqueueBatch(null, datagrams, lengths);
+
+    /// <inheritdoc />
+    /// <remarks>As <see cref="SendBatchToGroup"/>, over the DEALER to <paramref name="address"/>.</remarks>
+    public void SendBatchTo(string address, ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(address);
+        EnqueueBatch(address, datagrams, lengths);
+    }
+
     /// <summary>Connects the SUB socket to one more peer's PUB endpoint (its <see cref="PublishAddress"/>); idempotent,
     /// thread-safe. Peers joining after start, and the beacon, come in this way.</summary>
     public void AddPeer(string publishEndpoint)
     {
         ArgumentException.ThrowIfNullOrEmpty(publishEndpoint);
         _peersToConnect.Enqueue(publishEndpoint);
-        Wake();
+        Signal();
     }
 
     /// <summary>Stops once: the poller thread stops, disposes every socket (linger 0: unsent datagrams are dropped and
@@ -211,8 +228,7 @@ public sealed class ZeroMqTransport : ITransport
 
     private void Enqueue(string? address, ReadOnlySpan<byte> datagram)
     {
-        if (datagram.Length > _options.MaxDatagramSize)
-            throw new ArgumentException($"The datagram has {datagram.Length} bytes; the largest is {_options.MaxDatagramSize} (Cluster:ZeroMq:MaxDatagramSize).", nameof(datagram));
+        CheckSize(datagram.Length);
         if (!_running)
         {
             Counters.OnDropped();
@@ -221,25 +237,85 @@ public sealed class ZeroMqTransport : ITransport
         var message = new Msg();
         message.InitPool(datagram.Length);
         datagram.CopyTo(message.Slice());
-        if (!_sendQueue.Writer.TryWrite(new Outgoing(message, address)))
+        if (Queue(new Outgoing(message, address, 1)))
+            Wake();
+    }
+
+    private void EnqueueBatch(string? address, ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths)
+    {
+        TransportBatch.Check(datagrams.Length, lengths);
+        foreach (var length in lengths)
+            CheckSize(length);
+        if (!_running)
         {
-            // Completed: the transport stopped meanwhile.
-            Drop(new Outgoing(message, address));
+            Counters.OnDropped(lengths.Length);
             return;
         }
-        Wake();
+        var frameLimit = DatagramBatch.FrameLimit(_options.MaxDatagramSize);
+        var queued = false;
+        while (!lengths.IsEmpty)
+        {
+            var (count, size) = DatagramBatch.Take(lengths, frameLimit);
+            var bytes = 0;
+            foreach (var length in lengths[..count])
+                bytes += length;
+            var message = new Msg();
+            if (count == 1)
+            {
+                message.InitPool(bytes);
+                datagrams[..bytes].CopyTo(message.Slice());
+            }
+            else
+            {
+                message.InitPool(size);
+                DatagramBatch.Write(datagrams, lengths[..count], message.Slice());
+            }
+            queued |= Queue(new Outgoing(message, address, count));
+            datagrams = datagrams[bytes..];
+            lengths = lengths[count..];
+        }
+        if (queued)
+            Wake();
+    }
+
+    private void CheckSize(int length)
+    {
+        if (length > _options.MaxDatagramSize)
+            throw new ArgumentException($"The datagram has {length} bytes; the largest is {_options.MaxDatagramSize} (Cluster:ZeroMq:MaxDatagramSize).", "datagram");
+    }
+
+    /// <summary>Writes to the send queue; false (dropped and counted) when the transport stopped meanwhile. A full queue
+    /// drops the item through its callback (<see cref="Drop"/>) and returns true.</summary>
+    private bool Queue(Outgoing item)
+    {
+        if (_sendQueue.Writer.TryWrite(item))
+            return true;
+        Drop(item);
+        return false;
     }
 
     private void Drop(Outgoing item)
     {
         var message = item.Message;
         message.Close();
-        Counters.OnDropped();
+        Counters.OnDropped(item.Count);
     }
 
     // One queue item per batch: only the enqueuer that flips the flag wakes the poller; the poller drains the wake
     // queue, then clears the flag, then reads the send queue, so anything queued after that wakes it again.
+    // The poller thread itself (the handler answering a datagram: acks, repairs, views) does not signal itself through
+    // NetMQ's socket pair: what it queued is sent at the end of its current turn (FlushOwnSends).
     private void Wake()
+    {
+        if (Environment.CurrentManagedThreadId == _pollerThreadId)
+        {
+            _ownSendsQueued = true;
+            return;
+        }
+        Signal();
+    }
+
+    private void Signal()
     {
         if (Interlocked.Exchange(ref _wakePending, 1) != 0)
             return;
@@ -255,6 +331,7 @@ public sealed class ZeroMqTransport : ITransport
 
     private void Run()
     {
+        _pollerThreadId = Environment.CurrentManagedThreadId;
         try
         {
             Open();
@@ -431,12 +508,29 @@ public sealed class ZeroMqTransport : ITransport
         }
         while (_peersToConnect.TryDequeue(out var peer))
             ConnectPeer(peer, key: null);
+        _ownSendsQueued = false;
         if (SendQueued())
         {
             // More than a batch is waiting: come back after the sockets had their turn.
-            Wake();
+            Signal();
         }
         ReportIdleIfQuiet();
+        FlushOwnSends();
+    }
+
+    /// <summary>At the end of a poller turn: sends what the poller thread itself queued during it (a longer queue
+    /// wakes the poller for another turn).</summary>
+    private void FlushOwnSends()
+    {
+        while (_ownSendsQueued)
+        {
+            _ownSendsQueued = false;
+            if (SendQueued())
+            {
+                Signal();
+                return;
+            }
+        }
     }
 
     /// <summary>Sends up to a batch; true when more is waiting.</summary>
@@ -450,11 +544,11 @@ public sealed class ZeroMqTransport : ITransport
             var message = item.Message;
             try
             {
-                SendOne(ref message, item.Address);
+                SendOne(ref message, item.Address, item.Count);
             }
             catch (NetMQException e)
             {
-                Counters.OnDropped();
+                Counters.OnDropped(item.Count);
                 ZeroMqLog.SendFailed(_logger, e);
             }
             finally
@@ -466,25 +560,46 @@ public sealed class ZeroMqTransport : ITransport
         return true;
     }
 
-    private void SendOne(ref Msg message, string? address)
+    /// <summary>Sends one queue item: one datagram, or (<paramref name="count"/> &gt; 1) a batch frame of that many.</summary>
+    private void SendOne(ref Msg message, string? address, int count)
     {
         if (address is null)
         {
-            // PUB never blocks and never refuses: past the high-water mark it drops silently.
+            // PUB never blocks and never refuses: past the high-water mark it drops silently (a whole message: a
+            // batch's two frames go or are dropped together).
+            if (count > 1)
+                SendMarker(_pub!);
             _pub!.TrySend(ref message, TimeSpan.Zero, false);
-            Counters.OnGroupSent();
+            Counters.OnGroupSent(count);
+            Counters.OnMessageSent();
             return;
         }
         if (string.Equals(address, _localAddress, StringComparison.Ordinal))
         {
-            Counters.OnUnicastSent();
-            Deliver(message.Slice());
+            Counters.OnUnicastSent(count);
+            if (count == 1)
+                Deliver(message.Slice());
+            else
+                DeliverBatch(message.Slice());
             return;
         }
-        if (_unicast!.To(address) is { } dealer && dealer.TrySend(ref message, TimeSpan.Zero, false))
-            Counters.OnUnicastSent();
+        // A DEALER takes both frames of a batch or neither: the first succeeds only with room for the message.
+        if (_unicast!.To(address) is { } dealer && (count == 1 || SendMarker(dealer)) && dealer.TrySend(ref message, TimeSpan.Zero, false))
+        {
+            Counters.OnUnicastSent(count);
+            Counters.OnMessageSent();
+        }
         else
-            Counters.OnDropped();
+            Counters.OnDropped(count);
+    }
+
+    private bool SendMarker(NetMQSocket socket)
+    {
+        var marker = new Msg();
+        marker.InitGC(_marker, _marker.Length);
+        var sent = socket.TrySend(ref marker, TimeSpan.Zero, more: true);
+        marker.Close();
+        return sent;
     }
 
     /// <summary>Reads a batch from one socket. On the ROUTER each message is the sender's routing id, then the datagram.</summary>
@@ -505,7 +620,7 @@ public sealed class ZeroMqTransport : ITransport
             }
             if (_frame.HasMore)
             {
-                SkipRestOfMessage(socket);
+                ReceiveBatchOrSkip(socket);
                 continue;
             }
             if (_frame.Size > _options.MaxDatagramSize)
@@ -517,9 +632,36 @@ public sealed class ZeroMqTransport : ITransport
             Deliver(_frame.Slice());
         }
         ReportIdleIfQuiet();
+        FlushOwnSends();
     }
 
-    // A datagram is exactly one frame; a multi-frame message is not ours.
+    /// <summary>After a first frame with more to come: a batch is the marker and one frame of datagrams; any other
+    /// multi-frame message is not ours.</summary>
+    private void ReceiveBatchOrSkip(NetMQSocket socket)
+    {
+        if (!DatagramBatch.IsMarker(_frame.Slice()) || !socket.TryReceive(ref _frame, TimeSpan.Zero))
+        {
+            SkipRestOfMessage(socket);
+            return;
+        }
+        if (_frame.HasMore || _frame.Size > DatagramBatch.FrameLimit(_options.MaxDatagramSize))
+        {
+            SkipRestOfMessage(socket);
+            return;
+        }
+        DeliverBatch(_frame.Slice());
+    }
+
+    private void DeliverBatch(ReadOnlySpan<byte> frame)
+    {
+        var reader = new DatagramBatch.Reader(frame, _options.MaxDatagramSize);
+        while (reader.TryNext(out var datagram))
+            Deliver(datagram);
+        if (reader.Malformed)
+            Counters.OnInvalid();
+    }
+
+    // A datagram is exactly one frame (or a batch, above); another multi-frame message is not ours.
     private void SkipRestOfMessage(NetMQSocket socket)
     {
         Counters.OnInvalid();
@@ -600,5 +742,6 @@ public sealed class ZeroMqTransport : ITransport
         socket.Dispose();
     }
 
-    private readonly record struct Outgoing(Msg Message, string? Address);
+    /// <summary>A queued message: one datagram, or a batch frame of <paramref name="Count"/> datagrams.</summary>
+    private readonly record struct Outgoing(Msg Message, string? Address, int Count);
 }

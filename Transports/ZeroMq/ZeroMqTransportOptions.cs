@@ -73,8 +73,9 @@ public sealed class ZeroMqTransportOptions
     /// <value>The default value is <see cref="DefaultHighWaterMark"/>.</value>
     public int ReceiveHighWaterMark { get; set; } = DefaultHighWaterMark;
 
-    /// <summary>The largest datagram accepted, in bytes; a peer that sends a larger message is disconnected by
-    /// NetMQ (its maximum message size) and nothing of it is delivered (key <c>Cluster:ZeroMq:MaxDatagramSize</c>).</summary>
+    /// <summary>The largest datagram accepted, in bytes; a larger single-frame datagram received is dropped and counted,
+    /// and a peer that sends a frame larger than the largest batch frame (64 KiB, or this when larger) is disconnected by
+    /// NetMQ (its maximum message size); nothing of either is delivered (key <c>Cluster:ZeroMq:MaxDatagramSize</c>).</summary>
     /// <value>The default value is <see cref="DefaultMaxDatagramSize"/>.</value>
     public int MaxDatagramSize { get; set; } = DefaultMaxDatagramSize;
 

@@ -17,7 +17,9 @@ internal sealed class LoadCheckOptions
           (DIR/urls). --kill-node sends SIGKILL to node I (DIR/nodeI.pid) after --kill-after seconds (default: a
           third of the duration) and restarts it (DIR/nodeI.sh) --restart-after seconds later (default 3).
           --reads P: once a client has its session, P% of its requests are GET /counter (read-only) instead of a POST;
-          reads are counted and timed, not checked. --json FILE: requests/s and latency percentiles (every answered
+          reads are counted and timed; with --check-reads a read answered below the client's last acknowledged
+          increment is a violation (a stale read: the host's default ReadConsistency=Latest promises a client its own
+          writes on any node). --json FILE: requests/s and latency percentiles (every answered
           request) with the verdict, for tools/Bench. --sticky: client i sends every request to node ((i - 1) mod N), as a
           load balancer with session affinity would. --check none: skip the final read of every session from every node
           (for a store that does not share sessions between nodes); the answers' sequence is still checked.
@@ -50,6 +52,7 @@ internal sealed class LoadCheckOptions
     public TimeSpan? MaxLatency { get; set; }
     public bool Sticky { get; set; }
     public bool FinalCheck { get; set; } = true;
+    public bool CheckReads { get; set; }
 
     public static LoadCheckOptions Parse(string[] args)
     {
@@ -81,6 +84,7 @@ internal sealed class LoadCheckOptions
                 case "--allow-not-ready": o.AllowNotReady = true; break;
                 case "--max-latency": o.MaxLatency = Seconds(); break;
                 case "--sticky": o.Sticky = true; break;
+                case "--check-reads": o.CheckReads = true; break;
                 case "--check":
                     o.FinalCheck = Next() switch
                     {

@@ -126,7 +126,7 @@ internal sealed class LoadCheckRun
         await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(figures));
     }
 
-    /// <summary>One read-only GET /counter; counted and timed, not checked (a read changes nothing).</summary>
+    /// <summary>One read-only GET /counter; counted and timed, and with --check-reads checked against the client's last acknowledged increment.</summary>
     private async Task ReadAsync(HttpClient http, LoadCheckOptions options, ClientState client, Uri node)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(node, "counter"));
@@ -142,6 +142,8 @@ internal sealed class LoadCheckRun
             {
                 client.Latencies.Add(Stopwatch.GetTimestamp() - started);
                 Interlocked.Increment(ref _reads);
+                if (options.CheckReads && long.TryParse(body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value < client.LastValue)
+                    Violate(client, $"client {client.Index}: stale read on {client.SessionId}: {node} answered {value} after an acknowledged {client.LastValue}");
             }
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
@@ -242,7 +244,7 @@ internal sealed class LoadCheckRun
         }
         var elapsed = Stopwatch.GetElapsedTime(started, started + ticks);
         if (options.MaxLatency is { } max && elapsed > max)
-            Violate(client, $"client {client.Index}: {method} on {node} took {elapsed.TotalMilliseconds:0} ms (limit {max.TotalMilliseconds:0} ms): {outcome}");
+            Violate(client, $"client {client.Index}: {method} on {node} took {elapsed.TotalMilliseconds:0} ms (limit {max.TotalMilliseconds:0} ms, sent {DateTime.UtcNow - elapsed:HH:mm:ss.fff} UTC): {outcome}");
     }
 
     /// <summary>The first line of an answer or message, for the summary of failures.</summary>

@@ -86,7 +86,7 @@ internal sealed class SoakRun(SoakOptions options, TextWriter log)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in (string[])[dll, "--urls", string.Join(',', cluster.Nodes.Select(n => n.Url.ToString())), "--clients", $"{options.Clients}",
-            "--duration", $"{(int)options.Duration.TotalSeconds}", "--reads", options.Reads.ToString(CultureInfo.InvariantCulture), "--strict",
+            "--duration", $"{(int)options.Duration.TotalSeconds}", "--reads", options.Reads.ToString(CultureInfo.InvariantCulture), "--strict", "--check-reads",
             "--progress", "30", "--json", json])
             info.ArgumentList.Add(a);
         return Process.Start(info) ?? throw new InvalidOperationException("could not start LoadCheck");
@@ -148,7 +148,7 @@ internal sealed class SoakRun(SoakOptions options, TextWriter log)
         b.AppendLine($"sudo dotnet run --project tools/Soak -c Release -- {options.CommandLine}".TrimEnd());
         b.AppendLine("```");
         b.AppendLine();
-        b.AppendLine(CultureInfo.InvariantCulture, $"**Verdict: {(exitCode == 0 ? "PASS" : "FAIL")}** — LoadCheck (`--strict`: a 503 counts as not applied): {verdict}");
+        b.AppendLine(CultureInfo.InvariantCulture, $"**Verdict: {(exitCode == 0 ? "PASS" : "FAIL")}** — LoadCheck (`--strict --check-reads`: a 503 counts as not applied, a read below the client's acknowledged count is stale): {verdict}");
         b.AppendLine();
         b.AppendLine("| requests/s | writes acknowledged | reads | p50 ms | p99 ms | max ms | 5xx answers | of them 503 | unknown outcome | violations |");
         b.AppendLine("|---|---|---|---|---|---|---|---|---|---|");

@@ -8,6 +8,7 @@ internal sealed class PeerState
         Member = member;
         Key = MemberKey.Of(member);
         LastHeard = now;
+        LastReceived = now;
         Broadcast = new ReceiveStream(this, unicast: false);
     }
 
@@ -18,6 +19,9 @@ internal sealed class PeerState
     /// <summary>When its last heartbeat that reported a working receive thread arrived (or when it entered the view).
     /// Other datagrams do not count: a member whose handler is stuck still sends acks and tails from its timer.</summary>
     public long LastHeard { get; set; }
+
+    /// <summary>When anything last arrived from it (never credited for this node's own stalls): the store's lease.</summary>
+    public long LastReceived { get; set; }
 
     public long LastViewId { get; set; }
 

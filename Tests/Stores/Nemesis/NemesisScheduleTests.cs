@@ -1,3 +1,4 @@
+using Multicast.Nemesis.Checking;
 using Multicast.Nemesis.Running;
 using Multicast.Nemesis.Schedules;
 
@@ -9,37 +10,37 @@ namespace Multicast.Tests.Stores.Nemesis;
 /// history lines that show it and the command that replays it. The console command runs thousands
 /// (<c>dotnet run --project tools/Nemesis -c Release -- --schedules 5000 --store Ring --seed N</c>); see docs/faults.md.
 /// </summary>
-/// <remarks>The cases the rebuilt store still fails are explicit; each names the store bugs it shows (notes/store-bugs.md
-/// lists them with seeds, replay commands and history lines; docs/faults.md has the sweep).</remarks>
+/// <remarks>Every family runs in CI but four ring cases that still fail now and then under load (each names its bug). Schedules that once broke a guarantee are replayed on their own as well
+/// (<see cref="Regression_Schedule_KeepsEveryGuarantee"/>); docs/faults.md lists what each one found.</remarks>
 [TestFixture]
 [Category("Nemesis")]
 public sealed class NemesisScheduleTests
 {
-    /// <summary>Schedules per store and family: 16 cases x 12 = 192 schedules (6 cases, 72 schedules, run in CI today).</summary>
+    /// <summary>Schedules per store and family: 16 cases x 12 = 192 schedules.</summary>
     private const int Schedules = 12;
 
     /// <summary>Schedules run at once, each on its own hub: 192 passing schedules take about two minutes on two cores.</summary>
     private const int Parallel = 4;
 
-    /// <summary>The cases the rebuilt store still fails name the entries of notes/store-bugs.md (seeds and replay commands).</summary>
+    /// <summary>The cases the store still fails now and then name the entries of notes/store-bugs.md (seeds and replay commands).</summary>
     private const string Bugs = "Store bugs (notes/store-bugs.md): ";
 
     [TestCase(StoreKind.Replicated, FaultFamily.None)]
     [TestCase(StoreKind.Ring, FaultFamily.None)]
-    [TestCase(StoreKind.Replicated, FaultFamily.Partition, Explicit = true, Reason = Bugs + "N1 (a new epoch starts from a stale copy: acknowledged increments lost, seed 1010003), N4 (a node cut off alone stays Joining after the heal, seed 1010001)")]
-    [TestCase(StoreKind.Ring, FaultFamily.Partition, Explicit = true, Reason = Bugs + "N4 (nodes stay Joining after the heal, seed 1011000), N6 (a commit refused with ClusterUnavailableException was applied, seed 1011010)")]
-    [TestCase(StoreKind.Replicated, FaultFamily.Pause, Explicit = true, Reason = Bugs + "N1 (acknowledged increments lost after two overlapping pauses, seed 1020009), N2 (InvalidOperationException 'channel has not joined'), N3 (copies diverge for good, seed 1020002)")]
-    [TestCase(StoreKind.Ring, FaultFamily.Pause, Explicit = true, Reason = Bugs + "N2 (InvalidOperationException 'channel has not joined', seed 1021006), N4 (stays Joining, seed 1021003), N5 (a removed session's copy survives)")]
+    [TestCase(StoreKind.Replicated, FaultFamily.Partition)]
+    [TestCase(StoreKind.Ring, FaultFamily.Partition, Explicit = true, Reason = Bugs + "N4 (under load, nodes stay Joining/Degraded after the heal, seed 1011000)")]
+    [TestCase(StoreKind.Replicated, FaultFamily.Pause)]
+    [TestCase(StoreKind.Ring, FaultFamily.Pause, Explicit = true, Reason = Bugs + "N3 (under load, copies differ after two overlapping pauses while every node is Ready, seed 1021006)")]
     [TestCase(StoreKind.Replicated, FaultFamily.Slow)]
-    [TestCase(StoreKind.Ring, FaultFamily.Slow, Explicit = true, Reason = Bugs + "N8 (with Locking=None a commit never answers after a slow receive thread, seed 1031006; about 1 run in 5)")]
+    [TestCase(StoreKind.Ring, FaultFamily.Slow)]
     [TestCase(StoreKind.Replicated, FaultFamily.Network)]
     [TestCase(StoreKind.Ring, FaultFamily.Network)]
     [TestCase(StoreKind.Replicated, FaultFamily.Crash)]
-    [TestCase(StoreKind.Ring, FaultFamily.Crash, Explicit = true, Reason = Bugs + "N5 (after graceful restarts a removed session's copy survives on a node, seeds 1051008, 1051001)")]
-    [TestCase(StoreKind.Replicated, FaultFamily.Skew, Explicit = true, Reason = Bugs + "N4 (a paused node stays Joining after the heal, seed 1060006), N7 (a resumed node grants a lock on a stale copy under an old epoch, seed 1060004)")]
-    [TestCase(StoreKind.Ring, FaultFamily.Skew, Explicit = true, Reason = Bugs + "N2 (InvalidOperationException 'channel has not joined', seed 1061010), N7 (a Latest read on a resumed node answers a stale version, seed 1061010)")]
-    [TestCase(StoreKind.Replicated, FaultFamily.Mixed, Explicit = true, Reason = Bugs + "N1 (acknowledged increments lost, seed 1070007), N3 (copies diverge for good)")]
-    [TestCase(StoreKind.Ring, FaultFamily.Mixed, Explicit = true, Reason = Bugs + "N2 (seed 1071003), N4 (seed 1071008), N6 (a refused commit was applied, seed 1071007)")]
+    [TestCase(StoreKind.Ring, FaultFamily.Crash)]
+    [TestCase(StoreKind.Replicated, FaultFamily.Skew)]
+    [TestCase(StoreKind.Ring, FaultFamily.Skew, Explicit = true, Reason = Bugs + "N3 (under load, copies differ after the heal while every node is Ready, seed 1061006)")]
+    [TestCase(StoreKind.Replicated, FaultFamily.Mixed)]
+    [TestCase(StoreKind.Ring, FaultFamily.Mixed, Explicit = true, Reason = Bugs + "N3/N4 (under load, a holder lacks a session and stays Joining after the heal, seed 1071008)")]
     public async Task Schedules_UnderFaultFamily_KeepEveryGuarantee(StoreKind store, FaultFamily family)
     {
         var seed = FirstSeed(store, family);
@@ -49,6 +50,27 @@ public sealed class NemesisScheduleTests
         foreach (var f in failed)
             TestContext.Out.WriteLine(ScheduleReport.Format(f));
         Assert.That(failed, Is.Empty, $"{failed.Count} of {results.Count} schedules (seeds {seed}..{seed + Schedules - 1}) broke a guarantee:\n"
+            + string.Join("\n", failed.Select(f => ScheduleReport.Format(f))));
+    }
+
+    /// <summary>A replay runs the same schedule, not the same thread interleaving: each is run a few times at once.</summary>
+    private const int Replays = 3;
+
+    [TestCase(StoreKind.Replicated, FaultFamily.Pause, 1020002, Description = "a member that suspected the coordinator, then installed its view, never received its broadcasts again (the view stayed undecided)")]
+    [TestCase(StoreKind.Replicated, FaultFamily.Pause, 1020009, Description = "a member resumed from a pause committed under its old epoch, acknowledged by members between views")]
+    [TestCase(StoreKind.Ring, FaultFamily.Partition, 1011007, Description = "a member cut off before its channel noticed answered from its own stale copy")]
+    [TestCase(StoreKind.Ring, FaultFamily.Skew, 1061010, Description = "a member resumed from a pause answered a Latest read from its stale copy")]
+    [TestCase(StoreKind.Ring, FaultFamily.Pause, 1021006, Explicit = true, Reason = Bugs + "N3 (under load this seed also shows copies that differ after the heal)", Description = "a removed session's leftover copy survived on a non-holder")]
+    [TestCase(StoreKind.Ring, FaultFamily.Crash, 1051008, Description = "after graceful restarts a removed session's leftover copy survived")]
+    public async Task Regression_Schedule_KeepsEveryGuarantee(StoreKind store, FaultFamily family, int seed)
+    {
+        var results = await Task.WhenAll(Enumerable.Range(0, Replays)
+            .Select(_ => Task.Run(() => ScheduleRunner.RunAsync(ScheduleGenerator.Generate(seed, store, family)))));
+
+        // What each seed found was a safety violation; convergence after the heal under load (NotLive, Divergence) is
+        // still open on some of them (notes/store-bugs.md N3, N4) and is judged by the family cases, not here.
+        var failed = results.Where(r => r.Violations.Any(v => v.Kind is not (ViolationKind.NotLive or ViolationKind.Divergence))).ToList();
+        Assert.That(failed, Is.Empty, $"{failed.Count} of {Replays} replays of seed {seed} broke a guarantee:\n"
             + string.Join("\n", failed.Select(f => ScheduleReport.Format(f))));
     }
 

@@ -16,8 +16,9 @@ namespace Multicast.Tests.Tools.LoadCheck;
 public sealed partial class LoadCheckRunTests
 {
     /// <summary>A /counter server that answers every <paramref name="every"/>-th increment of an existing session with
-    /// <paramref name="status"/> (after applying it when <paramref name="apply"/>), after waiting <paramref name="delay"/>.</summary>
-    private static async Task<WebApplication> StartFailingServerAsync(int every, int status, bool apply, TimeSpan delay = default)
+    /// <paramref name="status"/> and <paramref name="body"/> (after applying it when <paramref name="apply"/>), after waiting <paramref name="delay"/>.</summary>
+    private static async Task<WebApplication> StartFailingServerAsync(int every, int status, bool apply, TimeSpan delay = default,
+        string body = "The session change could not be stored: applied but not confirmed", bool staleReads = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -40,12 +41,15 @@ public sealed partial class LoadCheckRunTests
                     counters.AddOrUpdate(id, 1, (_, v) => v + 1);
                 if (delay > TimeSpan.Zero)
                     await Task.Delay(delay); // the server under test is slow: that is what it simulates
-                return Results.Text("The session change could not be stored: applied but not confirmed", statusCode: status);
+                return Results.Text(body, statusCode: status);
             }
             return Results.Text(counters.AddOrUpdate(id, 1, (_, v) => v + 1).ToString(CultureInfo.InvariantCulture));
         });
+        // With staleReads every read answers one below the count, as a node serving from a copy that missed the last commit.
         app.MapGet("/counter", (HttpContext c) =>
-            c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) && counters.TryGetValue(id, out var v) ? v.ToString(CultureInfo.InvariantCulture) : "0");
+            c.Request.Cookies.TryGetValue(CounterServer.Cookie, out var id) && counters.TryGetValue(id, out var v)
+                ? (staleReads ? Math.Max(0, v - 1) : v).ToString(CultureInfo.InvariantCulture)
+                : "0");
         await app.StartAsync();
         return app;
     }
@@ -103,6 +107,50 @@ public sealed partial class LoadCheckRunTests
         var (exitCode, output) = await RunStrictAsync(server, "--strict", "--max-latency", "0.2");
 
         Assert.That(exitCode, Is.EqualTo(1), output);
-        Assert.That(output, Does.Contain("(limit 200 ms)"));
+        Assert.That(output, Does.Contain("(limit 200 ms, sent "));
+    }
+
+    /// <summary>The host's readiness gate (ClusteredSessionMiddleware) while a node joins or leaves: the endpoint did not run.</summary>
+    private const string NotReady = "This node is not ready: it is joining the cluster or leaving it.";
+
+    [Test]
+    public async Task AllowNotReady_TheRestartingNodesOwn503_IsNotAViolation()
+    {
+        await using var server = await StartFailingServerAsync(every: 2, status: 503, apply: false, body: NotReady);
+
+        var allowed = await RunStrictAsync(server, "--strict", "--fail-on-5xx", "--allow-not-ready");
+        var strict = await RunStrictAsync(server, "--strict", "--fail-on-5xx");
+
+        Assert.That(allowed.ExitCode, Is.Zero, "a 503 'not ready' is allowed, and counted as not applied:\n" + allowed.Output);
+        Assert.That(allowed.Output, Does.Contain("PASS: no lost update"));
+        Assert.That(allowed.Output, Does.Match(@"[1-9]\d* answers 5xx"), "still counted among the 5xx answers");
+        Assert.That(strict.ExitCode, Is.EqualTo(1), "without --allow-not-ready it is a 5xx like any other:\n" + strict.Output);
+        Assert.That(strict.Output, Does.Contain("answered 503: This node is not ready"));
+    }
+
+    [Test]
+    public async Task AllowNotReady_AnyOther503_IsStillAViolation()
+    {
+        await using var server = await StartFailingServerAsync(every: 2, status: 503, apply: false,
+            body: "Node 'node1' is in a minority partition: 1 of the 3 members of the last primary view are reachable (no quorum).");
+
+        var (exitCode, output) = await RunStrictAsync(server, "--strict", "--fail-on-5xx", "--allow-not-ready");
+
+        Assert.That(exitCode, Is.EqualTo(1), output);
+        Assert.That(output, Does.Contain("answered 503: Node 'node1' is in a minority partition"));
+    }
+
+    [Test]
+    public async Task CheckReads_AReadBelowTheClientsAcknowledgedCount_IsAStaleRead()
+    {
+        await using var server = await StartFailingServerAsync(every: int.MaxValue, status: 503, apply: false, staleReads: true);
+
+        // --check none: the final read of every session would see the stale count too; only the reads under load are checked here.
+        var plain = await RunStrictAsync(server, "--strict", "--reads", "50", "--check", "none");
+        var checkedReads = await RunStrictAsync(server, "--strict", "--reads", "50", "--check", "none", "--check-reads");
+
+        Assert.That(plain.ExitCode, Is.Zero, "without --check-reads reads are only counted:\n" + plain.Output);
+        Assert.That(checkedReads.ExitCode, Is.EqualTo(1), checkedReads.Output);
+        Assert.That(checkedReads.Output, Does.Contain("stale read"));
     }
 }

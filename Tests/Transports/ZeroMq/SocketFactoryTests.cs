@@ -41,7 +41,7 @@ public sealed class SocketFactoryTests
         Assert.That(socket.Options.ReceiveLowWatermark, Is.EqualTo(SocketFactory.LowWaterMark(2_345)));
         Assert.That(socket.Options.ReconnectInterval, Is.EqualTo(TimeSpan.FromMilliseconds(37)));
         Assert.That(socket.Options.ReconnectIntervalMax, Is.EqualTo(TimeSpan.FromSeconds(3)));
-        Assert.That(socket.Options.MaxMsgSize, Is.EqualTo(4_000 + SocketFactory.FramingAllowance));
+        Assert.That(socket.Options.MaxMsgSize, Is.EqualTo(64 * 1024 + SocketFactory.FramingAllowance));
     }
 
     [Test]
@@ -53,7 +53,7 @@ public sealed class SocketFactoryTests
 
         Assert.That(socket.Options.Linger, Is.EqualTo(TimeSpan.Zero));
         Assert.That(socket.Options.ReceiveHighWatermark, Is.EqualTo(2_345));
-        Assert.That(socket.Options.MaxMsgSize, Is.EqualTo(4_000 + SocketFactory.FramingAllowance));
+        Assert.That(socket.Options.MaxMsgSize, Is.EqualTo(64 * 1024 + SocketFactory.FramingAllowance));
     }
 
     [Test]

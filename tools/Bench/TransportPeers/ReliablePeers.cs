@@ -23,9 +23,18 @@ internal sealed class ReliablePeers : PeerGroup
     public ChannelCounters SenderCounters => Sender.Counters;
 
     /// <summary>Datagrams the NetMQ transports dropped before the wire (a full send queue, a DEALER at its high-water
-    /// mark) and received malformed, summed over the nodes; zero over UDP.</summary>
-    public (long Dropped, long Invalid) ZeroMqCounters =>
-        (_transports.OfType<ZeroMqTransport>().Sum(t => t.Counters.Dropped), _transports.OfType<ZeroMqTransport>().Sum(t => t.Counters.Invalid));
+    /// mark) and received malformed, summed over the nodes; zero over UDP. Datagrams per ZeroMQ message sent (batches
+    /// carry several), over the nodes; NaN over UDP.</summary>
+    public (long Dropped, long Invalid, double DatagramsPerMessage) ZeroMqCounters
+    {
+        get
+        {
+            var nodes = _transports.OfType<ZeroMqTransport>().ToArray();
+            var messages = nodes.Sum(t => t.Counters.MessagesSent);
+            return (nodes.Sum(t => t.Counters.Dropped), nodes.Sum(t => t.Counters.Invalid),
+                messages == 0 ? double.NaN : (double)nodes.Sum(t => t.Counters.GroupSent + t.Counters.UnicastSent) / messages);
+        }
+    }
 
     /// <summary>Over <see cref="UdpMulticastTransport"/> on a random loopback group, socket buffers raised.</summary>
     public static Task<ReliablePeers> StartUdpAsync(int receivers, CancellationToken cancellationToken, int datagramSize = GroupChannelOptions.DefaultDatagramSize)

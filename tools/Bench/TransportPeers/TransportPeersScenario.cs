@@ -240,7 +240,8 @@ internal sealed class TransportPeersScenario : IBenchScenario
                 .Set("sender_datagrams_sent", counters.DatagramsSent)
                 .Set("sender_datagrams_received", counters.DatagramsReceived);
             if (reliable.Name.Contains("netmq", StringComparison.Ordinal))
-                result.Set("transport_dropped", reliable.ZeroMqCounters.Dropped).Set("transport_invalid", reliable.ZeroMqCounters.Invalid);
+                result.Set("transport_dropped", reliable.ZeroMqCounters.Dropped).Set("transport_invalid", reliable.ZeroMqCounters.Invalid)
+                    .Set("transport_datagrams_per_message", reliable.ZeroMqCounters.DatagramsPerMessage);
         }
     }
 }

@@ -37,12 +37,13 @@ internal sealed class Workload(Schedule schedule, NemesisCluster cluster, Operat
         {
             if (Slot(slot) is not { } id || removed.Contains(id))
                 continue;
-            // A typed refusal (a view change at that moment) is retried on the next node; an answer that is not a
-            // refusal, or refusals every time, is for the checker to judge.
+            // A typed refusal (a view change at that moment) or an in-doubt answer (the one ambiguous answer the contract
+            // allows) is retried on the next node; any other answer, or refusals every time, is for the checker to judge.
             for (var attempt = 0; attempt < ProbeAttempts; attempt++)
             {
                 var op = await StepAsync(-1, new PlannedOp(OpKind.Probe, slot, (slot + attempt) % schedule.Nodes), cancellationToken);
-                if (op is null || op.Outcome != OpOutcome.NotApplied)
+                var inDoubt = op is { Outcome: OpOutcome.Ambiguous } && op.Error?.StartsWith(nameof(CommitInDoubtException), StringComparison.Ordinal) == true;
+                if (op is null || (op.Outcome != OpOutcome.NotApplied && !inDoubt))
                     break;
             }
         }
