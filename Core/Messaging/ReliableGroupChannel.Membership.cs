@@ -98,13 +98,14 @@ public sealed partial class ReliableGroupChannel
 
     private void OnJoin(MemberKey sender, PeerState? peer, long coordinatorIncarnation, ReadOnlySpan<byte> payload)
     {
-        if (coordinatorIncarnation != 0 && coordinatorIncarnation != _localKey.Incarnation)
-            return; // a merge request for another group's coordinator
         if (!ViewCodec.TryDecodeJoin(payload, sender.Incarnation, out var joiner, out var lastViewId) || Fnv.Hash32(joiner.NodeId) != sender.Hash)
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
             return;
         }
+        var restartedCoordinator = SupersedeRestartedCoordinator(joiner, coordinatorIncarnation);
+        if (coordinatorIncarnation != 0 && coordinatorIncarnation != _localKey.Incarnation && !restartedCoordinator)
+            return; // a merge request for another group's coordinator
         if (lastViewId > 0 && !ViewCodec.IsPlausible(lastViewId, Math.Max(_installedMax, _highestViewIdSeen)))
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
@@ -135,6 +136,27 @@ public sealed partial class ReliableGroupChannel
         _joiners[joiner.NodeId] = joiner;
         _minNextViewId = Math.Max(_minNextViewId, lastViewId + 1);
         Reconcile();
+    }
+
+    /// <summary>
+    /// A join from a newer incarnation of the member that coordinates this node's view (or a merge request addressed to
+    /// that old incarnation): the coordinator restarted, so the old incarnation is gone for good (node ids are unique in
+    /// a cluster) and the next member in line takes over now, not after <see cref="GroupChannelOptions.SuspectTimeout"/>
+    /// of silence. The new incarnation is then admitted like any joiner, in the old one's place on the ring.
+    /// </summary>
+    private bool SupersedeRestartedCoordinator(Member joiner, long coordinatorIncarnation)
+    {
+        if (ActingCoordinator() is not { } coordinator || MemberKey.Of(coordinator) == _localKey
+            || !string.Equals(coordinator.NodeId, joiner.NodeId, StringComparison.Ordinal) || coordinator.Incarnation >= joiner.Incarnation
+            || coordinatorIncarnation != 0 && coordinatorIncarnation != coordinator.Incarnation)
+        {
+            return false;
+        }
+        var key = MemberKey.Of(coordinator);
+        Log.CoordinatorRestarted(_log, coordinator.ToString(), joiner.ToString());
+        _peers.TryGetValue(key, out var peer);
+        Depart(key, peer, Basis().Id);
+        return true;
     }
 
     private void SendLeave(long epoch)
@@ -216,16 +238,16 @@ public sealed partial class ReliableGroupChannel
             var key = MemberKey.Of(m);
             if (key != _localKey)
             {
-                if (_departed.ContainsKey(key))
-                    continue;
                 _peers.TryGetValue(key, out var peer);
                 if (_joiners.TryGetValue(m.NodeId, out var newer) && newer.Incarnation > m.Incarnation)
                 {
-                    // A restart: the new incarnation replaces it and keeps its place on the ring.
+                    // A restart (departed already, if it coordinated): the new incarnation replaces it and keeps its place on the ring.
                     (replaced ??= new(StringComparer.Ordinal))[m.NodeId] = m.RingIndex;
                     Depart(key, peer, basis.Id);
                     continue;
                 }
+                if (_departed.ContainsKey(key))
+                    continue;
                 if (peer is not null && IsSuspected(peer, now))
                 {
                     if (peer.ReportedSlow)
@@ -588,7 +610,7 @@ public sealed partial class ReliableGroupChannel
         if (_joining)
         {
             _joining = false;
-            _joined.TrySetResult();
+            _joinedToAnnounce = true; // StartAsync completes after the handler's OnViewChanged for this view
         }
         if (MemberKey.Of(view.Coordinator) != _localKey)
             SendViewAck();

@@ -12,10 +12,20 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How many other ports a node tries when the one picked for it was taken before it could bind it.</summary>
+    private const int MaxPortRetries = 5;
+
+    /// <summary>How long one GET /health may take while waiting for a node to be healthy.</summary>
+    private static readonly TimeSpan HealthProbeTimeout = TimeSpan.FromSeconds(5);
+
+    // Ports FreeTcpPort handed out in this process: never twice, so two fixtures starting nodes at once cannot pick the same.
+    private static readonly HashSet<int> HandedOut = [];
+
     private readonly ConcurrentQueue<string> _output = new();
-    private readonly string[] _args;
+    private string[] _args;
     private readonly string[] _wrapper = [];
     private Process _process;
+    private int _portRetries = -1; // -1: the port is fixed (given by the caller, or the node was healthy on it)
 
     private NodeProcess(string nodeId, Uri url, string[] args)
     {
@@ -27,14 +37,20 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     public string NodeId { get; }
 
-    public Uri Url { get; }
+    /// <summary>Where the node serves HTTP. Known for good once <see cref="WaitHealthyAsync"/> returned: until then a
+    /// node started on a picked port moves to another one if something else bound the picked one first.</summary>
+    public Uri Url { get; private set; }
 
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>The process's console output so far (for failure messages).</summary>
+    /// <summary>The process's console output so far (for failure messages), without the health checks' lines (a wait
+    /// polls /health ten times a second, which would leave nothing else to read).</summary>
     public string Output => string.Join('\n', _output.TakeLast(60));
+
+    private static bool IsHealthCheckLine(string line) =>
+        line.Contains("GET /health", StringComparison.Ordinal) || line.Contains("HealthChecks.DefaultHealthCheckService", StringComparison.Ordinal);
 
     /// <summary>The Host's build output next to this test build (same configuration).</summary>
     public static string HostDll
@@ -52,11 +68,11 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a node on a free loopback port.</summary>
-    public static NodeProcess Start(string nodeId, IEnumerable<string> args)
+    /// <summary>Starts a node on a free loopback port (<paramref name="port"/>, if given: a test of the move to another).</summary>
+    public static NodeProcess Start(string nodeId, IEnumerable<string> args, int? port = null)
     {
-        var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}");
-        return new NodeProcess(nodeId, url, [$"--Urls={url.GetLeftPart(UriPartial.Authority)}", $"--Cluster:NodeId={nodeId}", .. args]);
+        var url = new Uri($"http://127.0.0.1:{port ?? FreeTcpPort()}");
+        return new NodeProcess(nodeId, url, [$"--Urls={url.GetLeftPart(UriPartial.Authority)}", $"--Cluster:NodeId={nodeId}", .. args]) { _portRetries = 0 };
     }
 
     /// <summary>Runs the host with <paramref name="args"/> until it exits by itself; returns its exit code and output.</summary>
@@ -88,21 +104,55 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         while (true)
         {
             if (_process.HasExited)
+            {
+                _process.WaitForExit(); // its last lines read
+                if (PortTaken())
+                {
+                    MoveToAnotherPort();
+                    continue;
+                }
                 Assert.Fail($"{NodeId} exited with code {_process.ExitCode} before it was healthy:\n{Output}");
+            }
+            // Bounded: until the node exits, its port may be another socket's that never answers.
+            using var probe = new CancellationTokenSource(HealthProbeTimeout);
             try
             {
-                using var response = await http.GetAsync(new Uri(Url, "/health"));
+                using var response = await http.GetAsync(new Uri(Url, "/health"), probe.Token);
                 if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    _portRetries = -1; // restarts keep this port: the cluster knows the node by it
                     return;
+                }
             }
             catch (HttpRequestException)
             {
                 // not listening yet
             }
+            catch (OperationCanceledException) when (probe.IsCancellationRequested)
+            {
+                // no answer yet
+            }
             if (clock.Elapsed > timeout)
                 Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s:\n{Output}");
             await Task.Delay(PollInterval);
         }
+    }
+
+    /// <summary>Whether the node exited because another socket bound its picked port between the pick and its own bind
+    /// (Kestrel: "Failed to bind to address http://127.0.0.1:P: address already in use"), and may try another.</summary>
+    private bool PortTaken() =>
+        _portRetries is >= 0 and < MaxPortRetries
+        && _output.Any(l => l.Contains("address already in use", StringComparison.OrdinalIgnoreCase) && l.Contains(Url.Authority, StringComparison.Ordinal));
+
+    private void MoveToAnotherPort()
+    {
+        _portRetries++;
+        var old = Url;
+        Url = new Uri($"http://127.0.0.1:{FreeTcpPort()}");
+        _args = [.. _args.Select(a => a.StartsWith("--Urls=", StringComparison.Ordinal) ? $"--Urls={Url.GetLeftPart(UriPartial.Authority)}" : a)];
+        _output.Enqueue($"---- {old.Authority} was taken: starting again on {Url.Authority} ----");
+        _process.Dispose();
+        _process = Launch();
     }
 
     /// <summary>SIGKILL: no leave, no flush.</summary>
@@ -180,18 +230,29 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     private void Keep(string? line)
     {
-        if (line is null)
+        if (line is null || IsHealthCheckLine(line))
             return;
         _output.Enqueue(line);
         while (_output.Count > 500)
             _output.TryDequeue(out _);
     }
 
+    /// <summary>A loopback TCP port nothing listened on a moment ago, and that this process never handed out before (the
+    /// kernel may give a released port again at once). Another process can still bind it first: callers that start a node on
+    /// it let <see cref="WaitHealthyAsync"/> move the node to another port then.</summary>
     public static int FreeTcpPort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                    return port;
+            }
+        }
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -6,8 +6,13 @@ namespace Multicast.Transports.Udp;
 /// sends to itself, which are handed over in the process and never pass the kernel's network stack.</summary>
 internal static partial class Interop
 {
-    [LibraryImport("libc", EntryPoint = "pipe", SetLastError = true)]
-    internal static unsafe partial int Pipe(int* fds);
+    // Not inherited by child processes (a test process starts node hosts), and neither end ever blocks: the reader drains
+    // what poll(2) reported, the writer's byte is redundant when the pipe is full.
+    internal const int PipeCloseOnExec = 0x80000; // O_CLOEXEC
+    internal const int PipeNonBlocking = 0x800; // O_NONBLOCK
+
+    [LibraryImport("libc", EntryPoint = "pipe2", SetLastError = true)]
+    internal static unsafe partial int Pipe(int* fds, int flags);
 
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
     internal static unsafe partial nint Read(int fd, byte* buffer, nuint count);

@@ -18,7 +18,7 @@ public sealed partial class UdpMulticastTransport
     private unsafe void OpenWakePipe()
     {
         var fds = stackalloc int[2];
-        if (Interop.Pipe(fds) != 0)
+        if (Interop.Pipe(fds, Interop.PipeCloseOnExec | Interop.PipeNonBlocking) != 0)
             throw new InvalidOperationException($"pipe(2) failed with errno {Marshal.GetLastPInvokeError()}: the receive thread cannot be woken.");
         _wakeRead = fds[0];
         _wakeWrite = fds[1];
