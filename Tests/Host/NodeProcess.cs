@@ -255,6 +255,9 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>kill(2): sends <paramref name="signal"/> to process <paramref name="pid"/>.</summary>
+    internal static int Signal(int pid, int signal) => SysKill(pid, signal);
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SysKill(int pid, int signal);
 }
