@@ -45,13 +45,14 @@ public sealed class MembershipView
     /// </summary>
     public Member? ActingOwner(int ringIndex)
     {
+        // Indexed, not foreach: an interface enumerator would allocate on every request's routing.
         var ring = RingOrder;
         if (ring.Count == 0)
             return null;
-        foreach (var m in ring)
+        for (var i = 0; i < ring.Count; i++)
         {
-            if (m.RingIndex >= ringIndex)
-                return m;
+            if (ring[i].RingIndex >= ringIndex)
+                return ring[i];
         }
         return ring[0];
     }

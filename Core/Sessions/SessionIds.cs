@@ -35,10 +35,23 @@ public static class SessionIds
     /// an absent owner).</param>
     public static bool TryParseOwner(string? id, out int ringIndex)
     {
-        ringIndex = 0;
-        if (id is null || id.Length != Length)
+        if (!HasShape(id))
+        {
+            ringIndex = 0;
             return false;
-        if (!int.TryParse(id.AsSpan(0, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ringIndex))
+        }
+        ringIndex = OwnerIndexOf(id!);
+        return true;
+    }
+
+    /// <summary>The owner's ring index in an id of the right length (0 when its first four characters are not hex):
+    /// what routing needs, without checking the rest of the id on every lookup.</summary>
+    internal static int OwnerIndexOf(string id) =>
+        id.Length == Length && int.TryParse(id.AsSpan(0, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var ringIndex) ? ringIndex : 0;
+
+    private static bool HasShape(string? id)
+    {
+        if (id is null || id.Length != Length || !int.TryParse(id.AsSpan(0, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out _))
             return false;
         foreach (var c in id.AsSpan(4))
         {

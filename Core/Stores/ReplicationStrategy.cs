@@ -23,11 +23,7 @@ internal abstract class ReplicationStrategy
     public abstract void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe);
 
     /// <summary>The member that arbitrates the session in <paramref name="view"/>.</summary>
-    public static Member? ArbiterOf(string id, MembershipView view)
-    {
-        SessionIds.TryParseOwner(id, out var ring);
-        return view.ActingOwner(ring);
-    }
+    public static Member? ArbiterOf(string id, MembershipView view) => view.ActingOwner(SessionIds.OwnerIndexOf(id));
 }
 
 /// <summary>The replicated store: every member holds every session; the arbiter broadcasts each commit once.</summary>

@@ -44,12 +44,14 @@ internal sealed partial class StoreNode
 
     /// <summary>Whether this node may have been left behind: it stalled, or it has not heard from a majority of its view
     /// for half the suspect timeout (cut off, and its channel has not noticed yet; the others may already have moved on).</summary>
-    private bool StallSuspected()
+    private bool StallSuspected() => StallSuspected(_time.GetUtcNow());
+
+    private bool StallSuspected(DateTimeOffset now)
     {
         if (_stalled)
             return true;
         var last = _lastTick;
-        if (last != default && _time.GetUtcNow() - last > StallThreshold)
+        if (last != default && now - last > StallThreshold)
             return true;
         return _channel is ReliableGroupChannel c && !c.HeardFromMajorityWithin(c.Options.SuspectTimeout / 2);
     }

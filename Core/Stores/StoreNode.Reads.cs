@@ -13,31 +13,57 @@ internal sealed partial class StoreNode
     private readonly ConcurrentDictionary<string, long> _touched = new(StringComparer.Ordinal);
     private DateTimeOffset _lastTouchFlush;
 
-    public async Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken)
+    private static readonly Task<Session?> NoSession = Task.FromResult<Session?>(null);
+
+    public Task<Session?> FindAsync(string id, SessionAccess access, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(id);
         EnsureStarted();
         if (access == SessionAccess.None)
-            return null;
+            return NoSession;
         if (access == SessionAccess.Exclusive && _options.Locking == LockingMode.Pessimistic)
-            return await FindExclusiveAsync(id, cancellationToken);
-
+            return FindExclusiveAsync(id, cancellationToken);
         var now = _time.GetUtcNow();
-        SessionState? state;
+        if (TryReadHere(id, access, now, out var state))
+            return state is null || IsExpired(state, now) ? NoSession : Task.FromResult<Session?>(Found(state, access, now));
+        return FindSharedAsync(id, access, now, cancellationToken);
+    }
+
+    private async Task<Session?> FindSharedAsync(string id, SessionAccess access, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var epoch = await WaitServingAsync(cancellationToken);
+        var state = await ReadLatestAsync(id, epoch, cancellationToken);
+        return state is null || IsExpired(state, now) ? null : Found(state, access, now);
+    }
+
+    private Session Found(SessionState state, SessionAccess access, DateTimeOffset now)
+    {
+        Touch(state.Id, now);
+        return new Session(state, access);
+    }
+
+    /// <summary>
+    /// A read this node can answer from its own table at once, without a task or a lock: a Local read of a copy it holds,
+    /// or a Latest read of a session it arbitrates in a serving epoch whose lease is not in question (the checks
+    /// <see cref="WaitServingAsync"/> and <see cref="ReadLatestAsync"/> make, in the same order). Anything else waits.
+    /// </summary>
+    private bool TryReadHere(string id, SessionAccess access, DateTimeOffset now, out SessionState? state)
+    {
+        state = null;
         if (_options.ReadConsistency == ReadConsistency.Local && access == SessionAccess.ReadOnly && HoldsHere(id, _view) && !_excluded)
         {
             // This node's copy, with no network and no quorum check: possibly stale, never partial.
             state = Table.Get(id);
+            return true;
         }
-        else
-        {
-            var epoch = await WaitServingAsync(cancellationToken);
-            state = await ReadLatestAsync(id, epoch, cancellationToken);
-        }
-        if (state is null || IsExpired(state, now))
-            return null;
-        Touch(id, now);
-        return new Session(state, access);
+        var epoch = _epoch;
+        if (Volatile.Read(ref _stopped) != 0 || !epoch.Serving || _excluded || epoch.Decision is { IsPrimary: false }
+            || epoch.View.Members.Count > 1 && StallSuspected(now))
+            return false;
+        if (!IsArbiter(id, epoch.View) || epoch.Reconciliation?.Blocks(id) != false || !IsArbiter(id, _view) || _epoch.Reconciliation?.Blocks(id) != false)
+            return false;
+        state = Table.Get(id);
+        return true;
     }
 
     /// <summary>The latest committed state: from this node's table when it arbitrates the session, else from the arbiter

@@ -45,12 +45,14 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>The process's console output so far (for failure messages), without the health checks' lines (a wait
-    /// polls /health ten times a second, which would leave nothing else to read).</summary>
-    public string Output => string.Join('\n', _output.TakeLast(60));
+    /// <summary>The process's console output so far (for failure messages), without the health probes' lines (see
+    /// <see cref="IsHealthCheckLine"/>).</summary>
+    public string Output => string.Join('\n', _output.TakeLast(80));
 
+    /// <summary>A health probe's line: a node that is not ready answers every probe (ten a second) with an error line,
+    /// which would push out the lines that say why; they are not kept.</summary>
     private static bool IsHealthCheckLine(string line) =>
-        line.Contains("GET /health", StringComparison.Ordinal) || line.Contains("HealthChecks.DefaultHealthCheckService", StringComparison.Ordinal);
+        line.Contains("/health", StringComparison.Ordinal) || line.Contains("Health check", StringComparison.Ordinal);
 
     /// <summary>The Host's build output next to this test build (same configuration).</summary>
     public static string HostDll
@@ -133,7 +135,7 @@ internal sealed partial class NodeProcess : IAsyncDisposable
                 // no answer yet
             }
             if (clock.Elapsed > timeout)
-                Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s:\n{Output}");
+                Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s; its /cluster: {await TryGetAsync(http, "/cluster")}\n{Output}");
             await Task.Delay(PollInterval);
         }
     }
@@ -153,6 +155,23 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         _output.Enqueue($"---- {old.Authority} was taken: starting again on {Url.Authority} ----");
         _process.Dispose();
         _process = Launch();
+    }
+
+    private async Task<string> TryGetAsync(HttpClient http, string path)
+    {
+        using var probe = new CancellationTokenSource(HealthProbeTimeout);
+        try
+        {
+            return await http.GetStringAsync(new Uri(Url, path), probe.Token);
+        }
+        catch (HttpRequestException ex)
+        {
+            return ex.Message;
+        }
+        catch (OperationCanceledException) when (probe.IsCancellationRequested)
+        {
+            return $"no answer within {HealthProbeTimeout.TotalSeconds} s";
+        }
     }
 
     /// <summary>SIGKILL: no leave, no flush.</summary>
