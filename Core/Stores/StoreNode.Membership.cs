@@ -12,6 +12,7 @@ internal sealed partial class StoreNode
     private long _epochFence; // the highest primary epoch this node has decided: nothing older is applied here any more
     private MembershipView _view = NoView;
     private volatile bool _excluded;
+    private bool _servedBeforeViewChange; // whether this node served (primary, caught up) in the last view it decided
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal); // members whose acknowledgements count (caught up)
     private static readonly TimeSpan PrimaryStateResend = TimeSpan.FromMilliseconds(300);
     private PrimaryState? _ownState;          // this node's state for the current view
@@ -24,7 +25,9 @@ internal sealed partial class StoreNode
     /// </summary>
     private sealed record EpochState(MembershipView View, PrimaryDecision? Decision, bool CaughtUp, Reconciliation? Reconciliation)
     {
-        public static readonly EpochState Initial = new(NoView, null, false, null);
+        /// <summary>A new one for each node: its <see cref="Changed"/> completes when that node leaves it (a shared one
+        /// would already be completed for every node after the first, and WaitReadyAsync would spin on it).</summary>
+        public static EpochState Initial => new(NoView, null, false, null);
 
         /// <summary>Completes when the decision is made or the view changes again.</summary>
         public TaskCompletionSource Changed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,6 +56,8 @@ internal sealed partial class StoreNode
             var previous = _view;
             var gone = previous.Members.Where(m => view.Find(m.NodeId) is not { } now || now.Incarnation != m.Incarnation)
                 .Select(m => m.NodeId).ToHashSet(StringComparer.Ordinal);
+            if (_epoch.Decision is not null)
+                _servedBeforeViewChange = _epoch.Serving && !_excluded; // an undecided view in between changes nothing
             _view = view;
             _excluded = false;
             LogViewChanged(view.Id, view.Members.Count, string.Join(", ", view.Members), gone.Count);
@@ -83,6 +88,7 @@ internal sealed partial class StoreNode
         lock (_gate)
         {
             _excluded = true;
+            _servedBeforeViewChange = false;
             _primary.Behind = true; // the others may have gone on committing: it catches up in the next primary
             LogExcluded(InstanceId, lastView.Id);
             _epoch.Reconciliation?.Abandon();
@@ -136,7 +142,8 @@ internal sealed partial class StoreNode
     private void OnDecidedLocked(PrimaryDecision decision)
     {
         var view = decision.View;
-        var wasServing = _epoch.Decision is { IsPrimary: true };
+        // The epoch was replaced when the view changed (undecided), so whether this node served comes from before that.
+        var wasServing = _servedBeforeViewChange;
         if (!decision.IsPrimary)
         {
             LogNoQuorum(view.Id, decision.Present, decision.Basis, decision.Previous.Epoch);

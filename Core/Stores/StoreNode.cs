@@ -114,6 +114,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
             LoadDisk();
         await _channel.StartAsync(_handler, cancellationToken);
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.LockLease.TotalMilliseconds / 4, 10, 250));
+        _lastTick = _time.GetUtcNow(); // a pause before the first tick is a stall too
         _timer = _time.CreateTimer(_ => OnTick(), null, period, period);
         LogStarting(InstanceId, _replication.EveryMember ? "replicated" : "ring");
         await WaitReadyAsync(cancellationToken);
