@@ -65,5 +65,11 @@ public sealed partial class ReliableGroupChannel
 
         [LoggerMessage(20, LogLevel.Debug, "{Member} stalled for {Duration} (its timer ran late or its receive thread was stuck): not counted as its peers' silence")]
         public static partial void ShortLocalStall(ILogger logger, string member, TimeSpan duration);
+
+        [LoggerMessage(21, LogLevel.Warning, "{Member}, the coordinator, restarted as {Joiner}: the next member in line takes over")]
+        public static partial void CoordinatorRestarted(ILogger logger, string member, string joiner);
+
+        [LoggerMessage(22, LogLevel.Warning, "{Member}: {Coordinator}, which coordinated its view, now belongs to another group (its leave was lost): rejoining, to follow it")]
+        public static partial void CoordinatorMovedOn(ILogger logger, string member, string coordinator);
     }
 }

@@ -23,7 +23,8 @@ public interface IGroupChannel : IAsyncDisposable
     /// <summary>The current view.</summary>
     MembershipView View { get; }
 
-    /// <summary>Starts the transport and joins the group; completes when the first view holding this member is installed.</summary>
+    /// <summary>Starts the transport and joins the group; completes when the first view holding this member is installed
+    /// and the handler's <see cref="GroupHandler.OnViewChanged"/> for it has returned.</summary>
     ValueTask StartAsync(GroupHandler handler, CancellationToken cancellationToken = default);
 
     /// <summary>Sends a message of any size (fragmented as needed) to every other member of the view.</summary>

@@ -174,12 +174,27 @@ public sealed partial class ReliableGroupChannel
             Interlocked.Increment(ref _counters.rejectedMembership);
             return;
         }
+        // (A copy from before it joined our view carries an older view id: not a move.)
+        var itsCoordinator = new MemberKey(coordinatorHash, coordinatorIncarnation);
+        if (viewId > peer.CreatedInView && !Contains(_view, itsCoordinator) && !Contains(Basis(), itsCoordinator))
+        {
+            MovedToAnotherGroup(sender, peer);
+            return;
+        }
         if ((flags & HeartbeatStalled) == 0)
             peer.LastHeard = now;
         peer.LastViewId = viewId;
         _highestViewIdSeen = Math.Max(_highestViewIdSeen, viewId);
         if (viewId > Basis().Id && IsActingCoordinator())
             Reconcile(force: true); // a view we did not make: supersede it
+        else if (coordinatorHash == sender.Hash && coordinatorIncarnation == sender.Incarnation && viewId != Basis().Id
+            && IsOlder(sender, _localKey) && !_viewAcked.Contains(sender) && IsActingCoordinator())
+        {
+            // A member of our view that has not confirmed it coordinates a group of its own, older than ours: it formed
+            // that group before our view admitting it reached it (two nodes started at once) and, being older, waits for
+            // us to merge into it, while we wait for its confirmation. Ask it to admit us.
+            ProbeMerge(sender, nodeId, now);
+        }
         if (!reader.TryReadUInt16(out var starts))
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
@@ -216,6 +231,29 @@ public sealed partial class ReliableGroupChannel
                 OnTail(peer.Unicast, highest, now);
             }
         }
+    }
+
+    /// <summary>
+    /// A member of this node's view whose heartbeat names a coordinator outside that view belongs to another group: it
+    /// left ours to merge into an older group (or rejoined elsewhere) and all its Leaves were lost — a member of one
+    /// lineage of views is always listed after its coordinator, so no view of ours can lead there. Its heartbeats must not
+    /// keep it in our view as if alive; and when it is the member that coordinates ours, our group dissolved into that
+    /// other one and this node follows it (rejoins) rather than stay in a view nobody coordinates any more.
+    /// </summary>
+    private void MovedToAnotherGroup(MemberKey sender, PeerState peer)
+    {
+        if (ActingCoordinator() is { } coordinator && MemberKey.Of(coordinator) == sender)
+        {
+            Log.CoordinatorMovedOn(_log, _local!.ToString(), coordinator.ToString());
+            Rejoin();
+            return;
+        }
+        if (_departed.ContainsKey(sender))
+            return;
+        peer.Stale = true; // as its Leave would
+        _departed[sender] = _view.Id;
+        if (IsActingCoordinator())
+            Reconcile();
     }
 
     /// <summary>

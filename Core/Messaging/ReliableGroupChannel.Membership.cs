@@ -8,6 +8,10 @@ namespace Multicast.Messaging;
 // Liveness (heartbeats, suspicion, slow members, own stalls) is in ReliableGroupChannel.Liveness.cs.
 public sealed partial class ReliableGroupChannel
 {
+    // Members that have not confirmed a view get it by unicast, each, when there are at most this many (and at most a
+    // quarter of the view); more get one multicast.
+    private const int MaxUnicastViewRepeats = 8;
+
     private readonly Dictionary<MemberKey, PeerState> _peers = [];
     private readonly Dictionary<string, Member> _joiners = new(StringComparer.Ordinal);
     // Left or removed, with the id of the view that removed it: never part of a view again unless it joins anew.
@@ -94,13 +98,14 @@ public sealed partial class ReliableGroupChannel
 
     private void OnJoin(MemberKey sender, PeerState? peer, long coordinatorIncarnation, ReadOnlySpan<byte> payload)
     {
-        if (coordinatorIncarnation != 0 && coordinatorIncarnation != _localKey.Incarnation)
-            return; // a merge request for another group's coordinator
         if (!ViewCodec.TryDecodeJoin(payload, sender.Incarnation, out var joiner, out var lastViewId) || Fnv.Hash32(joiner.NodeId) != sender.Hash)
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
             return;
         }
+        var restartedCoordinator = SupersedeRestartedCoordinator(joiner, coordinatorIncarnation);
+        if (coordinatorIncarnation != 0 && coordinatorIncarnation != _localKey.Incarnation && !restartedCoordinator)
+            return; // a merge request for another group's coordinator
         if (lastViewId > 0 && !ViewCodec.IsPlausible(lastViewId, Math.Max(_installedMax, _highestViewIdSeen)))
         {
             Interlocked.Increment(ref _counters.rejectedMalformed);
@@ -131,6 +136,27 @@ public sealed partial class ReliableGroupChannel
         _joiners[joiner.NodeId] = joiner;
         _minNextViewId = Math.Max(_minNextViewId, lastViewId + 1);
         Reconcile();
+    }
+
+    /// <summary>
+    /// A join from a newer incarnation of the member that coordinates this node's view (or a merge request addressed to
+    /// that old incarnation): the coordinator restarted, so the old incarnation is gone for good (node ids are unique in
+    /// a cluster) and the next member in line takes over now, not after <see cref="GroupChannelOptions.SuspectTimeout"/>
+    /// of silence. The new incarnation is then admitted like any joiner, in the old one's place on the ring.
+    /// </summary>
+    private bool SupersedeRestartedCoordinator(Member joiner, long coordinatorIncarnation)
+    {
+        if (ActingCoordinator() is not { } coordinator || MemberKey.Of(coordinator) == _localKey
+            || !string.Equals(coordinator.NodeId, joiner.NodeId, StringComparison.Ordinal) || coordinator.Incarnation >= joiner.Incarnation
+            || coordinatorIncarnation != 0 && coordinatorIncarnation != coordinator.Incarnation)
+        {
+            return false;
+        }
+        var key = MemberKey.Of(coordinator);
+        Log.CoordinatorRestarted(_log, coordinator.ToString(), joiner.ToString());
+        _peers.TryGetValue(key, out var peer);
+        Depart(key, peer, Basis().Id);
+        return true;
     }
 
     private void SendLeave(long epoch)
@@ -212,16 +238,16 @@ public sealed partial class ReliableGroupChannel
             var key = MemberKey.Of(m);
             if (key != _localKey)
             {
-                if (_departed.ContainsKey(key))
-                    continue;
                 _peers.TryGetValue(key, out var peer);
                 if (_joiners.TryGetValue(m.NodeId, out var newer) && newer.Incarnation > m.Incarnation)
                 {
-                    // A restart: the new incarnation replaces it and keeps its place on the ring.
+                    // A restart (departed already, if it coordinated): the new incarnation replaces it and keeps its place on the ring.
                     (replaced ??= new(StringComparer.Ordinal))[m.NodeId] = m.RingIndex;
                     Depart(key, peer, basis.Id);
                     continue;
                 }
+                if (_departed.ContainsKey(key))
+                    continue;
                 if (peer is not null && IsSuspected(peer, now))
                 {
                     if (peer.ReportedSlow)
@@ -351,14 +377,11 @@ public sealed partial class ReliableGroupChannel
         }
         var selfMissing = _view.Id < basis.Id;
         var missing = 0;
-        string? address = null;
         foreach (var m in basis.Members)
         {
             var key = MemberKey.Of(m);
-            if (key == _localKey || _viewAcked.Contains(key) || _departed.ContainsKey(key))
-                continue;
-            missing++;
-            address = m.Address;
+            if (key != _localKey && !_viewAcked.Contains(key) && !_departed.ContainsKey(key))
+                missing++;
         }
         if (!selfMissing && missing == 0)
             return;
@@ -374,9 +397,27 @@ public sealed partial class ReliableGroupChannel
             Interlocked.Increment(ref _counters.viewRetransmissions);
         }
         if (missing > 0)
-            ResendView(basis, missing == 1 ? address : null);
+        {
+            // A few stragglers of a large view get their own copies: a multicast would make every member read (and
+            // confirm again) a view it has.
+            if (missing == 1 || missing <= MaxUnicastViewRepeats && missing * 4 <= basis.Members.Count)
+                ResendToUnconfirmed(basis);
+            else
+                ResendView(basis, null);
+        }
         _viewSentAt = now;
         next = Math.Min(next, now + _joinRetry);
+    }
+
+    /// <summary>Repeats <paramref name="view"/> by unicast to each member that has not confirmed it.</summary>
+    private void ResendToUnconfirmed(MembershipView view)
+    {
+        foreach (var m in view.Members)
+        {
+            var key = MemberKey.Of(m);
+            if (key != _localKey && !_viewAcked.Contains(key) && !_departed.ContainsKey(key))
+                ResendView(view, m.Address);
+        }
     }
 
     /// <summary>A member confirms the view it installed; one that reports a larger id than the coordinator's has
@@ -569,11 +610,15 @@ public sealed partial class ReliableGroupChannel
         if (_joining)
         {
             _joining = false;
-            _joined.TrySetResult();
+            _joinedToAnnounce = true; // StartAsync completes after the handler's OnViewChanged for this view
         }
         if (MemberKey.Of(view.Coordinator) != _localKey)
             SendViewAck();
-        _lastHeartbeat = 0;
+        // The next heartbeat (the new view id; where this node's stream starts, repeated for new members) goes out soon,
+        // spread over a millisecond per member (by node hash) so that a large group's members do not all multicast at the same moment
+        // while some are still reading the view (n² deliveries at once: 16,000 at 128 members).
+        var offset = Math.Min(_heartbeatInterval, _localKey.Hash % (uint)view.Members.Count * _time.TimestampFrequency / 1000);
+        _lastHeartbeat = now - _heartbeatInterval + offset;
         Schedule(now);
         FreeBroadcast();
         CheckAckWaiters();

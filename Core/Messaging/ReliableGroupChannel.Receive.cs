@@ -21,6 +21,7 @@ public sealed partial class ReliableGroupChannel
     private readonly List<byte[]> _returnAfterDelivery = [];
     private MembershipView? _viewToAnnounce;
     private MembershipView? _excludedToAnnounce;
+    private bool _joinedToAnnounce; // StartAsync completes once the handler was told of the first view
     private readonly List<ReceiveStream> _acksDeferred = [];
     private readonly List<ReceiveStream> _touched = [];
 
@@ -485,6 +486,11 @@ public sealed partial class ReliableGroupChannel
                 Interlocked.Increment(ref _counters.handlerErrors);
                 Log.HandlerFailed(_log, ex);
             }
+        }
+        if (_joinedToAnnounce)
+        {
+            _joinedToAnnounce = false;
+            _joined.TrySetResult();
         }
         if (_deliveries.Count > 0)
         {

@@ -33,6 +33,13 @@ internal sealed class LoadCheckProcess : IDisposable
         return new LoadCheckProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start LoadCheck"));
     }
 
+    /// <summary>SIGINT: LoadCheck ends its load now and runs its final check.</summary>
+    public void Interrupt()
+    {
+        if (!_process.HasExited)
+            NodeProcess.Signal(_process.Id, 2);
+    }
+
     /// <summary>Waits for LoadCheck to finish; returns its output (stdout, then stderr).</summary>
     public async Task<string> WaitAsync(TimeSpan timeout)
     {

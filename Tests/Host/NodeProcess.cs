@@ -12,10 +12,20 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How many other ports a node tries when the one picked for it was taken before it could bind it.</summary>
+    private const int MaxPortRetries = 5;
+
+    /// <summary>How long one GET /health may take while waiting for a node to be healthy.</summary>
+    private static readonly TimeSpan HealthProbeTimeout = TimeSpan.FromSeconds(5);
+
+    // Ports FreeTcpPort handed out in this process: never twice, so two fixtures starting nodes at once cannot pick the same.
+    private static readonly HashSet<int> HandedOut = [];
+
     private readonly ConcurrentQueue<string> _output = new();
-    private readonly string[] _args;
+    private string[] _args;
     private readonly string[] _wrapper = [];
     private Process _process;
+    private int _portRetries = -1; // -1: the port is fixed (given by the caller, or the node was healthy on it)
 
     private NodeProcess(string nodeId, Uri url, string[] args)
     {
@@ -27,15 +37,22 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     public string NodeId { get; }
 
-    public Uri Url { get; }
+    /// <summary>Where the node serves HTTP. Known for good once <see cref="WaitHealthyAsync"/> returned: until then a
+    /// node started on a picked port moves to another one if something else bound the picked one first.</summary>
+    public Uri Url { get; private set; }
 
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>The process's console output so far (for failure messages), without the health probes' lines: a node that
-    /// is not ready answers every probe with an error line, which would push out the lines that say why.</summary>
-    public string Output => string.Join('\n', _output.Where(l => !l.Contains("/health", StringComparison.Ordinal) && !l.Contains("Health check", StringComparison.Ordinal)).TakeLast(80));
+    /// <summary>The process's console output so far (for failure messages), without the health probes' lines (see
+    /// <see cref="IsHealthCheckLine"/>).</summary>
+    public string Output => string.Join('\n', _output.TakeLast(80));
+
+    /// <summary>A health probe's line: a node that is not ready answers every probe (ten a second) with an error line,
+    /// which would push out the lines that say why; they are not kept.</summary>
+    private static bool IsHealthCheckLine(string line) =>
+        line.Contains("/health", StringComparison.Ordinal) || line.Contains("Health check", StringComparison.Ordinal);
 
     /// <summary>The Host's build output next to this test build (same configuration).</summary>
     public static string HostDll
@@ -53,11 +70,11 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a node on a free loopback port.</summary>
-    public static NodeProcess Start(string nodeId, IEnumerable<string> args)
+    /// <summary>Starts a node on a free loopback port (<paramref name="port"/>, if given: a test of the move to another).</summary>
+    public static NodeProcess Start(string nodeId, IEnumerable<string> args, int? port = null)
     {
-        var url = new Uri($"http://127.0.0.1:{FreeTcpPort()}");
-        return new NodeProcess(nodeId, url, [$"--Urls={url.GetLeftPart(UriPartial.Authority)}", $"--Cluster:NodeId={nodeId}", .. args]);
+        var url = new Uri($"http://127.0.0.1:{port ?? FreeTcpPort()}");
+        return new NodeProcess(nodeId, url, [$"--Urls={url.GetLeftPart(UriPartial.Authority)}", $"--Cluster:NodeId={nodeId}", .. args]) { _portRetries = 0 };
     }
 
     /// <summary>Runs the host with <paramref name="args"/> until it exits by itself; returns its exit code and output.</summary>
@@ -89,16 +106,33 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         while (true)
         {
             if (_process.HasExited)
+            {
+                _process.WaitForExit(); // its last lines read
+                if (PortTaken())
+                {
+                    MoveToAnotherPort();
+                    continue;
+                }
                 Assert.Fail($"{NodeId} exited with code {_process.ExitCode} before it was healthy:\n{Output}");
+            }
+            // Bounded: until the node exits, its port may be another socket's that never answers.
+            using var probe = new CancellationTokenSource(HealthProbeTimeout);
             try
             {
-                using var response = await http.GetAsync(new Uri(Url, "/health"));
+                using var response = await http.GetAsync(new Uri(Url, "/health"), probe.Token);
                 if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    _portRetries = -1; // restarts keep this port: the cluster knows the node by it
                     return;
+                }
             }
             catch (HttpRequestException)
             {
                 // not listening yet
+            }
+            catch (OperationCanceledException) when (probe.IsCancellationRequested)
+            {
+                // no answer yet
             }
             if (clock.Elapsed > timeout)
                 Assert.Fail($"{NodeId} was not healthy within {timeout.TotalSeconds} s; its /cluster: {await TryGetAsync(http, "/cluster")}\n{Output}");
@@ -106,15 +140,37 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the node exited because another socket bound its picked port between the pick and its own bind
+    /// (Kestrel: "Failed to bind to address http://127.0.0.1:P: address already in use"), and may try another.</summary>
+    private bool PortTaken() =>
+        _portRetries is >= 0 and < MaxPortRetries
+        && _output.Any(l => l.Contains("address already in use", StringComparison.OrdinalIgnoreCase) && l.Contains(Url.Authority, StringComparison.Ordinal));
+
+    private void MoveToAnotherPort()
+    {
+        _portRetries++;
+        var old = Url;
+        Url = new Uri($"http://127.0.0.1:{FreeTcpPort()}");
+        _args = [.. _args.Select(a => a.StartsWith("--Urls=", StringComparison.Ordinal) ? $"--Urls={Url.GetLeftPart(UriPartial.Authority)}" : a)];
+        _output.Enqueue($"---- {old.Authority} was taken: starting again on {Url.Authority} ----");
+        _process.Dispose();
+        _process = Launch();
+    }
+
     private async Task<string> TryGetAsync(HttpClient http, string path)
     {
+        using var probe = new CancellationTokenSource(HealthProbeTimeout);
         try
         {
-            return await http.GetStringAsync(new Uri(Url, path));
+            return await http.GetStringAsync(new Uri(Url, path), probe.Token);
         }
         catch (HttpRequestException ex)
         {
             return ex.Message;
+        }
+        catch (OperationCanceledException) when (probe.IsCancellationRequested)
+        {
+            return $"no answer within {HealthProbeTimeout.TotalSeconds} s";
         }
     }
 
@@ -193,19 +249,33 @@ internal sealed partial class NodeProcess : IAsyncDisposable
 
     private void Keep(string? line)
     {
-        if (line is null)
+        if (line is null || IsHealthCheckLine(line))
             return;
         _output.Enqueue(line);
         while (_output.Count > 500)
             _output.TryDequeue(out _);
     }
 
+    /// <summary>A loopback TCP port nothing listened on a moment ago, and that this process never handed out before (the
+    /// kernel may give a released port again at once). Another process can still bind it first: callers that start a node on
+    /// it let <see cref="WaitHealthyAsync"/> move the node to another port then.</summary>
     public static int FreeTcpPort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                    return port;
+            }
+        }
     }
+
+    /// <summary>kill(2): sends <paramref name="signal"/> to process <paramref name="pid"/>.</summary>
+    internal static int Signal(int pid, int signal) => SysKill(pid, signal);
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SysKill(int pid, int signal);

@@ -13,7 +13,9 @@ public sealed partial class RingRollingRestartEndToEndTests
     {
         await using var sut = await TestCluster.StartAsync(3, replicationAcks: 1, "--Cluster:Store=Ring", "--Cluster:Backups=1");
         var urls = string.Join(',', sut.Nodes.Select(n => n.Url.ToString()));
-        using var load = LoadCheckProcess.Start("--urls", urls, "--clients", "6", "--duration", "30", "--progress", "5");
+        // The load runs until the restarts are done (SIGINT), however long a loaded machine takes for them: a fixed
+        // 30 s load ended before the third restart under a full suite's load.
+        using var load = LoadCheckProcess.Start("--urls", urls, "--clients", "6", "--duration", "600", "--progress", "5");
         try
         {
             foreach (var node in sut.Nodes)
@@ -34,6 +36,7 @@ public sealed partial class RingRollingRestartEndToEndTests
             throw;
         }
         var underLoad = !load.HasExited;
+        load.Interrupt();
         var output = await load.WaitAsync(TimeSpan.FromMinutes(3));
         Assert.That(underLoad, Is.True, "every restart happened while the load ran\n" + output);
 

@@ -352,6 +352,31 @@ public abstract class GroupChannelContractTests
         await Eventually.Until(() => restarted.Handler.CountFrom(a.Id) == 1, "the new incarnation receives");
     }
 
+    [Test]
+    public async Task StartAsync_RestartedCoordinator_TheNextInLineAdmitsTheNewIncarnationWithoutWaitingForSuspicion()
+    {
+        // Suspicion would take a minute: only the restarted coordinator's own join can tell the others it is gone. (The
+        // short send timeout bounds the crashed incarnation's leave at teardown, which nobody can confirm.)
+        static void Configure(GroupChannelOptions o)
+        {
+            o.SuspectTimeout = TimeSpan.FromMinutes(1);
+            o.SendTimeout = TimeSpan.FromSeconds(2);
+        }
+        var nodes = await StartGroup(3, Configure);
+        var (a, b, c) = (nodes[0], nodes[1], nodes[2]);
+        Assert.That(b.Channel.View.Coordinator, Is.EqualTo(a.Channel.LocalMember), "the first node coordinates");
+        var old = a.Channel.LocalMember;
+        await a.Transport.DisposeAsync(); // crash without leave
+
+        var restarted = await StartNode(a.Id, Configure);
+
+        await AllSee(b, c, restarted);
+        Assert.That(b.Channel.View.Coordinator, Is.EqualTo(b.Channel.LocalMember), "the next in line coordinates");
+        Assert.That(b.Channel.View.Members, Does.Not.Contain(old));
+        await b.Channel.BroadcastAsync(Text("hello again"));
+        await Eventually.Until(() => restarted.Handler.CountFrom(b.Id) == 1 && c.Handler.CountFrom(b.Id) == 1, "both receive");
+    }
+
     private async Task<(Node A, Node B, Node C)> StartThree()
     {
         var nodes = await StartGroup(3);

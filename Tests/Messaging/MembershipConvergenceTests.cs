@@ -68,7 +68,7 @@ public sealed class MembershipConvergenceTests
 
         await Start(hub, "m0", members); // forms the group
         await Task.WhenAll(Enumerable.Range(1, members - 1).Select(i => Start(hub, $"m{i}", members)));
-        await Eventually.Until(() => OneViewOfAll(members), $"all {members} members install one view of all", TimeSpan.FromSeconds(60));
+        await Eventually.Until(() => OneViewOfAll(members), $"all {members} members install one view of all", Views, TimeSpan.FromSeconds(60));
 
         TestContext.Out.WriteLine($"{members} members, seed {seed}: one view of all after {clock.ElapsedMilliseconds} ms; " +
             $"views per member {_nodes.Average(n => n.Handler.Views.Count):F1}, view datagrams resent {_nodes.Sum(n => n.Channel.Counters.ViewRetransmissions)}");
@@ -87,6 +87,16 @@ public sealed class MembershipConvergenceTests
 
         await Eventually.Until(() => OneViewOfAll(3), "all three install one view of all");
         Assert.That(_nodes[0].Channel.Counters.ViewRetransmissions, Is.GreaterThan(0), "the coordinator repeated its view to itself");
+    }
+
+    /// <summary>Which views the members hold (shown with a failure).</summary>
+    private string Views()
+    {
+        lock (_nodes)
+        {
+            return string.Join(", ", _nodes.GroupBy(n => (n.Channel.View.Id, n.Channel.View.Members.Count, Coordinator: n.Channel.View.Members.Count > 0 ? n.Channel.View.Coordinator.NodeId : "-"))
+                .Select(g => $"view {g.Key.Id} of {g.Key.Count} by {g.Key.Coordinator}: {string.Join(' ', g.Select(n => n.Channel.LocalMember.NodeId))}"));
+        }
     }
 
     private bool OneViewOfAll(int members)

@@ -14,7 +14,7 @@ public sealed partial class UdpMulticastTransport
     // Messages per recvmmsg call (each up to ReceiveBufferSize: 512 KiB of native buffers).
     private const int ReceiveBatch = 8;
 
-    // A backstop only: DisposeAsync wakes the thread with a datagram to itself.
+    // A backstop only: DisposeAsync wakes the thread through its pipe.
     private const int PollTimeoutMilliseconds = 1000;
 
     // Reads from one socket before looking at the other, so neither starves: datagrams with recv(2), calls with recvmmsg(2).
@@ -26,16 +26,18 @@ public sealed partial class UdpMulticastTransport
         var buffers = new ReceiveBuffers(_batchReceives ? ReceiveBatch : 1);
         try
         {
-            var fds = stackalloc Interop.PollFd[2];
+            var fds = stackalloc Interop.PollFd[3];
             fds[0] = new Interop.PollFd { Fd = (int)_multicastSocket!.SafeHandle.DangerousGetHandle(), Events = Interop.PollIn };
             fds[1] = new Interop.PollFd { Fd = (int)_unicastSocket!.SafeHandle.DangerousGetHandle(), Events = Interop.PollIn };
+            fds[2] = new Interop.PollFd { Fd = _wakeRead, Events = Interop.PollIn };
             var sockets = new[] { _multicastSocket, _unicastSocket };
             var handler = _handler!;
             while (!_stopping)
             {
                 fds[0].Revents = 0;
                 fds[1].Revents = 0;
-                var ready = Interop.Poll(fds, 2, PollTimeoutMilliseconds);
+                fds[2].Revents = 0;
+                var ready = Interop.Poll(fds, 3, PollTimeoutMilliseconds);
                 if (ready < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -45,6 +47,8 @@ public sealed partial class UdpMulticastTransport
                 }
                 var delivered = 0;
                 var emptied = true;
+                if (fds[2].Revents != 0 && !_stopping)
+                    DrainSelf(handler, ref delivered);
                 for (var i = 0; i < 2 && !_stopping; i++)
                 {
                     if (fds[i].Revents == 0)

@@ -21,6 +21,13 @@ public sealed partial class UdpMulticastTransport
     public void SendTo(string address, ReadOnlySpan<byte> datagram)
     {
         ArgumentNullException.ThrowIfNull(address);
+        if (IsSelf(address))
+        {
+            if (datagram.Length > _datagramSize)
+                ThrowTooLarge(datagram.Length);
+            SendToSelf(datagram);
+            return;
+        }
         Send(datagram, Lookup(address), address);
     }
 
@@ -36,6 +43,18 @@ public sealed partial class UdpMulticastTransport
     public void SendBatchTo(string address, ReadOnlySpan<byte> datagrams, ReadOnlySpan<int> lengths)
     {
         ArgumentNullException.ThrowIfNull(address);
+        if (IsSelf(address))
+        {
+            TransportBatch.Check(datagrams.Length, lengths);
+            foreach (var length in lengths)
+            {
+                if (length > _datagramSize)
+                    ThrowTooLarge(length);
+                SendToSelf(datagrams[..length]);
+                datagrams = datagrams[length..];
+            }
+            return;
+        }
         SendBatch(datagrams, lengths, Lookup(address), address);
     }
 

@@ -20,6 +20,8 @@ namespace Multicast.Transports.Udp;
 /// arrives as one UDP_GRO buffer (docs/udp.md).</para>
 /// <para>Sends are synchronous: a full socket send buffer makes the caller wait briefly (UDP back-pressure), a
 /// failed send is dropped and counted in <see cref="SendErrors"/>. Sends after <see cref="DisposeAsync"/> are dropped.</para>
+/// <para>A datagram to <see cref="LocalAddress"/> is handed to the receive thread in the process (a queue and a pipe its
+/// poll(2) watches), never through the network stack: a firewall that drops all UDP cannot swallow it.</para>
 /// </remarks>
 public sealed partial class UdpMulticastTransport : ITransport
 {
@@ -166,6 +168,17 @@ public sealed partial class UdpMulticastTransport : ITransport
             throw;
         }
 
+        try
+        {
+            OpenWakePipe();
+        }
+        catch
+        {
+            _multicastSocket.Dispose();
+            _unicastSocket.Dispose();
+            Volatile.Write(ref _started, 0);
+            throw;
+        }
         _localEndPoint = (IPEndPoint)_unicastSocket.LocalEndPoint!;
         _localAddress = _localEndPoint.ToString();
         FilterOwnDatagrams();
@@ -199,6 +212,7 @@ public sealed partial class UdpMulticastTransport : ITransport
         }
         _multicastSocket?.Dispose();
         _unicastSocket?.Dispose();
+        CloseWakePipe();
         if (_receiveThread is not null)
             UdpTransportLog.Stopped(_logger, DatagramsSent, DatagramsReceived, SendErrors);
     }
@@ -333,15 +347,5 @@ public sealed partial class UdpMulticastTransport : ITransport
         return _addresses.GetOrAdd(address, new Destination(endPoint));
     }
 
-    private void WakeReceiveThread()
-    {
-        try
-        {
-            _unicastSocket!.SendTo(ReadOnlySpan<byte>.Empty, SocketFlags.None, _localEndPoint!);
-        }
-        catch (SocketException)
-        {
-            // The poll timeout wakes the thread anyway.
-        }
-    }
+    private void WakeReceiveThread() => WritePipe();
 }

@@ -29,6 +29,7 @@ internal sealed class LoadCheckOptions
           with --allow-not-ready, except the host's 503 "This node is not ready" (a node joining or leaving, which a
           balancer's health check drains; the endpoint did not run).
           --max-latency S: any request (answered or not) slower than S seconds is a violation.
+          SIGINT (Ctrl+C) ends the load before the duration is up; the final check runs as it would after it.
           Exit code: 0 no lost update, 1 a lost or phantom update or diverging nodes, 2 usage or setup error.
         """;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Multicast.LoadCheck;
 
@@ -49,6 +50,12 @@ internal sealed class LoadCheckRun
 
         var clock = Stopwatch.StartNew();
         using var stop = new CancellationTokenSource(options.Duration);
+        // SIGINT ends the load early (a test that drives restarts stops it when they are done, however long they took).
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
         var clients = Enumerable.Range(1, options.Clients).Select(i => new ClientState(i)).ToArray();
         var random = new Random(options.Seed);
         var loops = clients.Select(c => Task.Run(() => ClientLoopAsync(options, c, new Random(random.Next()), stop.Token))).ToList();

@@ -27,6 +27,9 @@ internal sealed class ProbeArguments
 
     public int TimeoutSeconds { get; private set; } = 60;
 
+    /// <summary>The channel's SuspectTimeout, in milliseconds.</summary>
+    public int SuspectMilliseconds { get; private set; } = 10_000;
+
     /// <summary>Every message this many bytes (at least <see cref="ProbeMessages.HeaderSize"/>); 0: mixed sizes, every
     /// <see cref="LargeEvery"/>th one <see cref="LargeSize"/>.</summary>
     public int Size { get; private set; }
@@ -58,11 +61,12 @@ internal sealed class ProbeArguments
                 case "--timeout-seconds": parsed.TimeoutSeconds = Int(value); break;
                 case "--size": parsed.Size = Int(value); break;
                 case "--rate": parsed.Rate = double.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--suspect-ms": parsed.SuspectMilliseconds = Int(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
-        if (parsed.Role is not ("sender" or "receiver"))
-            throw new ArgumentException("--role must be sender or receiver");
+        if (parsed.Role is not ("sender" or "receiver" or "member"))
+            throw new ArgumentException("--role must be sender, receiver or member");
         if (parsed.Size is > 0 and < ProbeMessages.HeaderSize)
             throw new ArgumentException($"--size must be at least {ProbeMessages.HeaderSize}");
         return parsed;

