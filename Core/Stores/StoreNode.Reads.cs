@@ -60,7 +60,7 @@ internal sealed partial class StoreNode
         if (Volatile.Read(ref _stopped) != 0 || !epoch.Serving || _excluded || epoch.Decision is { IsPrimary: false }
             || epoch.View.Members.Count > 1 && StallSuspected(now))
             return false;
-        if (!IsArbiter(id, epoch.View) || epoch.Reconciliation?.Blocks(id) != false || !IsArbiter(id, _view) || _epoch.Reconciliation?.Blocks(id) != false)
+        if (!IsArbiter(id, epoch.View) || epoch.Reconciliation?.Blocks(id) != false || !AnswersFromTable(id))
             return false;
         state = Table.Get(id);
         return true;
@@ -74,11 +74,15 @@ internal sealed partial class StoreNode
         {
             if (epoch.Reconciliation is { } r && r.Blocks(id))
                 await WaitRecoveredAsync(r.Recovered.Task, cancellationToken);
-            if (IsArbiter(id, _view) && _epoch.Reconciliation?.Blocks(id) == false)
+            if (AnswersFromTable(id))
                 return Table.Get(id);
         }
         return await ReadFromArbiterAsync(id, HoldsHere(id, epoch.View) ? Table.Get(id) : null, cancellationToken);
     }
+
+    /// <summary>Whether this node, as the session's arbiter in its current view and epoch with nothing to recover for it,
+    /// answers a Latest read from its own table (every read path asks this last, just before it reads).</summary>
+    private bool AnswersFromTable(string id) => IsArbiter(id, _view) && _epoch.Reconciliation?.Blocks(id) == false;
 
     private async Task<SessionState?> ReadFromArbiterAsync(string id, SessionState? known, CancellationToken cancellationToken)
     {
@@ -94,7 +98,7 @@ internal sealed partial class StoreNode
             {
                 lock (_gate)
                 {
-                    if (_epoch.Serving && IsArbiter(id, _view) && _epoch.Reconciliation?.Blocks(id) == false)
+                    if (_epoch.Serving && AnswersFromTable(id))
                         return Table.Get(id);
                 }
             }
