@@ -418,6 +418,10 @@ internal sealed partial class StoreNode
             if (!check.Allowed || d.BaseVersion != current.Version || d.IsNew)
             {
                 LogStaleCommit(id, request.Writer, d.Token, check.CurrentToken);
+                // The writer holds the lock but wrote on a stale copy: the commit is refused, and a releasing commit
+                // still releases, or the session stays locked until the lease runs out.
+                if (request.Release && check.Allowed)
+                    Deliver(_locks.Release(id, request.Writer, d.Token, current.Token, TokenFloor));
                 done.TrySetResult(new CommitResult(CommitStatus.StaleToken, 0, 0, Math.Max(check.CurrentToken, current.Token), null));
                 return;
             }
