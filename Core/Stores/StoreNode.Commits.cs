@@ -262,6 +262,11 @@ internal sealed partial class StoreNode
             var reply = (await _calls.CallAsync(arbiter, callId, request, _options.CommitTimeout + _options.CommitTimeout, cancellationToken)).CommitReply!;
             return new CommitResult(reply.Status, reply.Version, reply.Epoch, reply.Detail, null);
         }
+        catch (MemberGoneException ex) when (!ex.Sent)
+        {
+            // Never sent: the arbiter cannot have sequenced it. Not applied; ask the next arbiter.
+            return new CommitResult(CommitStatus.NotArbiter, 0, 0, 0, null);
+        }
         catch (Exception ex) when (ex is MemberGoneException or TimeoutException)
         {
             // Sent, and no answer: the arbiter may have sequenced it.

@@ -28,8 +28,10 @@ public sealed class StoreCommitRefusalTests
     public async Task ServeAsArbiter()
     {
         _channel = new ScriptedGroupChannel(Self);
+        _acked = 0; // one fixture instance runs every test
         // No lock wait: a session still locked by the holder is refused at once, so the test needs no timing.
-        var options = new ClusterStoreOptions { NodeId = Self, LockWaitTimeout = TimeSpan.Zero };
+        // A short commit timeout: a commit no arbiter takes gives up after 2 x CommitTimeout + LockWaitTimeout.
+        var options = new ClusterStoreOptions { NodeId = Self, LockWaitTimeout = TimeSpan.Zero, CommitTimeout = TimeSpan.FromMilliseconds(300) };
         _sut = new ReplicatedClusterStore(_channel, options, TimeProvider.System, _log = new CapturingLogger<StoreCommitRefusalTests>());
         _manager = new SessionManager(_sut, new SessionOptions());
         var start = _manager.StartAsync();
@@ -50,7 +52,7 @@ public sealed class StoreCommitRefusalTests
     /// <summary>Acknowledges, as the holder, every replication this node sent it so far.</summary>
     private async Task AckReplicationsAsync()
     {
-        await Eventually.Until(() => _channel.Sent.Any(s => s.Message.Replicate is { } m && m.ReplicationId > _acked), "the commit sent to the replicas");
+        await Eventually.Until(() => _channel.Sent.Any(s => s.Message.Replicate is { } m && m.ReplicationId > _acked), "the commit sent to the replicas", Sent);
         foreach (var r in _channel.Sent.Where(s => s.Message.Replicate is { } m && m.ReplicationId > _acked).Select(s => s.Message.Replicate!).ToList())
         {
             await _channel.DeliverAsync(Holder, new Envelope { ReplicateAck = new ReplicateAck { ReplicationId = r.ReplicationId, Epoch = r.Epoch, Status = ReplicateStatus.Applied } });
@@ -61,6 +63,8 @@ public sealed class StoreCommitRefusalTests
     private T Reply<T>(Func<Envelope, T?> pick, Func<T, bool> match) where T : class =>
         _channel.Sent.Where(s => s.To == Holder).Select(s => pick(s.Message)).OfType<T>().LastOrDefault(match)
         ?? throw new AssertionException($"No {typeof(T).Name} to {Holder}; sent: {string.Join(", ", _channel.Sent.Select(Describe))}; log: {string.Join(" | ", _log.Entries.Select(e => e.Message))}");
+
+    private string Sent() => $"sent: {string.Join(", ", _channel.Sent.Select(Describe))}; log: {string.Join(" | ", _log.Entries.Select(e => e.Message))}";
 
     private static string Describe((string? To, Envelope Message) s) =>
         $"{s.To ?? "all"}:{typeof(Envelope).GetProperties().Where(p => p.Name != nameof(Envelope.Version) && p.GetValue(s.Message) is not null).Select(p => p.Name).FirstOrDefault()}";
@@ -119,5 +123,38 @@ public sealed class StoreCommitRefusalTests
         Assert.That(Reply(e => e.CommitReply, r => r.RequestId == 3).Status, Is.EqualTo(CommitStatus.StaleToken));
         Assert.ThrowsAsync<SessionLockedException>( async () => await _manager.BeginRequestAsync(id, SessionAccess.Exclusive),
             "the holder did not ask to release: the lock stays its own until it releases or the lease runs out");
+    }
+
+    [Test]
+    public async Task Commit_TheChannelRefusedToSendToTheArbiter_IsNotAppliedAndNotInDoubt()
+    {
+        // A session n1 arbitrates, replicated here; this node takes its lock from n1.
+        var id = SessionIds.New(Member.RingIndexOf(Holder));
+        var created = Delta(id, 0, 0, 1, isNew: true);
+        created.Epoch = 3;
+        await _channel.DeliverAsync(Holder, new Envelope { Replicate = new Replicate { ReplicationId = 9, Epoch = 3, AckRequested = true, Deltas = [created] } });
+        Assert.That(_manager.Table.Get(id)?.Version, Is.EqualTo(1));
+        var begin = _manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        await Eventually.Until(() => _channel.Sent.Any(s => s.To == Holder && s.Message.LockRequest?.SessionId == id), "the lock requested from n1");
+        var request = _channel.Sent.Last(s => s.Message.LockRequest?.SessionId == id).Message.LockRequest!;
+        await _channel.DeliverAsync(Holder, new Envelope
+        {
+            LockReply = new LockReply
+            {
+                RequestId = request.RequestId, SessionId = id, Status = LockStatus.Granted, Token = (3L << 24) + 1,
+                ExpiresMs = DateTimeOffset.UtcNow.AddSeconds(30).ToUnixTimeMilliseconds(), Holder = Self, Version = 1,
+            },
+        });
+        var session = await Eventually.Within(begin, "the lock granted");
+        session!.Set("count", BitConverter.GetBytes(2));
+
+        // The channel refuses every send to n1 (as while it rejoins): the commit request never leaves this node.
+        _channel.RefuseSendsTo = node => node == Holder;
+        var refused = Assert.ThrowsAsync<ClusterUnavailableException>(async () => await _manager.EndRequestAsync(session),
+            "nothing was sent, so nothing can have been applied: a plain refusal (503), not a commit in doubt (500)");
+
+        Assert.That(refused!.Message, Does.Contain("nothing was applied"));
+        Assert.That(_channel.Sent.Where(s => s.Message.CommitRequest is not null), Is.Empty);
+        Assert.That(_sut.Counters.InDoubt, Is.Zero);
     }
 }
