@@ -542,6 +542,9 @@ public sealed partial class ReliableGroupChannel
             }
             return;
         }
+        // A view from its coordinator is proof it is alive: heard, or a member that suspected it would suspect it
+        // again at once and act as coordinator of a view it just installed.
+        peer.LastHeard = Math.Max(peer.LastHeard, Now);
         Install(Adopt(id, members, me));
     }
 

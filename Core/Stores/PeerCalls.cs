@@ -24,14 +24,15 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
         try
         {
             if (!channel.View.Contains(target))
-                throw new MemberGoneException(target);
+                throw new MemberGoneException(target, sent: false);
             try
             {
                 await channel.SendAsync(target, StoreCodec.Encode(request), cancellationToken);
             }
             catch (InvalidOperationException)
             {
-                throw new MemberGoneException(target);
+                // The channel refused it (not in a view, or the target is not in its view): nothing went out.
+                throw new MemberGoneException(target, sent: false);
             }
             try
             {
@@ -58,13 +59,19 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
         foreach (var (id, call) in _calls)
         {
             if (gone(call.Target) && _calls.TryRemove(id, out _))
-                call.Reply.TrySetException(new MemberGoneException(call.Target));
+                call.Reply.TrySetException(new MemberGoneException(call.Target, sent: true));
         }
     }
 }
 
 /// <summary>The member a request was addressed to is not in the view, or left before answering.</summary>
-internal sealed class MemberGoneException(string node) : Exception($"Node '{node}' is not in the view (it left before answering).")
+internal sealed class MemberGoneException(string node, bool sent) : Exception(sent
+    ? $"Node '{node}' left the view before answering."
+    : $"Node '{node}' is not in the view; nothing was sent to it.")
 {
     public string Node { get; } = node;
+
+    /// <summary>Whether the request may have reached the member: false when it was never handed to the channel, so
+    /// the member cannot have acted on it.</summary>
+    public bool Sent { get; } = sent;
 }
