@@ -52,13 +52,28 @@ public sealed class ChannelSuspectedPeerTests
     private static bool Got(CollectingHandler handler, string from, string text) =>
         handler.From(from).Any(m => Encoding.UTF8.GetString(m.Payload) == text);
 
-    [Test]
-    public async Task SuspectedCoordinator_KeptInItsNextView_ItsBroadcastsAreStillDelivered()
+    /// <summary>c (the oldest, so the coordinator) and a, whose traffic the test sorts, in one view.</summary>
+    private async Task<((ReliableGroupChannel Channel, CollectingHandler Handler) C, (ReliableGroupChannel Channel, CollectingHandler Handler) A, GatedTransport Gate)> StartCoordinatorAndMemberAsync()
     {
-        var c = await Start("c", _hub.CreateTransport()); // the oldest: coordinator
+        var c = await Start("c", _hub.CreateTransport());
         var gate = new GatedTransport(_hub, _hub.CreateTransport());
         var a = await Start("a", gate);
         await Eventually.Until(() => c.Channel.View.Members.Count == 2 && a.Channel.View.Id == c.Channel.View.Id, "c and a in one view");
+        return (c, a, gate);
+    }
+
+    /// <summary>The link c → a is cut: a suspects c and proposes a view without it, and its proposals are lost.</summary>
+    private async Task SuspectWithProposalLostAsync(GatedTransport gate, string cAddress, string aAddress)
+    {
+        gate.DropOutgoing((kind, _) => kind == PacketKind.View);
+        _hub.BlockLink(cAddress, aAddress);
+        await Eventually.Until(() => gate.DroppedOutgoing > 0, "a suspects c and proposes a view without it");
+    }
+
+    [Test]
+    public async Task SuspectedCoordinator_KeptInItsNextView_ItsBroadcastsAreStillDelivered()
+    {
+        var (c, a, gate) = await StartCoordinatorAndMemberAsync();
         await c.Channel.BroadcastAsync(Encoding.UTF8.GetBytes("before"));
         await Eventually.Until(() => Got(a.Handler, "c", "before"), "a receives c's broadcasts");
         var cAddress = c.Channel.LocalMember.Address;
@@ -66,9 +81,7 @@ public sealed class ChannelSuspectedPeerTests
         var viewBefore = a.Channel.View.Id;
 
         // a stops hearing c (c still hears a), suspects it and proposes a view without it; the proposal is lost.
-        gate.DropOutgoing((kind, _) => kind == PacketKind.View);
-        _hub.BlockLink(cAddress, aAddress);
-        await Eventually.Until(() => gate.DroppedOutgoing > 0, "a suspects c and proposes a view without it");
+        await SuspectWithProposalLostAsync(gate, cAddress, aAddress);
         Assert.That(a.Channel.View.Id, Is.EqualTo(viewBefore), "a installed nothing: its proposal never arrived, not even at itself");
         Assert.That(c.Channel.View.Members.Select(m => m.NodeId), Does.Contain("a"), "c heard a all along");
         await c.Channel.BroadcastAsync(Encoding.UTF8.GetBytes("during")); // lost on the cut link, repaired later
@@ -104,17 +117,12 @@ public sealed class ChannelSuspectedPeerTests
     [Test]
     public async Task ViewFromASuspectedCoordinator_IsProofItIsAlive_TheMemberDoesNotSuspectItAgainAtOnce()
     {
-        var c = await Start("c", _hub.CreateTransport()); // the oldest: coordinator
-        var gate = new GatedTransport(_hub, _hub.CreateTransport());
-        var a = await Start("a", gate);
-        await Eventually.Until(() => c.Channel.View.Members.Count == 2 && a.Channel.View.Id == c.Channel.View.Id, "c and a in one view");
+        var (c, a, gate) = await StartCoordinatorAndMemberAsync();
         var cAddress = c.Channel.LocalMember.Address;
         var aAddress = a.Channel.LocalMember.Address;
 
-        // a stops hearing c, suspects it and proposes a view without it; the proposal is lost.
-        gate.DropOutgoing((kind, _) => kind == PacketKind.View);
-        _hub.BlockLink(cAddress, aAddress);
-        await Eventually.Until(() => gate.DroppedOutgoing > 0, "a suspects c and proposes a view without it");
+        // a stops hearing c (c still hears a), suspects it and proposes a view without it; the proposal is lost.
+        await SuspectWithProposalLostAsync(gate, cAddress, aAddress);
 
         // The link heals, but of c's traffic only its views reach a: no heartbeat tells a that c is back.
         gate.HoldIncoming(kind => kind == PacketKind.View);

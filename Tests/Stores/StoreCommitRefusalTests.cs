@@ -83,10 +83,9 @@ public sealed class StoreCommitRefusalTests
         Set = [new WireAttribute { Key = "count", Value = BitConverter.GetBytes(count) }],
     };
 
-    [Test]
-    public async Task ReleasingCommit_OnAStaleBaseByTheLockHolder_IsRefusedAndReleasesTheLock()
+    /// <summary>The holder creates a session this node arbitrates (version 1), then takes its lock: the grant.</summary>
+    private async Task<(string Id, LockReply Grant)> CreateAndLockAsHolderAsync()
     {
-        // The holder creates a session this node arbitrates, then takes its lock.
         var id = SessionIds.New(Member.RingIndexOf(Self));
         await _channel.DeliverAsync(Holder, new Envelope { CommitRequest = new CommitRequest { RequestId = 1, Delta = Delta(id, 0, 0, 1, isNew: true), Release = true } });
         await AckReplicationsAsync();
@@ -95,6 +94,13 @@ public sealed class StoreCommitRefusalTests
         await _channel.DeliverAsync(Holder, new Envelope { LockRequest = new LockRequest { RequestId = 2, SessionId = id, KnownVersion = 1 } });
         var grant = Reply(e => e.LockReply, r => r.RequestId == 2);
         Assert.That(grant.Status, Is.EqualTo(LockStatus.Granted));
+        return (id, grant);
+    }
+
+    [Test]
+    public async Task ReleasingCommit_OnAStaleBaseByTheLockHolder_IsRefusedAndReleasesTheLock()
+    {
+        var (id, grant) = await CreateAndLockAsHolderAsync();
 
         // Under that lock, a releasing commit written on a copy older than the arbiter's (base 0, the arbiter holds 1).
         await _channel.DeliverAsync(Holder, new Envelope { CommitRequest = new CommitRequest { RequestId = 3, Delta = Delta(id, 0, grant.Token, 7), Release = true } });
@@ -111,17 +117,12 @@ public sealed class StoreCommitRefusalTests
     [Test]
     public async Task NonReleasingCommit_OnAStaleBaseByTheLockHolder_KeepsTheLock()
     {
-        var id = SessionIds.New(Member.RingIndexOf(Self));
-        await _channel.DeliverAsync(Holder, new Envelope { CommitRequest = new CommitRequest { RequestId = 1, Delta = Delta(id, 0, 0, 1, isNew: true), Release = true } });
-        await AckReplicationsAsync();
-        await Eventually.Until(() => _channel.Sent.Any(s => s.Message.CommitReply?.RequestId == 1), "the creation answered");
-        await _channel.DeliverAsync(Holder, new Envelope { LockRequest = new LockRequest { RequestId = 2, SessionId = id, KnownVersion = 1 } });
-        var grant = Reply(e => e.LockReply, r => r.RequestId == 2);
+        var (id, grant) = await CreateAndLockAsHolderAsync();
 
         await _channel.DeliverAsync(Holder, new Envelope { CommitRequest = new CommitRequest { RequestId = 3, Delta = Delta(id, 0, grant.Token, 7), Release = false } });
 
         Assert.That(Reply(e => e.CommitReply, r => r.RequestId == 3).Status, Is.EqualTo(CommitStatus.StaleToken));
-        Assert.ThrowsAsync<SessionLockedException>( async () => await _manager.BeginRequestAsync(id, SessionAccess.Exclusive),
+        Assert.ThrowsAsync<SessionLockedException>(async () => await _manager.BeginRequestAsync(id, SessionAccess.Exclusive),
             "the holder did not ask to release: the lock stays its own until it releases or the lease runs out");
     }
 
