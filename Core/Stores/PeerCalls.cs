@@ -69,7 +69,7 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
             for (var sends = 0; ; sends++)
             {
                 if (!channel.View.Contains(target))
-                    throw new MemberGoneException(target);
+                    throw new MemberGoneException(target, sent: sends > 0);
                 if (sends > 0)
                     onResend();
                 try
@@ -78,7 +78,7 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
                 }
                 catch (InvalidOperationException)
                 {
-                    throw new MemberGoneException(target);
+                    throw new MemberGoneException(target, sent: sends > 0);
                 }
                 catch (SendWindowFullException)
                 {
