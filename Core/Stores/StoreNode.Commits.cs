@@ -525,9 +525,9 @@ internal sealed partial class StoreNode
     /// <summary>A replica's acknowledgement (or a push's) on the receive thread.</summary>
     private void OnReplicateAck(string from, ReplicateAck ack)
     {
-        if (_pushes.TryGetValue(ack.ReplicationId, out var push) && push.Target == from)
+        if (_calls.Awaits(ack.ReplicationId, from))
         {
-            push.Ack.TrySetResult(ack);
+            _calls.Complete(ack.ReplicationId, from, new Envelope { ReplicateAck = ack }); // a reconciliation push
             return;
         }
         lock (_gate)

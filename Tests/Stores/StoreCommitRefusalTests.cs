@@ -43,6 +43,11 @@ public sealed class StoreCommitRefusalTests
         await Eventually.Within(start, "the arbiter to start serving in view 3");
         // n1's digest (it holds nothing): this node's reconciliation of epoch 3 completes and it arbitrates.
         await _channel.DeliverAsync(Holder, new Envelope { Digest = new Digest { Epoch = 3, Last = true } });
+        // n1 takes this node's "done" (asked until answered).
+        await Eventually.Until(() => _channel.Sent.Any(s => s.Message.ReconcileDone is not null), "this node's pushes for epoch 3 done");
+        var done = _channel.Sent.First(s => s.Message.ReconcileDone is not null).Message.ReconcileDone!;
+        if (done.RequestId != 0)
+            await _channel.DeliverAsync(Holder, new Envelope { ReconcileAck = new ReconcileAck { RequestId = done.RequestId } });
         await Eventually.Until(() => _log.Entries.Any(e => e.Message.StartsWith("Epoch 3 reconciled here", StringComparison.Ordinal)), "epoch 3 reconciled");
     }
 
