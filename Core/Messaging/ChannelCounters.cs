@@ -10,7 +10,7 @@ public sealed class ChannelCounters
         retransmissions, multicastRepairs, duplicates, rejectedMalformed, rejectedForged, rejectedReplayed,
         rejectedOversize, rejectedForeignCluster, unknownSender, viewChanges, sendWindowTimeouts, handlerErrors,
         sendErrors, rejectedMembership, rejectedAcks, viewRetransmissions, slowMembers, localStalls, exclusions,
-        repairsThrottled;
+        repairsThrottled, staleStream;
 
     /// <summary>Datagrams handed to the transport (data, repairs and control).</summary>
     public long DatagramsSent => Volatile.Read(ref datagramsSent);
@@ -93,11 +93,15 @@ public sealed class ChannelCounters
     /// (a NAK storm: see docs/messaging.md, "Repair budgets").</summary>
     public long RepairsThrottled => Volatile.Read(ref repairsThrottled);
 
+    /// <summary>Data, tails, stream starts, acks and NAKs of a stream epoch other than the one followed: a member's
+    /// previous stream, from before it or this node rejoined or merged (see docs/messaging.md, "Stream epochs"); ignored.</summary>
+    public long StaleStream => Volatile.Read(ref staleStream);
+
     /// <inheritdoc />
     public override string ToString() =>
         $"sent {DatagramsSent} received {DatagramsReceived} delivered {Delivered} naks {NaksSent}/{NaksReceived} " +
         $"retransmissions {Retransmissions} (multicast {MulticastRepairs}) duplicates {Duplicates} rejected " +
         $"malformed {RejectedMalformed} forged {RejectedForged} replayed {RejectedReplayed} oversize {RejectedOversize} " +
         $"foreign {RejectedForeignCluster} unknown {UnknownSender} membership {RejectedMembership} acks {RejectedAcks} " +
-        $"views {ViewChanges} (resent {ViewRetransmissions}) slow {SlowMembers} stalls {LocalStalls} exclusions {Exclusions} throttled {RepairsThrottled}";
+        $"views {ViewChanges} (resent {ViewRetransmissions}) slow {SlowMembers} stalls {LocalStalls} exclusions {Exclusions} throttled {RepairsThrottled} stale {StaleStream}";
 }

@@ -100,18 +100,20 @@ public sealed partial class ReliableGroupChannel
         writer.WriteUInt32(coordinator.Hash);
         writer.WriteInt64(coordinator.Incarnation);
         writer.WriteByte(ReceiveStalled(now) ? HeartbeatStalled : (byte)0);
-        // Where this node's broadcast stream starts, for members that have not acknowledged it yet.
+        // Where this node's streams start, for members that have not acknowledged the broadcast stream's start yet.
         var countAt = writer.Position;
         writer.WriteUInt16(0);
         ushort starts = 0;
         foreach (var peer in _peers.Values)
         {
-            if (peer.StartConfirmed || writer.Remaining < 2 + 28 + 2)
+            if (peer.StartConfirmed || writer.Remaining < 2 + 44 + 2)
                 continue;
             writer.WriteUInt32(peer.Key.Hash);
             writer.WriteInt64(peer.Key.Incarnation);
-            writer.WriteInt64(peer.BaselinePacket + 1);
-            writer.WriteInt64(peer.BaselineMessage);
+            writer.WriteInt64(peer.AckedPacket + 1);
+            writer.WriteInt64(peer.AckedMessage);
+            writer.WriteInt64(peer.UnicastEpoch);
+            writer.WriteInt64(UnicastStart(peer));
             starts++;
         }
         BinaryPrimitives.WriteUInt16LittleEndian(ControlPayload[countAt..], starts);
@@ -121,15 +123,16 @@ public sealed partial class ReliableGroupChannel
         ushort tails = 0;
         foreach (var peer in _peers.Values)
         {
-            if (peer.UnicastSend is not { Unacked.Count: > 0 } stream || writer.Remaining < 20)
+            if (peer.UnicastSend is not { Unacked.Count: > 0 } stream || writer.Remaining < 28)
                 continue;
             writer.WriteUInt32(peer.Key.Hash);
             writer.WriteInt64(peer.Key.Incarnation);
+            writer.WriteInt64(stream.Epoch);
             writer.WriteInt64(stream.HighestTransmitted);
             tails++;
         }
         BinaryPrimitives.WriteUInt16LittleEndian(ControlPayload[countAt..], tails);
-        SendControl(PacketKind.Heartbeat, _bcast.HighestTransmitted, _bcast.LastPacketizedMessage, 0, 0, writer.Position, [], null);
+        SendControl(PacketKind.Heartbeat, _bcast.HighestTransmitted, _bcast.LastPacketizedMessage, 0, 0, writer.Position, [], null, _bcast.Epoch);
     }
 
     /// <summary>
@@ -203,15 +206,17 @@ public sealed partial class ReliableGroupChannel
         for (var i = 0; i < starts; i++)
         {
             if (!reader.TryReadUInt32(out var hash) || !reader.TryReadInt64(out var incarnation)
-                || !reader.TryReadInt64(out var start) || !reader.TryReadInt64(out var baseline))
+                || !reader.TryReadInt64(out var start) || !reader.TryReadInt64(out var baseline)
+                || !reader.TryReadInt64(out var unicastEpoch) || !reader.TryReadInt64(out var unicastStart))
             {
                 Interlocked.Increment(ref _counters.rejectedMalformed);
                 return;
             }
             if (hash == _localKey.Hash && incarnation == _localKey.Incarnation)
-                OnStreamStart(peer.Broadcast, start, baseline, header.Sequence, now);
+                OnStreamStarts(peer, header.StreamEpoch, start, baseline, header.Sequence, unicastEpoch, unicastStart, now);
         }
-        if (peer.Broadcast.StartKnown && header.Sequence >= peer.Broadcast.Next)
+        // The broadcast stream's tail (a heartbeat of a newer epoch also tells this node that the stream restarted).
+        if (Follows(peer.Broadcast, header.StreamEpoch) && (!peer.Broadcast.StartKnown || header.Sequence >= peer.Broadcast.Next))
             OnTail(peer.Broadcast, header.Sequence, now);
         if (!reader.TryReadUInt16(out var tails))
         {
@@ -220,16 +225,14 @@ public sealed partial class ReliableGroupChannel
         }
         for (var i = 0; i < tails; i++)
         {
-            if (!reader.TryReadUInt32(out var hash) || !reader.TryReadInt64(out var incarnation) || !reader.TryReadInt64(out var highest))
+            if (!reader.TryReadUInt32(out var hash) || !reader.TryReadInt64(out var incarnation)
+                || !reader.TryReadInt64(out var epoch) || !reader.TryReadInt64(out var highest))
             {
                 Interlocked.Increment(ref _counters.rejectedMalformed);
                 return;
             }
-            if (hash == _localKey.Hash && incarnation == _localKey.Incarnation)
-            {
-                peer.Unicast ??= new ReceiveStream(peer, unicast: true);
+            if (hash == _localKey.Hash && incarnation == _localKey.Incarnation && Follows(peer.Unicast ??= new ReceiveStream(peer, unicast: true), epoch))
                 OnTail(peer.Unicast, highest, now);
-            }
         }
     }
 

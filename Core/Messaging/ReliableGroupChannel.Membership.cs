@@ -542,6 +542,9 @@ public sealed partial class ReliableGroupChannel
             }
             return;
         }
+        // A view from its coordinator is proof it is alive: heard, or a member that suspected it would suspect it
+        // again at once and act as coordinator of a view it just installed.
+        peer.LastHeard = Math.Max(peer.LastHeard, Now);
         Install(Adopt(id, members, me));
     }
 
@@ -596,6 +599,7 @@ public sealed partial class ReliableGroupChannel
                 continue;
             var peer = new PeerState(m, now)
             {
+                UnicastEpoch = NewIncarnation(_time),
                 BaselinePacket = _bcast.NextPacket - 1,
                 BaselineMessage = _bcast.LastPacketizedMessage,
                 CreatedInView = view.Id,
@@ -642,11 +646,30 @@ public sealed partial class ReliableGroupChannel
         }
     }
 
+    /// <summary>Tells a member where this node's streams start for it: the broadcast stream after what it acknowledged
+    /// (its join point until it acknowledges anything), and the unicast stream to it.</summary>
     private void SendStreamStart(PeerState peer)
     {
-        Span<byte> highest = stackalloc byte[8];
-        BinaryPrimitives.WriteInt64LittleEndian(highest, _bcast.HighestTransmitted);
-        SendControl(PacketKind.StreamStart, peer.BaselinePacket + 1, peer.BaselineMessage, 0, peer.Member.Incarnation, 0, highest, peer.Member.Address);
+        Span<byte> payload = stackalloc byte[24];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, _bcast.HighestTransmitted);
+        BinaryPrimitives.WriteInt64LittleEndian(payload[8..], peer.UnicastEpoch);
+        BinaryPrimitives.WriteInt64LittleEndian(payload[16..], UnicastStart(peer));
+        SendControl(PacketKind.StreamStart, peer.AckedPacket + 1, peer.AckedMessage, 0, peer.Member.Incarnation, 0, payload, peer.Member.Address, _bcast.Epoch);
+    }
+
+    /// <summary>The first packet of this node's unicast stream to <paramref name="peer"/> that it still has: after what the
+    /// peer acknowledged.</summary>
+    private static long UnicastStart(PeerState peer) => (peer.UnicastSend?.AckedPacket ?? 0) + 1;
+
+    /// <summary>A member does not know where one of this node's streams starts (a StartRequest), or asks for packets it
+    /// acknowledged before (its state was renewed while this node kept its own): tells it, at most once per repair window.</summary>
+    private void AnswerStart(PeerState peer, long now)
+    {
+        if (peer.StartAnsweredAt != 0 && now - peer.StartAnsweredAt < _repairWindow)
+            return;
+        peer.StartAnsweredAt = now;
+        peer.StartConfirmed = false; // heartbeats repeat it until the member acknowledges
+        SendStreamStart(peer);
     }
 
     /// <summary>
@@ -705,6 +728,10 @@ public sealed partial class ReliableGroupChannel
             Interlocked.Increment(ref _counters.exclusions);
         }
         _view = new MembershipView(0, []);
+        // A new broadcast stream epoch: the next group's members follow it from fresh join points, and whatever of the
+        // old stream still reaches a member that kept its state for this node can never be taken for the new one.
+        _bcast.Epoch = NewIncarnation(_time);
+        _bcast.OpenBatch = null;
         FreeBroadcast();
         foreach (var waiter in _ackWaiters)
         {

@@ -231,14 +231,17 @@ public sealed partial class ReliableGroupChannel
             case PacketKind.UnicastData:
                 if (header.TargetIncarnation != _localKey.Incarnation)
                     return; // for an earlier incarnation of this node
-                peer.Unicast ??= new ReceiveStream(peer, unicast: true);
-                OnData(peer.Unicast, header, payload, now);
+                OnData(peer.Unicast ??= new ReceiveStream(peer, unicast: true), header, payload, now);
                 break;
             case PacketKind.Tail:
+            {
                 if (unicastStream && header.TargetIncarnation != _localKey.Incarnation)
                     return;
-                OnTail(unicastStream ? peer.Unicast ??= new ReceiveStream(peer, unicast: true) : peer.Broadcast, header.Sequence, now);
+                var stream = unicastStream ? peer.Unicast ??= new ReceiveStream(peer, unicast: true) : peer.Broadcast;
+                if (Follows(stream, header.StreamEpoch))
+                    OnTail(stream, header.Sequence, now);
                 break;
+            }
             case PacketKind.Ack:
                 if (header.TargetIncarnation == _localKey.Incarnation)
                     OnAck(peer, header);
@@ -248,8 +251,19 @@ public sealed partial class ReliableGroupChannel
                     OnNak(peer, header, payload);
                 break;
             case PacketKind.StreamStart:
-                if (header.TargetIncarnation == _localKey.Incarnation && payload.Length >= 8)
-                    OnStreamStart(peer.Broadcast, header.Sequence, header.MessageSequence, BinaryPrimitives.ReadInt64LittleEndian(payload), now);
+                if (header.TargetIncarnation != _localKey.Incarnation)
+                    return;
+                if (payload.Length != 24)
+                {
+                    Interlocked.Increment(ref _counters.rejectedMalformed);
+                    return;
+                }
+                OnStreamStarts(peer, header.StreamEpoch, header.Sequence, header.MessageSequence, BinaryPrimitives.ReadInt64LittleEndian(payload),
+                    BinaryPrimitives.ReadInt64LittleEndian(payload[8..]), BinaryPrimitives.ReadInt64LittleEndian(payload[16..]), now);
+                break;
+            case PacketKind.StartRequest:
+                if (header.TargetIncarnation == _localKey.Incarnation)
+                    AnswerStart(peer, now);
                 break;
             case PacketKind.Suspect:
                 OnSuspect(sender, peer, header, payload);
@@ -259,6 +273,8 @@ public sealed partial class ReliableGroupChannel
 
     private void OnData(ReceiveStream stream, in PacketHeader header, ReadOnlySpan<byte> payload, long now)
     {
+        if (!Follows(stream, header.StreamEpoch))
+            return;
         var seq = header.Sequence;
         var missing = seq < stream.Highest;
         if (seq > stream.Highest)
@@ -281,8 +297,44 @@ public sealed partial class ReliableGroupChannel
         else
         {
             Hold(stream, header, payload);
+            if (!stream.StartKnown)
+                RequestStart(stream, now);
         }
         AfterProgress(stream, now);
+    }
+
+    /// <summary>
+    /// Whether a datagram of the sender's stream epoch <paramref name="epoch"/> belongs to <paramref name="stream"/> as this
+    /// node follows it. An older epoch is the sender's previous stream (from before it or this node rejoined or merged, with
+    /// the same incarnation): its packets reuse the sequence numbers of the current one, so they are counted and ignored,
+    /// never delivered in place of the current stream's. A newer epoch restarts the stream: what was held of the old one is
+    /// dropped, and the new one is delivered from where its sender says it starts.
+    /// </summary>
+    private bool Follows(ReceiveStream stream, long epoch)
+    {
+        if (epoch == stream.Epoch)
+            return true;
+        if (epoch < stream.Epoch || epoch <= 0)
+        {
+            Interlocked.Increment(ref _counters.staleStream);
+            return false;
+        }
+        stream.Restart(epoch);
+        return true;
+    }
+
+    /// <summary>A stream whose start this node does not know has traffic: asks its sender where it starts (again after a
+    /// back-off, from the NAK retry interval up to a heartbeat interval, until a StreamStart arrives), rather than wait
+    /// for the sender's next announcement, which may never come (it saw an acknowledgement from this node's earlier state).</summary>
+    private void RequestStart(ReceiveStream stream, long now)
+    {
+        if (stream.StartKnown || stream.Epoch == 0 || stream.StartRequestedAt != 0 && now - stream.StartRequestedAt < stream.StartRequestBackoff)
+            return;
+        stream.StartRequestBackoff = stream.StartRequestedAt == 0 ? _nakRetry : Math.Min(2 * stream.StartRequestBackoff, _heartbeatInterval);
+        stream.StartRequestedAt = now;
+        var sender = stream.Sender.Member;
+        SendControl(PacketKind.StartRequest, 0, 0, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address, stream.Epoch);
+        Schedule(now + stream.StartRequestBackoff);
     }
 
     private void Hold(ReceiveStream stream, in PacketHeader header, ReadOnlySpan<byte> payload)
@@ -420,7 +472,7 @@ public sealed partial class ReliableGroupChannel
         stream.AckDue = 0;
         stream.AckedSentPacket = stream.AckPacket;
         var sender = stream.Sender.Member;
-        SendControl(PacketKind.Ack, stream.AckPacket, stream.AckMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address);
+        SendControl(PacketKind.Ack, stream.AckPacket, stream.AckMessage, stream.Unicast ? 1u : 0u, sender.Incarnation, 0, [], sender.Address, stream.Epoch);
     }
 
     private void OnTail(ReceiveStream stream, long highest, long now)
@@ -428,7 +480,10 @@ public sealed partial class ReliableGroupChannel
         if (highest > stream.Highest)
             stream.Highest = highest;
         if (!stream.StartKnown)
+        {
+            RequestStart(stream, now);
             return;
+        }
         if (stream.HasGap)
             AfterProgress(stream, now);
         else if (stream.AckPacket > stream.AckedSentPacket)
@@ -437,24 +492,44 @@ public sealed partial class ReliableGroupChannel
             MaybeAck(stream, now); // the sender lost our ack
     }
 
-    private void OnStreamStart(ReceiveStream stream, long start, long baselineMessage, long highest, long now)
+    /// <summary>Where a peer's streams start for this node: its broadcast stream (epoch, first packet, the message before
+    /// it, the highest packet sent) and its unicast stream to this node (epoch, first packet).</summary>
+    private void OnStreamStarts(PeerState peer, long epoch, long start, long baselineMessage, long highest, long unicastEpoch, long unicastStart, long now)
     {
+        OnStreamStart(peer.Broadcast, epoch, start, baselineMessage, highest, now);
+        OnStreamStart(peer.Unicast ??= new ReceiveStream(peer, unicast: true), unicastEpoch, unicastStart, 0, 0, now);
+    }
+
+    private void OnStreamStart(ReceiveStream stream, long epoch, long start, long baselineMessage, long highest, long now)
+    {
+        if (start < 1 || !Follows(stream, epoch))
+            return;
         if (stream.StartKnown)
         {
-            if (highest > stream.Highest)
-                OnTail(stream, highest, now);
-            return;
+            if (start <= stream.Next)
+            {
+                if (highest > stream.Highest)
+                    OnTail(stream, highest, now);
+                return;
+            }
+            // The sender no longer has what lies before its start for us: this node acknowledged it in an earlier state
+            // (before it rejoined, when the sender kept its own state), so it was delivered then. Go on from there.
+            ResetReassembly(stream);
+            stream.Naks.Reset();
         }
         stream.StartKnown = true;
         stream.Next = start;
-        stream.ProcessedMessage = baselineMessage;
+        stream.ProcessedMessage = Math.Max(stream.ProcessedMessage, baselineMessage);
         stream.AckPacket = start - 1;
-        stream.AckMessage = baselineMessage;
+        stream.AckMessage = Math.Max(stream.AckMessage, baselineMessage);
         if (highest > stream.Highest)
             stream.Highest = highest;
+        if (start - 1 > stream.Highest)
+            stream.Highest = start - 1;
         Drain(stream);
         AfterProgress(stream, now);
-        SendAck(stream, now); // confirms the start: the sender stops announcing it
+        if (!stream.Unicast || stream.AckPacket > 0)
+            SendAck(stream, now); // confirms the start (the broadcast ack): the sender stops announcing it
     }
 
     /// <summary>Hands what <see cref="Dispatch"/> produced to the handler, outside the lock, on this thread.</summary>

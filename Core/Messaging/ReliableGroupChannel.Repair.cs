@@ -133,7 +133,7 @@ public sealed partial class ReliableGroupChannel
         }
         Interlocked.Increment(ref _counters.naksSent);
         var sender = stream.Sender.Member;
-        SendControl(PacketKind.Nak, 0, 0, stream.Unicast ? 1u : 0u, sender.Incarnation, position, [], sender.Address);
+        SendControl(PacketKind.Nak, 0, 0, stream.Unicast ? 1u : 0u, sender.Incarnation, position, [], sender.Address, stream.Epoch);
     }
 
     /// <summary>A receiver asks for ranges of one of this node's streams: at most <see cref="MaxRepairsPerNak"/> packets,
@@ -146,6 +146,12 @@ public sealed partial class ReliableGroupChannel
         var stream = header.FragmentIndex == 0 ? _bcast : peer.UnicastSend;
         if (stream is null)
             return;
+        if (header.StreamEpoch != stream.Epoch)
+        {
+            // A NAK of a previous stream (from before a rejoin or merge): repairing it would resend old packets.
+            Interlocked.Increment(ref _counters.staleStream);
+            return;
+        }
         var reader = new PayloadReader(payload);
         if (!reader.TryReadUInt16(out var count))
         {
@@ -158,6 +164,8 @@ public sealed partial class ReliableGroupChannel
             : peer.UnicastRepairs ??= new RepairBudget(stream.HighestTransmitted, now);
         credit.Refill(stream.HighestTransmitted, now, _time.TimestampFrequency);
         var budget = MaxRepairsPerNak;
+        var acked = stream.IsBroadcast ? peer.AckedPacket : stream.AckedPacket;
+        var askedForAcked = false;
         _repairBatch.Clear();
         for (var r = 0; r < count && budget > 0; r++)
         {
@@ -166,6 +174,7 @@ public sealed partial class ReliableGroupChannel
                 Interlocked.Increment(ref _counters.rejectedMalformed);
                 break;
             }
+            askedForAcked |= from <= acked;
             from = Math.Max(from, stream.Unacked.FirstSequence);
             for (var seq = from; seq <= to && budget > 0; seq++)
             {
@@ -188,6 +197,10 @@ public sealed partial class ReliableGroupChannel
         if (_repairBatch.Count > 0)
             TransmitAll(_repairBatch);
         _repairBatch.Clear();
+        // It asks for what it acknowledged (and this node may have freed): its state for this node is newer than ours for
+        // it (it rejoined and we kept its state). Tell it where the stream starts for it now instead.
+        if (askedForAcked)
+            AnswerStart(peer, now);
     }
 
     /// <summary>

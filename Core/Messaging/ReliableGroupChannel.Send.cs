@@ -210,6 +210,7 @@ public sealed partial class ReliableGroupChannel
             FragmentIndex = fragmentIndex,
             FragmentCount = fragmentCount,
             TargetIncarnation = stream.Target?.Member.Incarnation ?? 0,
+            StreamEpoch = stream.Epoch,
         };
         header.Write(packet.Buffer);
         stream.Unacked.Add(packet);
@@ -444,7 +445,7 @@ public sealed partial class ReliableGroupChannel
 
     /// <summary>Builds and transmits a control datagram. Under <see cref="_gate"/> (it uses a shared buffer).</summary>
     private void SendControl(PacketKind kind, long sequence, long messageSequence, uint fragmentIndex, long targetIncarnation,
-        int payloadLength, ReadOnlySpan<byte> payload, string? address)
+        int payloadLength, ReadOnlySpan<byte> payload, string? address, long epoch = 0)
     {
         var header = new PacketHeader
         {
@@ -457,6 +458,7 @@ public sealed partial class ReliableGroupChannel
             FragmentIndex = fragmentIndex,
             TargetIncarnation = targetIncarnation,
             PayloadLength = (ushort)(payload.IsEmpty ? payloadLength : payload.Length),
+            StreamEpoch = epoch,
         };
         var buffer = _controlBuffer.AsSpan();
         header.Write(buffer);
@@ -468,10 +470,17 @@ public sealed partial class ReliableGroupChannel
     /// <summary>The payload area of the control buffer, for payloads written in place before <see cref="SendControl"/>.</summary>
     private Span<byte> ControlPayload => _controlBuffer.AsSpan(PacketHeader.Size, _payloadCapacity);
 
-    /// <summary>A cumulative acknowledgement. One that claims more than this node sent is hostile (it would free
-    /// packets the receiver never had, and the stream would stall for good): dropped and counted.</summary>
+    /// <summary>A cumulative acknowledgement. One of another epoch is about a previous stream (from before a rejoin or a
+    /// merge) and must not free or confirm the current one; one that claims more than this node sent is hostile (it would
+    /// free packets the receiver never had, and the stream would stall for good): both dropped and counted.</summary>
     private void OnAck(PeerState peer, in PacketHeader header)
     {
+        var stream = header.FragmentIndex == 0 ? _bcast : peer.UnicastSend;
+        if (stream is not null && header.StreamEpoch != stream.Epoch)
+        {
+            Interlocked.Increment(ref _counters.staleStream);
+            return;
+        }
         if (header.FragmentIndex == 0)
         {
             if (header.Sequence > _bcast.HighestTransmitted || header.MessageSequence > _bcast.LastPacketizedMessage)
@@ -490,7 +499,7 @@ public sealed partial class ReliableGroupChannel
             FreeBroadcast();
             CheckAckWaiters();
         }
-        else if (peer.UnicastSend is { } stream)
+        else if (stream is not null)
         {
             if (header.Sequence > stream.HighestTransmitted)
             {
@@ -571,7 +580,7 @@ public sealed partial class ReliableGroupChannel
     private void SendTail(SendStream stream)
     {
         SendControl(PacketKind.Tail, stream.HighestTransmitted, stream.LastPacketizedMessage, stream.IsBroadcast ? 0u : 1u,
-            stream.Target?.Member.Incarnation ?? 0, 0, [], stream.Target?.Member.Address);
+            stream.Target?.Member.Incarnation ?? 0, 0, [], stream.Target?.Member.Address, stream.Epoch);
     }
 
     private static partial class Log

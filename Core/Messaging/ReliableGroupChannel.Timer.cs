@@ -126,7 +126,15 @@ public sealed partial class ReliableGroupChannel
     private void StreamTick(Internal.ReceiveStream stream, long now, ref long next)
     {
         if (!stream.StartKnown)
+        {
+            // Asked where it starts and got no answer yet: ask again after the back-off.
+            if (stream.StartRequestedAt != 0)
+            {
+                RequestStart(stream, now);
+                next = Math.Min(next, stream.StartRequestedAt + stream.StartRequestBackoff);
+            }
             return;
+        }
         if (stream.AckDue != 0)
         {
             if (now >= stream.AckDue)

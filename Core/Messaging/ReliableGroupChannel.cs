@@ -73,7 +73,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         _protector = new DatagramProtector(DatagramProtector.ParseKey(options.ClusterKey), options.Encrypt, _localKey.Hash, _localKey.Incarnation);
         _payloadCapacity = options.DatagramSize - PacketHeader.Size - _protector.Overhead;
         _receiver = new Receiver(this);
-        _bcast = new SendStream(null);
+        _bcast = new SendStream(null, NewIncarnation(_time));
         _txScratch = new byte[options.DatagramSize];
         _txBatch = new byte[Math.Max(options.DatagramSize, Math.Min(MaxBatchBytes, MaxFlushPackets * options.DatagramSize))];
         _maxPooledPackets = (int)Math.Min(65_536, options.SendWindowBytes / options.DatagramSize + 1);
@@ -193,7 +193,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
             }
             if (peer is null)
                 throw new InvalidOperationException($"No member '{nodeId}' in {_view}.");
-            peer.UnicastSend ??= new SendStream(peer);
+            peer.UnicastSend ??= new SendStream(peer, peer.UnicastEpoch);
             Submit(peer.UnicastSend, message.Span, cancellationToken, out pending);
         }
         RequestFlush();
@@ -395,7 +395,8 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
 
     private static long s_lastIncarnation;
 
-    /// <summary>Microseconds since the epoch, strictly increasing within the process: a restart is newer.</summary>
+    /// <summary>Microseconds since the epoch, strictly increasing within the process: a restart is newer. Stream epochs
+    /// come from the same sequence, so a stream started later has a larger epoch.</summary>
     private static long NewIncarnation(TimeProvider time)
     {
         var candidate = (time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
@@ -440,6 +441,7 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
         Add("multicast.channel.local_stalls", () => c.LocalStalls, "Own stalls not counted against peers.");
         Add("multicast.channel.exclusions", () => c.Exclusions, "Times this member was removed while alive.");
         Add("multicast.channel.repairs_throttled", () => c.RepairsThrottled, "Repairs not sent: the asker used up its repair budget.");
+        Add("multicast.channel.stale_stream", () => c.StaleStream, "Datagrams of a member's previous stream epoch ignored.");
     }
 
     /// <summary>Keeps <see cref="IDatagramHandler"/> off the channel's public surface.</summary>

@@ -24,14 +24,15 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
         try
         {
             if (!channel.View.Contains(target))
-                throw new MemberGoneException(target);
+                throw new MemberGoneException(target, sent: false);
             try
             {
                 await channel.SendAsync(target, StoreCodec.Encode(request), cancellationToken);
             }
             catch (InvalidOperationException)
             {
-                throw new MemberGoneException(target);
+                // The channel refused it (not in a view, or the target is not in its view): nothing went out.
+                throw new MemberGoneException(target, sent: false);
             }
             try
             {
@@ -48,6 +49,60 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="request"/> (whose request id is <paramref name="id"/>) and waits for the reply, sending it
+    /// again under the same id when no reply came within <paramref name="firstWait"/>, then after twice as long each
+    /// time, up to <paramref name="maxWait"/> between sends, until it is answered: a lost request or reply costs a
+    /// delay, never the call. The reply to any of the sends completes it, so the target must handle the request
+    /// idempotently (<paramref name="onResend"/> is called before each send after the first). The caller bounds it with
+    /// <paramref name="cancellationToken"/> (its view changing).
+    /// </summary>
+    /// <exception cref="MemberGoneException">The target is not in the view, or left it before answering.</exception>
+    public async Task<Envelope> AskAsync(string target, ulong id, Envelope request, TimeSpan firstWait, TimeSpan maxWait, Action onResend, CancellationToken cancellationToken)
+    {
+        var call = new Call(target, new TaskCompletionSource<Envelope>(TaskCreationOptions.RunContinuationsAsynchronously));
+        _calls[id] = call;
+        try
+        {
+            var payload = StoreCodec.Encode(request);
+            var wait = firstWait;
+            for (var sends = 0; ; sends++)
+            {
+                if (!channel.View.Contains(target))
+                    throw new MemberGoneException(target, sent: sends > 0);
+                if (sends > 0)
+                    onResend();
+                try
+                {
+                    await channel.SendAsync(target, payload, cancellationToken);
+                }
+                catch (InvalidOperationException)
+                {
+                    throw new MemberGoneException(target, sent: sends > 0);
+                }
+                catch (SendWindowFullException)
+                {
+                    // The window stayed full past the send timeout: as if lost, sent again after the wait.
+                }
+                try
+                {
+                    return await call.Reply.Task.WaitAsync(wait, time, cancellationToken);
+                }
+                catch (TimeoutException)
+                {
+                    wait = wait * 2 < maxWait ? wait * 2 : maxWait;
+                }
+            }
+        }
+        finally
+        {
+            _calls.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>Whether a call to <paramref name="from"/> waits for the reply with this id.</summary>
+    public bool Awaits(ulong id, string from) => _calls.TryGetValue(id, out var call) && call.Target == from;
+
     /// <summary>Completes a call with its reply; only the member that was asked can answer it.</summary>
     public bool Complete(ulong id, string from, Envelope reply) =>
         _calls.TryGetValue(id, out var call) && call.Target == from && _calls.TryRemove(id, out _) && call.Reply.TrySetResult(reply);
@@ -58,13 +113,19 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
         foreach (var (id, call) in _calls)
         {
             if (gone(call.Target) && _calls.TryRemove(id, out _))
-                call.Reply.TrySetException(new MemberGoneException(call.Target));
+                call.Reply.TrySetException(new MemberGoneException(call.Target, sent: true));
         }
     }
 }
 
 /// <summary>The member a request was addressed to is not in the view, or left before answering.</summary>
-internal sealed class MemberGoneException(string node) : Exception($"Node '{node}' is not in the view (it left before answering).")
+internal sealed class MemberGoneException(string node, bool sent) : Exception(sent
+    ? $"Node '{node}' left the view before answering."
+    : $"Node '{node}' is not in the view; nothing was sent to it.")
 {
     public string Node { get; } = node;
+
+    /// <summary>Whether the request may have reached the member: false when it was never handed to the channel, so
+    /// the member cannot have acted on it.</summary>
+    public bool Sent { get; } = sent;
 }

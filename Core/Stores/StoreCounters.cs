@@ -5,7 +5,8 @@ public sealed class StoreCounters
 {
     private long _malformed, _refusedStale, _applied, _buffered, _syncs, _recoveries, _lockWaits, _lockConflicts,
         _writeConcernRecounts, _transferred, _rebalanced, _dropped, _loadedFromDisk, _corruptFiles, _noQuorum,
-        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts, _primaryStateAsks, _stalls, _commitResends;
+        _staleEpoch, _outcomeQueries, _inDoubt, _reconciliations, _writeConcernTimeouts, _primaryStateAsks, _stalls, _commitResends,
+        _reconcileResends;
 
     /// <summary>Messages dropped because they could not be decoded or broke a limit.</summary>
     public long Malformed => Volatile.Read(ref _malformed);
@@ -40,6 +41,10 @@ public sealed class StoreCounters
     /// <summary>Times a commit sent its update again to members that had not acknowledged it within a quarter of the
     /// commit timeout (the update or the acknowledgement was lost, or the member is slow).</summary>
     public long CommitResends => Volatile.Read(ref _commitResends);
+
+    /// <summary>Times a reconciliation message was sent again, or asked for again, because its answer did not come in
+    /// time (a digest chunk, a pushed copy, "done", "ready" or a fetch was lost, or the member is slow).</summary>
+    public long ReconcileResends => Volatile.Read(ref _reconcileResends);
 
     /// <summary>Whole sessions received from arbiters while catching up (joins, rejoins, new backups).</summary>
     public long TransferredSessions => Volatile.Read(ref _transferred);
@@ -90,6 +95,7 @@ public sealed class StoreCounters
     internal void AddWriteConcernRecount() => Interlocked.Increment(ref _writeConcernRecounts);
     internal void AddWriteConcernTimeout() => Interlocked.Increment(ref _writeConcernTimeouts);
     internal void AddCommitResend() => Interlocked.Increment(ref _commitResends);
+    internal void AddReconcileResend() => Interlocked.Increment(ref _reconcileResends);
     internal void AddTransferred(long n) => Interlocked.Add(ref _transferred, n);
     internal void AddRebalanced(long n) => Interlocked.Add(ref _rebalanced, n);
     internal void AddDropped(long n) => Interlocked.Add(ref _dropped, n);

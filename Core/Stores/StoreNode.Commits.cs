@@ -262,6 +262,11 @@ internal sealed partial class StoreNode
             var reply = (await _calls.CallAsync(arbiter, callId, request, _options.CommitTimeout + _options.CommitTimeout, cancellationToken)).CommitReply!;
             return new CommitResult(reply.Status, reply.Version, reply.Epoch, reply.Detail, null);
         }
+        catch (MemberGoneException ex) when (!ex.Sent)
+        {
+            // Never sent: the arbiter cannot have sequenced it. Not applied; ask the next arbiter.
+            return new CommitResult(CommitStatus.NotArbiter, 0, 0, 0, null);
+        }
         catch (Exception ex) when (ex is MemberGoneException or TimeoutException)
         {
             // Sent, and no answer: the arbiter may have sequenced it.
@@ -418,6 +423,10 @@ internal sealed partial class StoreNode
             if (!check.Allowed || d.BaseVersion != current.Version || d.IsNew)
             {
                 LogStaleCommit(id, request.Writer, d.Token, check.CurrentToken);
+                // The writer holds the lock but wrote on a stale copy: the commit is refused, and a releasing commit
+                // still releases, or the session stays locked until the lease runs out.
+                if (request.Release && check.Allowed)
+                    Deliver(_locks.Release(id, request.Writer, d.Token, current.Token, TokenFloor));
                 done.TrySetResult(new CommitResult(CommitStatus.StaleToken, 0, 0, Math.Max(check.CurrentToken, current.Token), null));
                 return;
             }
@@ -516,9 +525,9 @@ internal sealed partial class StoreNode
     /// <summary>A replica's acknowledgement (or a push's) on the receive thread.</summary>
     private void OnReplicateAck(string from, ReplicateAck ack)
     {
-        if (_pushes.TryGetValue(ack.ReplicationId, out var push) && push.Target == from)
+        if (_calls.Awaits(ack.ReplicationId, from))
         {
-            push.Ack.TrySetResult(ack);
+            _calls.Complete(ack.ReplicationId, from, new Envelope { ReplicateAck = ack }); // a reconciliation push
             return;
         }
         lock (_gate)

@@ -202,6 +202,8 @@ internal sealed partial class StoreNode
             else if (_epoch.Decision is null || ready.Epoch > _epoch.Epoch)
                 _earlyReady[from] = ready.Epoch; // a fresh member may catch up from the others before this node decides
         }
+        if (ready.RequestId != 0)
+            Send(from, new Envelope { ReconcileAck = new ReconcileAck { RequestId = ready.RequestId } });
     }
 
     /// <summary>This node holds what it must for the epoch: it serves, and its acknowledgements count.</summary>
@@ -216,12 +218,12 @@ internal sealed partial class StoreNode
             SetEpochLocked(_epoch with { CaughtUp = true });
         }
         LogCaughtUp(InstanceId, reconciliation.Epoch, Table.Count);
-        // To each member by unicast rather than one broadcast: a member that misses it would never count this node's
-        // acknowledgements in this epoch (and report Degraded until the next view).
+        // To each member by unicast rather than one broadcast, until it answers: a member that misses it would never
+        // count this node's acknowledgements in this epoch (and report Degraded until the next view).
         foreach (var m in reconciliation.View.Members)
         {
             if (m.NodeId != InstanceId)
-                Send(m.NodeId, new Envelope { MemberReady = new MemberReady { Epoch = reconciliation.Epoch } });
+                Track(AskUntilAnsweredAsync(m.NodeId, id => new Envelope { MemberReady = new MemberReady { Epoch = reconciliation.Epoch, RequestId = id } }, reconciliation.Cancel.Token));
         }
     }
 

@@ -16,6 +16,11 @@ namespace Multicast.Stores;
 //     another member holds it, and takes over the locks. Until then the sessions it recovers wait.
 //  3. Each arbiter pushes whole copies to the holders that lack them (new holders, fresh members, stale copies), and
 //     tells each member when it is done. A fresh member serves once every member told it so.
+//
+// Each of these messages may be lost (issue 10, N12): digest chunks are numbered and the arbiter asks for the ones it
+// lacks; pushes, "done", "ready" and fetches are asked again, under the same id, until they are answered. The pace
+// starts at a quarter of the commit timeout and doubles up to the whole of it; the view changing (which cancels the
+// epoch's reconciliation, or fails the calls to a member that left) is what ends them otherwise.
 internal sealed partial class StoreNode
 {
     private const int DigestChunk = 4096;
@@ -24,7 +29,6 @@ internal sealed partial class StoreNode
     private static readonly TimeSpan TrimInterval = TimeSpan.FromSeconds(1);
 
     private readonly List<(string From, Digest Digest)> _earlyDigests = [];
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, (string Target, TaskCompletionSource<ReplicateAck> Ack)> _pushes = new();
     private DateTimeOffset _lastTrim;
     private int _trimming;
 
@@ -45,6 +49,8 @@ internal sealed partial class StoreNode
                 AwaitingDigests.Add(m.NodeId);
                 AwaitingDone.Add(m.NodeId);
                 Reports[m.NodeId] = new(StringComparer.Ordinal);
+                ChunksIn[m.NodeId] = new DigestChunks();
+                ChunksOut[m.NodeId] = [];
             }
             if (AwaitingDigests.Count == 0)
                 DigestsIn.TrySetResult();
@@ -67,6 +73,12 @@ internal sealed partial class StoreNode
         public HashSet<string> AwaitingDigests { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, Dictionary<string, DigestEntry>> Reports { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Per member, the digest chunks it sent this node.</summary>
+        public Dictionary<string, DigestChunks> ChunksIn { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Per member, the digest chunks this node sent it, kept for the epoch: it may ask for some again.</summary>
+        public Dictionary<string, List<Digest>> ChunksOut { get; } = new(StringComparer.Ordinal);
 
         public List<LockEntry> Locks { get; } = [];
 
@@ -101,6 +113,23 @@ internal sealed partial class StoreNode
         }
     }
 
+    /// <summary>The digest chunks heard from one member: its digest is in once every chunk up to the last one is.</summary>
+    private sealed class DigestChunks
+    {
+        public HashSet<int> Have { get; } = [];
+
+        /// <summary>How many chunks the member sent (known from the last one; -1 until then).</summary>
+        public int Count { get; set; } = -1;
+
+        public bool Complete => Count >= 0 && Have.Count >= Count && Enumerable.Range(0, Count).All(Have.Contains);
+    }
+
+    /// <summary>How long a reconciliation message waits for its answer before it is sent (or asked for) again; each
+    /// further wait doubles, up to <see cref="ReconcileMaxWait"/>.</summary>
+    private TimeSpan ReconcileFirstWait => ResendAfter;
+
+    private TimeSpan ReconcileMaxWait => _options.CommitTimeout > ResendAfter ? _options.CommitTimeout : ResendAfter;
+
     private void StartReconciliationIfDue()
     {
         Reconciliation? start = null;
@@ -126,7 +155,7 @@ internal sealed partial class StoreNode
         try
         {
             await SendDigestsAsync(r, token);
-            await r.DigestsIn.Task.WaitAsync(token);
+            await WaitForDigestsAsync(r, token);
             var recovered = await RecoverAsync(r, token);
             r.Recovered.TrySetResult();
             var pushed = await PushAsync(r, token);
@@ -142,6 +171,38 @@ internal sealed partial class StoreNode
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             // A newer view took over; its reconciliation starts from what this one achieved.
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogReconciliationFailed(r.Epoch, ex); // this node stays Joining until the next view: never silently
+        }
+    }
+
+    /// <summary>Waits for every member's digest, asking the members whose digest is not complete for the chunks this node
+    /// lacks, at the reconciliation's pace.</summary>
+    private async Task WaitForDigestsAsync(Reconciliation r, CancellationToken cancellationToken)
+    {
+        var wait = ReconcileFirstWait;
+        while (true)
+        {
+            try
+            {
+                await r.DigestsIn.Task.WaitAsync(wait, _time, cancellationToken);
+                return;
+            }
+            catch (TimeoutException)
+            {
+                wait = wait * 2 < ReconcileMaxWait ? wait * 2 : ReconcileMaxWait;
+            }
+            List<(string Node, DigestAsk Ask)> asks;
+            lock (_gate)
+                asks = [.. r.AwaitingDigests.Select(n => (n, new DigestAsk { Epoch = r.Epoch, Have = [.. r.ChunksIn[n].Have] }))];
+            foreach (var (node, ask) in asks)
+            {
+                Counters.AddReconcileResend();
+                LogAskingForDigest(node, r.Epoch, ask.Have.Count);
+                Send(node, new Envelope { DigestAsk = ask });
+            }
         }
     }
 
@@ -183,7 +244,38 @@ internal sealed partial class StoreNode
         foreach (var (node, digest) in digests)
         {
             digest.Last = true;
-            await SendAsync(node, new Envelope { Digest = digest }, cancellationToken);
+            await SendDigestAsync(r, node, digest, cancellationToken);
+        }
+    }
+
+    /// <summary>Numbers the chunk and keeps it for the epoch before it goes: the arbiter may ask for it again.</summary>
+    private async Task SendDigestAsync(Reconciliation r, string node, Digest digest, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var sent = r.ChunksOut[node];
+            digest.Index = sent.Count;
+            sent.Add(digest);
+        }
+        await SendAsync(node, new Envelope { Digest = digest }, cancellationToken);
+    }
+
+    /// <summary>An arbiter lacks some of this node's digest chunks for the epoch (receive thread): the ones sent so far go
+    /// again; those not sent yet follow anyway.</summary>
+    private void OnDigestAsk(string from, DigestAsk ask)
+    {
+        List<Digest> again;
+        lock (_gate)
+        {
+            if (_epoch.Reconciliation is not { } r || r.Epoch != ask.Epoch || !r.ChunksOut.TryGetValue(from, out var sent))
+                return;
+            var have = ask.Have.ToHashSet();
+            again = [.. sent.Where(d => !have.Contains(d.Index))];
+        }
+        foreach (var digest in again)
+        {
+            Counters.AddReconcileResend();
+            Send(from, new Envelope { Digest = digest });
         }
     }
 
@@ -202,7 +294,7 @@ internal sealed partial class StoreNode
         if (digest.Entries.Count < DigestChunk)
             return;
         digests[arbiter] = new Digest { Epoch = r.Epoch };
-        await SendAsync(arbiter, new Envelope { Digest = digest }, cancellationToken);
+        await SendDigestAsync(r, arbiter, digest, cancellationToken);
     }
 
     /// <summary>Hands the locks of sessions whose arbiter changed to the new arbiter; their waiters ask it. Under the gate.</summary>
@@ -231,6 +323,10 @@ internal sealed partial class StoreNode
         {
             // Not in the view any more: the next view's reconciliation replaces this one.
         }
+        catch (SendWindowFullException ex)
+        {
+            LogSendFailed(node, ex); // as if lost: the arbiter asks for the chunk again
+        }
     }
 
     /// <summary>A digest from a member (receive thread). One for an epoch this node has not decided yet waits for it.</summary>
@@ -248,12 +344,16 @@ internal sealed partial class StoreNode
 
     private void TakeDigestLocked(Reconciliation r, string from, Digest digest)
     {
-        if (!r.Reports.TryGetValue(from, out var reports))
+        // A chunk heard twice (sent again while the first was on its way) counts once: its locks would be taken twice.
+        if (!r.Reports.TryGetValue(from, out var reports) || !r.ChunksIn[from].Have.Add(digest.Index))
             return;
         foreach (var e in digest.Entries)
             reports[e.SessionId] = e;
         r.Locks.AddRange(digest.Locks);
-        if (digest.Last && r.AwaitingDigests.Remove(from) && r.AwaitingDigests.Count == 0)
+        var chunks = r.ChunksIn[from];
+        if (digest.Last)
+            chunks.Count = digest.Index + 1;
+        if (chunks.Complete && r.AwaitingDigests.Remove(from) && r.AwaitingDigests.Count == 0)
             r.DigestsIn.TrySetResult();
     }
 
@@ -329,24 +429,20 @@ internal sealed partial class StoreNode
         return best is { } b ? (b.Node, b.Epoch, b.Version, b.Removed) : null;
     }
 
+    /// <summary>Asks the member for its copies until it answers (a slow member, or a lost request or reply); one that
+    /// leaves the view answers nothing, and the view change starts a new reconciliation.</summary>
     private async Task<List<SessionCopy>> FetchAsync(string node, string[] ids, CancellationToken cancellationToken)
     {
-        for (var attempt = 0; ; attempt++)
+        var id = _calls.NextId();
+        try
         {
-            var id = _calls.NextId();
-            try
-            {
-                var reply = await _calls.CallAsync(node, id, new Envelope { FetchRequest = new FetchRequest { RequestId = id, SessionIds = [.. ids] } }, _options.CommitTimeout, cancellationToken);
-                return reply.FetchReply?.Copies ?? [];
-            }
-            catch (TimeoutException) when (attempt < 5)
-            {
-                // A slow member: ask again (a dead one leaves the view, which cancels this reconciliation).
-            }
-            catch (MemberGoneException)
-            {
-                return [];
-            }
+            var request = new Envelope { FetchRequest = new FetchRequest { RequestId = id, SessionIds = [.. ids] } };
+            var reply = await _calls.AskAsync(node, id, request, ReconcileFirstWait, ReconcileMaxWait, Counters.AddReconcileResend, cancellationToken);
+            return reply.FetchReply?.Copies ?? [];
+        }
+        catch (MemberGoneException)
+        {
+            return [];
         }
     }
 
@@ -416,10 +512,25 @@ internal sealed partial class StoreNode
         {
             var count = await PushToAsync(r, t.Key, t.Value, cancellationToken);
             Interlocked.Add(ref pushed, count);
-            Send(t.Key, new Envelope { ReconcileDone = new ReconcileDone { Epoch = r.Epoch } });
+            await AskUntilAnsweredAsync(t.Key, id => new Envelope { ReconcileDone = new ReconcileDone { Epoch = r.Epoch, RequestId = id } }, cancellationToken);
         }));
         Counters.AddRebalanced(pushed);
         return pushed;
+    }
+
+    /// <summary>Sends a message that is answered by a <see cref="ReconcileAck"/> until it is answered, the member leaves,
+    /// or the epoch's reconciliation is cancelled.</summary>
+    private async Task AskUntilAnsweredAsync(string node, Func<ulong, Envelope> message, CancellationToken cancellationToken)
+    {
+        var id = _calls.NextId();
+        try
+        {
+            await _calls.AskAsync(node, id, message(id), ReconcileFirstWait, ReconcileMaxWait, Counters.AddReconcileResend, cancellationToken);
+        }
+        catch (MemberGoneException)
+        {
+            // It left: the view changes, and so does what it must be told.
+        }
     }
 
     private async Task<int> PushToAsync(Reconciliation r, string node, List<string> ids, CancellationToken cancellationToken)
@@ -427,7 +538,8 @@ internal sealed partial class StoreNode
         if (ids.Count == 0)
             return 0;
         LogPushing(ids.Count, node, r.Epoch);
-        var inFlight = new List<Task>();
+        var inFlight = new List<Task<bool>>();
+        var gone = false;
         var sent = 0;
         var nextReport = ids.Count / 10;
         var batch = new Replicate { Epoch = r.Epoch, AckRequested = true };
@@ -438,14 +550,10 @@ internal sealed partial class StoreNode
             {
                 var done = await Task.WhenAny(inFlight);
                 inFlight.Remove(done);
-                await done;
+                gone |= !await done;
             }
-            var id = _calls.NextId();
-            batch.ReplicationId = id;
-            var ack = new TaskCompletionSource<ReplicateAck>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _pushes[id] = (node, ack);
-            inFlight.Add(AwaitPushAsync(id, ack.Task, cancellationToken));
-            await SendAsync(node, new Envelope { Replicate = batch }, cancellationToken);
+            batch.ReplicationId = _calls.NextId();
+            inFlight.Add(PushBatchAsync(node, batch, cancellationToken));
             sent += batch.Copies.Count;
             if (ids.Count >= 1000 && sent >= nextReport)
             {
@@ -457,6 +565,8 @@ internal sealed partial class StoreNode
         }
         foreach (var id in ids)
         {
+            if (gone)
+                break; // it left: the view changes, and a new reconciliation pushes to the holders of that view
             SessionCopy? copy;
             lock (_gate)
                 copy = Table.Get(id) is { } state ? StoreCodec.ToCopy(state) : Applier.TombstoneOf(id) is { } dead ? TombstoneCopy(id, dead) : null;
@@ -473,15 +583,18 @@ internal sealed partial class StoreNode
         return sent;
     }
 
-    private async Task AwaitPushAsync(ulong id, Task<ReplicateAck> ack, CancellationToken cancellationToken)
+    /// <summary>One chunk of copies, sent again until the holder acknowledges it (a holder applies a copy it already has
+    /// as a no-op and acknowledges again). False when the holder left the view.</summary>
+    private async Task<bool> PushBatchAsync(string node, Replicate batch, CancellationToken cancellationToken)
     {
         try
         {
-            await ack.WaitAsync(cancellationToken);
+            await _calls.AskAsync(node, batch.ReplicationId, new Envelope { Replicate = batch }, ReconcileFirstWait, ReconcileMaxWait, Counters.AddReconcileResend, cancellationToken);
+            return true;
         }
-        finally
+        catch (MemberGoneException)
         {
-            _pushes.TryRemove(id, out _);
+            return false;
         }
     }
 
@@ -492,6 +605,9 @@ internal sealed partial class StoreNode
             if (_epoch.Reconciliation is { } r && r.Epoch == done.Epoch && r.AwaitingDone.Remove(from) && r.AwaitingDone.Count == 0)
                 r.AllDone.TrySetResult();
         }
+        // Answered whatever this node made of it (an older epoch's is over): the arbiter only needs to stop sending it.
+        if (done.RequestId != 0)
+            Send(from, new Envelope { ReconcileAck = new ReconcileAck { RequestId = done.RequestId } });
     }
 
     /// <summary>Ring: copies this node no longer must hold are dropped once their arbiter confirms its holders have them;
@@ -636,6 +752,12 @@ internal sealed partial class StoreNode
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pushing to {Node}: {Done}/{Total} sessions")]
     private partial void LogPushProgress(string node, int done, int total);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Digest of {Node} for epoch {Epoch} incomplete ({Have} chunk(s) in): asking for the rest")]
+    private partial void LogAskingForDigest(string node, long epoch, int have);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reconciliation of epoch {Epoch} failed; this node waits for the next view")]
+    private partial void LogReconciliationFailed(long epoch, Exception ex);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Dropped {Count} copies this node no longer must hold")]
     private partial void LogDropped(int count);

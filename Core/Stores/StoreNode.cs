@@ -321,6 +321,8 @@ internal sealed partial class StoreNode : IAsyncDisposable
                 OnPrimaryState(from, state);
             else if (m.Digest is { } digest)
                 OnDigest(from, digest);
+            else if (m.DigestAsk is { } digestAsk)
+                OnDigestAsk(from, digestAsk);
             else if (m.FetchRequest is { } fetch)
                 OnFetchRequest(from, fetch);
             else if (m.ReconcileDone is { } done)
@@ -347,7 +349,8 @@ internal sealed partial class StoreNode : IAsyncDisposable
     private void CompleteCall(string from, Envelope reply)
     {
         var id = reply.CommitReply?.RequestId ?? reply.ReadReply?.RequestId ?? reply.FetchReply?.RequestId
-            ?? reply.HoldReply?.RequestId ?? reply.OutcomeReply?.RequestId ?? reply.LeaseReply?.RequestId ?? 0;
+            ?? reply.HoldReply?.RequestId ?? reply.OutcomeReply?.RequestId ?? reply.LeaseReply?.RequestId
+            ?? reply.ReconcileAck?.RequestId ?? 0;
         if (id != 0)
             _calls.Complete(id, from, reply);
     }

@@ -64,7 +64,8 @@ internal static class StoreCodec
         One(e.LockRequest) + One(e.LockReply) + One(e.LockRelease) + One(e.LockCancel) + One(e.CommitRequest) + One(e.CommitReply)
         + One(e.Replicate) + One(e.ReplicateAck) + One(e.ReadRequest) + One(e.ReadReply) + One(e.Touch) + One(e.PrimaryState)
         + One(e.Digest) + One(e.FetchRequest) + One(e.FetchReply) + One(e.ReconcileDone) + One(e.HoldRequest) + One(e.HoldReply)
-        + One(e.OutcomeRequest) + One(e.OutcomeReply) + One(e.MemberReady) + One(e.LeaseCheck) + One(e.LeaseReply);
+        + One(e.OutcomeRequest) + One(e.OutcomeReply) + One(e.MemberReady) + One(e.LeaseCheck) + One(e.LeaseReply)
+        + One(e.DigestAsk) + One(e.ReconcileAck);
 
     private static int One(object? body) => body is null ? 0 : 1;
 
@@ -81,7 +82,8 @@ internal static class StoreCodec
         : e.HoldRequest is not null ? nameof(HoldRequest) : e.HoldReply is not null ? nameof(HoldReply)
         : e.OutcomeRequest is not null ? nameof(OutcomeRequest) : e.OutcomeReply is not null ? nameof(OutcomeReply)
         : e.MemberReady is not null ? nameof(MemberReady) : e.LeaseCheck is not null ? nameof(LeaseCheck)
-        : e.LeaseReply is not null ? nameof(LeaseReply) : "none";
+        : e.LeaseReply is not null ? nameof(LeaseReply) : e.DigestAsk is not null ? nameof(DigestAsk)
+        : e.ReconcileAck is not null ? nameof(ReconcileAck) : "none";
 
     private static bool IsValid(Envelope e, int maxSessionBytes)
     {
@@ -110,7 +112,9 @@ internal static class StoreCodec
         if (e.PrimaryState is { } ps)
             return ps.LastMembers.Count <= MaxEntries && ps.LastMembers.TrueForAll(IsNode) && ps.Leavers.Count <= MaxEntries && ps.Leavers.TrueForAll(IsNode);
         if (e.Digest is { } d)
-            return d.Entries.Count <= MaxEntries && d.Entries.TrueForAll(x => IsId(x.SessionId)) && d.Locks.Count <= MaxEntries && d.Locks.TrueForAll(x => IsId(x.SessionId) && IsNode(x.Holder));
+            return d.Index >= 0 && d.Entries.Count <= MaxEntries && d.Entries.TrueForAll(x => IsId(x.SessionId)) && d.Locks.Count <= MaxEntries && d.Locks.TrueForAll(x => IsId(x.SessionId) && IsNode(x.Holder));
+        if (e.DigestAsk is { } da)
+            return da.Have.Count <= MaxEntries;
         if (e.FetchRequest is { } fq)
             return fq.SessionIds.Count <= MaxEntries && fq.SessionIds.TrueForAll(IsId);
         if (e.FetchReply is { } fp)

@@ -32,6 +32,8 @@ internal sealed class Envelope
     [ProtoMember(30)] public MemberReady? MemberReady { get; set; }
     [ProtoMember(31)] public LeaseCheck? LeaseCheck { get; set; }
     [ProtoMember(32)] public LeaseReply? LeaseReply { get; set; }
+    [ProtoMember(33)] public DigestAsk? DigestAsk { get; set; }
+    [ProtoMember(34)] public ReconcileAck? ReconcileAck { get; set; }
 }
 
 [ProtoContract]
@@ -310,7 +312,8 @@ internal sealed class LockEntry
 
 /// <summary>
 /// Reconciliation, member to arbiter, after a new primary epoch: what this member holds of the sessions whose arbiter
-/// must recover them (and, from the previous arbiter, their locks). Sent in chunks; the last one says so.
+/// must recover them (and, from the previous arbiter, their locks). Sent in numbered chunks; the last one says so, and
+/// an arbiter that misses some asks for them (<see cref="DigestAsk"/>).
 /// </summary>
 [ProtoContract]
 internal sealed class Digest
@@ -319,6 +322,16 @@ internal sealed class Digest
     [ProtoMember(2)] public List<DigestEntry> Entries { get; set; } = [];
     [ProtoMember(3)] public List<LockEntry> Locks { get; set; } = [];
     [ProtoMember(4)] public bool Last { get; set; }
+    /// <summary>The chunk's number, from 0 (a sender that numbers none sends a single chunk 0 as far as the arbiter can tell).</summary>
+    [ProtoMember(5)] public int Index { get; set; }
+}
+
+/// <summary>Arbiter to member: the digest chunks of this epoch it has; the member sends the others again.</summary>
+[ProtoContract]
+internal sealed class DigestAsk
+{
+    [ProtoMember(1)] public long Epoch { get; set; }
+    [ProtoMember(2)] public List<int> Have { get; set; } = [];
 }
 
 [ProtoContract]
@@ -335,18 +348,31 @@ internal sealed class FetchReply
     [ProtoMember(2)] public List<SessionCopy> Copies { get; set; } = [];
 }
 
-/// <summary>Arbiter to member: everything the member must hold of what this arbiter arbitrates has been sent, for this epoch.</summary>
+/// <summary>Arbiter to member: everything the member must hold of what this arbiter arbitrates has been sent, for this
+/// epoch. Answered by a <see cref="ReconcileAck"/> and sent again until it is.</summary>
 [ProtoContract]
 internal sealed class ReconcileDone
 {
     [ProtoMember(1)] public long Epoch { get; set; }
+    /// <summary>The id the answer carries (0: the sender expects no answer).</summary>
+    [ProtoMember(2)] public ulong RequestId { get; set; }
 }
 
-/// <summary>A member announces that it holds what it must (caught up): from now on its acknowledgements count.</summary>
+/// <summary>A member announces that it holds what it must (caught up): from now on its acknowledgements count.
+/// Answered by a <see cref="ReconcileAck"/> and sent again until it is.</summary>
 [ProtoContract]
 internal sealed class MemberReady
 {
     [ProtoMember(1)] public long Epoch { get; set; }
+    /// <summary>The id the answer carries (0: the sender expects no answer).</summary>
+    [ProtoMember(2)] public ulong RequestId { get; set; }
+}
+
+/// <summary>The answer to a <see cref="ReconcileDone"/> or a <see cref="MemberReady"/>: the member has taken it.</summary>
+[ProtoContract]
+internal sealed class ReconcileAck
+{
+    [ProtoMember(1)] public ulong RequestId { get; set; }
 }
 
 /// <summary>A member that stalled (a pause, a starved machine) asks whether the others still share its view and epoch

@@ -114,6 +114,8 @@ internal static class StoreModel
             Body(ref state, 30, value.MemberReady);
             Body(ref state, 31, value.LeaseCheck);
             Body(ref state, 32, value.LeaseReply);
+            Body(ref state, 33, value.DigestAsk);
+            Body(ref state, 34, value.ReconcileAck);
         }
 
         public Envelope Read(ref ProtoReader.State state, Envelope value)
@@ -148,6 +150,8 @@ internal static class StoreModel
                     case 30: value.MemberReady = Body(ref state, value.MemberReady); break;
                     case 31: value.LeaseCheck = Body(ref state, value.LeaseCheck); break;
                     case 32: value.LeaseReply = Body(ref state, value.LeaseReply); break;
+                    case 33: value.DigestAsk = Body(ref state, value.DigestAsk); break;
+                    case 34: value.ReconcileAck = Body(ref state, value.ReconcileAck); break;
                     default: state.SkipField(); break;
                 }
             }

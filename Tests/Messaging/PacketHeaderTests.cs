@@ -18,6 +18,7 @@ public sealed class PacketHeaderTests
         FragmentIndex = 17,
         FragmentCount = 3000,
         TargetIncarnation = 99,
+        StreamEpoch = long.MaxValue - 11,
     };
 
     [Test]
@@ -33,18 +34,41 @@ public sealed class PacketHeaderTests
     }
 
     [Test]
-    public void Write_Magic_IsMCAndVersionOne()
+    public void Write_Magic_IsMCAndVersionTwo()
     {
         var buffer = new byte[PacketHeader.Size];
 
         Sample().Write(buffer);
 
-        Assert.That(buffer[..3], Is.EqualTo(new byte[] { (byte)'M', (byte)'C', 1 }));
+        Assert.That(buffer[..3], Is.EqualTo(new byte[] { (byte)'M', (byte)'C', 2 }));
+    }
+
+    [Test]
+    public void Write_StreamEpoch_IsTheLastEightBytesOfThe72ByteHeader()
+    {
+        var buffer = new byte[PacketHeader.Size];
+
+        Sample().Write(buffer);
+
+        Assert.That(PacketHeader.Size, Is.EqualTo(72));
+        Assert.That(System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(64)), Is.EqualTo(long.MaxValue - 11));
+    }
+
+    [Test]
+    public void TryRead_StartRequest_IsAKnownKind()
+    {
+        var buffer = new byte[PacketHeader.Size];
+        (Sample() with { Kind = PacketKind.StartRequest }).Write(buffer);
+
+        Assert.That(PacketHeader.TryRead(buffer, out var read), Is.True);
+        Assert.That(read.Kind, Is.EqualTo(PacketKind.StartRequest));
     }
 
     [TestCase(0, (byte)'X', TestName = "TryRead_BadMagic_IsRefused")]
-    [TestCase(2, (byte)2, TestName = "TryRead_UnknownVersion_IsRefused")]
+    [TestCase(2, (byte)1, TestName = "TryRead_VersionOne_IsRefused")]
+    [TestCase(2, (byte)3, TestName = "TryRead_UnknownVersion_IsRefused")]
     [TestCase(3, (byte)0, TestName = "TryRead_KindZero_IsRefused")]
+    [TestCase(3, (byte)14, TestName = "TryRead_KindAfterStartRequest_IsRefused")]
     [TestCase(3, (byte)200, TestName = "TryRead_UnknownKind_IsRefused")]
     [TestCase(5, (byte)1, TestName = "TryRead_ReservedByteSet_IsRefused")]
     public void TryRead_Malformed_IsRefused(int offset, byte value)

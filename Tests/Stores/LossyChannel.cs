@@ -11,8 +11,8 @@ internal sealed class LossyChannel(IGroupChannel inner) : IGroupChannel
     private int _unicastsToDrop;
     private int _dropped;
 
-    /// <summary>Unicasts matching this are dropped (while <see cref="DropUnicasts"/> has some left).</summary>
-    public Func<Envelope, bool> UnicastFilter { get; set; } = _ => false;
+    /// <summary>Unicasts matching this (the addressee, the message) are dropped (while <see cref="DropUnicasts"/> has some left).</summary>
+    public Func<string, Envelope, bool> UnicastFilter { get; set; } = (_, _) => false;
 
     /// <summary>Broadcasts matching this are dropped, every one of them.</summary>
     public Func<Envelope, bool> BroadcastFilter { get; set; } = _ => false;
@@ -41,7 +41,7 @@ internal sealed class LossyChannel(IGroupChannel inner) : IGroupChannel
 
     public ValueTask SendAsync(string nodeId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
-        if (Volatile.Read(ref _unicastsToDrop) > 0 && Matches(message, UnicastFilter) && Interlocked.Decrement(ref _unicastsToDrop) >= 0)
+        if (Volatile.Read(ref _unicastsToDrop) > 0 && Matches(message, e => UnicastFilter(nodeId, e)) && Interlocked.Decrement(ref _unicastsToDrop) >= 0)
         {
             Interlocked.Increment(ref _dropped);
             return ValueTask.CompletedTask;

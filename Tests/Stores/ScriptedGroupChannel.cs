@@ -59,9 +59,13 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
         return ValueTask.FromResult(Interlocked.Increment(ref _sequence));
     }
 
+    /// <summary>Sends to the members for which this holds are refused as a real channel refuses them while it rejoins
+    /// (<see cref="InvalidOperationException"/>, nothing sent).</summary>
+    public Func<string, bool>? RefuseSendsTo { get; set; }
+
     public ValueTask SendAsync(string nodeId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
-        if (!View.Contains(nodeId))
+        if (!View.Contains(nodeId) || RefuseSendsTo?.Invoke(nodeId) == true)
             throw new InvalidOperationException($"No member '{nodeId}' in the view.");
         Record(nodeId, message);
         return ValueTask.CompletedTask;

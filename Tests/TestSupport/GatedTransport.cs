@@ -17,7 +17,9 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
     private readonly Queue<byte[]> _held = new();
     private Func<PacketKind, bool>? _passWhileHolding; // null: not holding
     private Func<PacketKind, string?, bool>? _dropOutgoing;
+    private DatagramFilter? _dropOutgoingDatagrams;
     private int _dropped;
+    private readonly ConcurrentQueue<byte[]> _droppedCopies = new();
     private readonly ConcurrentDictionary<PacketKind, int> _sent = new();
     private readonly ConcurrentDictionary<PacketKind, int> _received = new();
 
@@ -27,8 +29,15 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
 
     public bool IsLoopback => inner.IsLoopback;
 
-    /// <summary>Outgoing datagrams dropped by <see cref="DropOutgoing"/>.</summary>
+    /// <summary>Decides on an outgoing datagram by its kind, its destination (null: the group) and its bytes.</summary>
+    public delegate bool DatagramFilter(PacketKind kind, string? to, ReadOnlySpan<byte> datagram);
+
+    /// <summary>Outgoing datagrams dropped by <see cref="DropOutgoing"/> or <see cref="DropOutgoingDatagrams"/>.</summary>
     public int DroppedOutgoing => Volatile.Read(ref _dropped);
+
+    /// <summary>Copies of the first 1,000 dropped outgoing datagrams, in the order they were dropped: a test can deliver
+    /// one later (its counter was never seen by the addressee, so its replay window takes it).</summary>
+    public IReadOnlyList<byte[]> DroppedDatagrams => _droppedCopies.ToArray();
 
     /// <summary>How many datagrams of this kind this member sent to others (dropped ones included), e.g. reliable unicast
     /// packets, in which the store's requests to one member travel.</summary>
@@ -60,6 +69,9 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
     /// the group); null stops dropping.</summary>
     public void DropOutgoing(Func<PacketKind, string?, bool>? drop) => Volatile.Write(ref _dropOutgoing, drop);
 
+    /// <summary>Drops outgoing datagrams for which <paramref name="drop"/> holds, deciding on their bytes too; null stops.</summary>
+    public void DropOutgoingDatagrams(DatagramFilter? drop) => Volatile.Write(ref _dropOutgoingDatagrams, drop);
+
     public ValueTask StartAsync(IDatagramHandler handler, CancellationToken cancellationToken = default) =>
         inner.StartAsync(new Gate(this, handler), cancellationToken);
 
@@ -83,9 +95,12 @@ internal sealed class GatedTransport(InMemoryHub hub, InMemoryTransport inner) :
             return false;
         if (to != LocalAddress)
             _sent.AddOrUpdate(header.Kind, 1, (_, n) => n + 1);
-        if (Volatile.Read(ref _dropOutgoing) is not { } drop || !drop(header.Kind, to))
+        var dropped = Volatile.Read(ref _dropOutgoing) is { } drop && drop(header.Kind, to)
+            || Volatile.Read(ref _dropOutgoingDatagrams) is { } filter && filter(header.Kind, to, datagram);
+        if (!dropped)
             return false;
-        Interlocked.Increment(ref _dropped);
+        if (Interlocked.Increment(ref _dropped) <= 1000)
+            _droppedCopies.Enqueue(datagram.ToArray());
         return true;
     }
 

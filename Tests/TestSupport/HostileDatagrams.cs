@@ -15,6 +15,8 @@ internal sealed class HostileDatagrams(string clusterId)
 {
     private readonly uint _cluster = Fnv.Hash32(clusterId);
     private readonly ConcurrentDictionary<uint, long> _counters = new();
+    private readonly ConcurrentDictionary<uint, long> _broadcastEpochs = new();
+    private readonly ConcurrentDictionary<(uint Sender, long Target), long> _unicastEpochs = new();
     private long _next = 1;
 
     /// <summary>How far above the last counter seen from a member a datagram in its name is numbered: beyond the
@@ -24,18 +26,31 @@ internal sealed class HostileDatagrams(string clusterId)
     /// <summary>A member nobody knows.</summary>
     public static Member Stranger { get; } = new("stranger", 1_000_000, "mem://nowhere", "");
 
-    /// <summary>Feeds a sniffed datagram (e.g. from <c>InMemoryHub.Tap</c>): remembers its sender's counter.</summary>
+    /// <summary>Feeds a sniffed datagram (e.g. from <c>InMemoryHub.Tap</c>): remembers its sender's counter and the epochs
+    /// of the streams it sends (the broadcast stream's from its data and heartbeats, a unicast stream's from its data).</summary>
     public void Observe(ReadOnlySpan<byte> datagram)
     {
-        if (PacketHeader.TryRead(datagram, out var header))
-            _counters.AddOrUpdate(header.SenderHash, header.Counter, (_, old) => Math.Max(old, header.Counter));
+        if (!PacketHeader.TryRead(datagram, out var header))
+            return;
+        _counters.AddOrUpdate(header.SenderHash, header.Counter, (_, old) => Math.Max(old, header.Counter));
+        if (header.Kind is PacketKind.Data or PacketKind.Heartbeat)
+            _broadcastEpochs.AddOrUpdate(header.SenderHash, header.StreamEpoch, (_, old) => Math.Max(old, header.StreamEpoch));
+        else if (header.Kind == PacketKind.UnicastData)
+            _unicastEpochs.AddOrUpdate((header.SenderHash, header.TargetIncarnation), header.StreamEpoch, (_, old) => Math.Max(old, header.StreamEpoch));
     }
+
+    /// <summary>The epoch of <paramref name="member"/>'s broadcast stream last sniffed (0: none seen).</summary>
+    public long BroadcastEpochOf(Member member) => _broadcastEpochs.GetValueOrDefault(Fnv.Hash32(member.NodeId));
+
+    /// <summary>The epoch of <paramref name="from"/>'s unicast stream to <paramref name="to"/> last sniffed (0: none seen, e.g.
+    /// an attacker who only hears the group).</summary>
+    public long UnicastEpochOf(Member from, Member to) => _unicastEpochs.GetValueOrDefault((Fnv.Hash32(from.NodeId), to.Incarnation));
 
     /// <summary>Whether <see cref="Observe"/> saw a datagram of <paramref name="member"/>.</summary>
     public bool HasSeen(Member member) => _counters.ContainsKey(Fnv.Hash32(member.NodeId));
 
     public byte[] Build(Member sender, PacketKind kind, ReadOnlySpan<byte> payload, long sequence = 0, long messageSequence = 0,
-        uint fragmentIndex = 0, uint fragmentCount = 0, long targetIncarnation = 0)
+        uint fragmentIndex = 0, uint fragmentCount = 0, long targetIncarnation = 0, long streamEpoch = 0)
     {
         var hash = Fnv.Hash32(sender.NodeId);
         var header = new PacketHeader
@@ -50,6 +65,7 @@ internal sealed class HostileDatagrams(string clusterId)
             FragmentIndex = fragmentIndex,
             FragmentCount = fragmentCount,
             TargetIncarnation = targetIncarnation,
+            StreamEpoch = streamEpoch,
             PayloadLength = (ushort)payload.Length,
         };
         var datagram = new byte[PacketHeader.Size + payload.Length];
@@ -95,9 +111,11 @@ internal sealed class HostileDatagrams(string clusterId)
         return Build(sender, PacketKind.Heartbeat, payload);
     }
 
-    /// <summary>An acknowledgement of everything (<see cref="long.MaxValue"/>) of <paramref name="target"/>'s broadcast stream.</summary>
+    /// <summary>An acknowledgement of everything (<see cref="long.MaxValue"/>) of <paramref name="target"/>'s broadcast stream
+    /// (of the epoch sniffed).</summary>
     public byte[] AckOfEverything(Member sender, Member target) =>
-        Build(sender, PacketKind.Ack, [], sequence: long.MaxValue, messageSequence: long.MaxValue, targetIncarnation: target.Incarnation);
+        Build(sender, PacketKind.Ack, [], sequence: long.MaxValue, messageSequence: long.MaxValue, targetIncarnation: target.Incarnation,
+            streamEpoch: BroadcastEpochOf(target));
 
     /// <summary>A report to <paramref name="coordinator"/> that <paramref name="slow"/> holds <paramref name="sender"/>'s broadcast window.</summary>
     public byte[] Suspect(Member sender, Member slow, Member coordinator)
@@ -109,13 +127,14 @@ internal sealed class HostileDatagrams(string clusterId)
     }
 
     /// <summary>A NAK for all of <paramref name="target"/>'s broadcast stream (or, when <paramref name="unicast"/>, of its
-    /// unicast stream to <paramref name="sender"/>).</summary>
+    /// unicast stream to <paramref name="sender"/>), of the stream epoch sniffed.</summary>
     public byte[] NakOfEverything(Member sender, Member target, bool unicast = false)
     {
         var payload = new byte[2 + 16];
         BinaryPrimitives.WriteUInt16LittleEndian(payload, 1);
         BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(2), 1);
         BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(10), long.MaxValue);
-        return Build(sender, PacketKind.Nak, payload, fragmentIndex: unicast ? 1u : 0u, targetIncarnation: target.Incarnation);
+        return Build(sender, PacketKind.Nak, payload, fragmentIndex: unicast ? 1u : 0u, targetIncarnation: target.Incarnation,
+            streamEpoch: unicast ? UnicastEpochOf(target, sender) : BroadcastEpochOf(target));
     }
 }

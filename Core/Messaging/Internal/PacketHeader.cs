@@ -3,13 +3,13 @@ using System.Buffers.Binary;
 namespace Multicast.Messaging.Internal;
 
 /// <summary>
-/// The fixed 64-byte header of every datagram (layout in docs/wire-format.md). Little-endian.
+/// The fixed 72-byte header of every datagram (layout in docs/wire-format.md). Little-endian.
 /// </summary>
 internal struct PacketHeader
 {
-    public const int Size = 64;
+    public const int Size = 72;
     public const ushort Magic = 0x434D; // "MC" on the wire
-    public const byte CurrentVersion = 1;
+    public const byte CurrentVersion = 2; // 2: the stream epoch
 
     public const int FlagsOffset = 4;
     public const int CounterOffset = 24;
@@ -30,6 +30,10 @@ internal struct PacketHeader
     public uint FragmentCount;
     public long TargetIncarnation;
 
+    /// <summary>The epoch of the stream the datagram belongs to or is about (data, Tail, Ack, Nak, StreamStart,
+    /// Heartbeat: the broadcast stream's); 0 for membership datagrams.</summary>
+    public long StreamEpoch;
+
     public readonly void Write(Span<byte> destination)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(destination, Magic);
@@ -47,6 +51,7 @@ internal struct PacketHeader
         BinaryPrimitives.WriteUInt32LittleEndian(destination[48..], FragmentIndex);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[52..], FragmentCount);
         BinaryPrimitives.WriteInt64LittleEndian(destination[56..], TargetIncarnation);
+        BinaryPrimitives.WriteInt64LittleEndian(destination[64..], StreamEpoch);
     }
 
     /// <summary>Parses the header; false when the span is too short, or the magic, version or kind is unknown.</summary>
@@ -56,7 +61,7 @@ internal struct PacketHeader
         if (source.Length < Size
             || BinaryPrimitives.ReadUInt16LittleEndian(source) != Magic
             || source[2] != CurrentVersion
-            || source[3] is < (byte)PacketKind.Data or > (byte)PacketKind.Suspect
+            || source[3] is < (byte)PacketKind.Data or > (byte)PacketKind.StartRequest
             || source[5] != 0)
         {
             return false;
@@ -73,6 +78,7 @@ internal struct PacketHeader
         header.FragmentIndex = BinaryPrimitives.ReadUInt32LittleEndian(source[48..]);
         header.FragmentCount = BinaryPrimitives.ReadUInt32LittleEndian(source[52..]);
         header.TargetIncarnation = BinaryPrimitives.ReadInt64LittleEndian(source[56..]);
+        header.StreamEpoch = BinaryPrimitives.ReadInt64LittleEndian(source[64..]);
         return true;
     }
 

@@ -30,7 +30,8 @@ internal enum PacketKind : byte
     /// <summary>A member leaves gracefully.</summary>
     Leave = 9,
 
-    /// <summary>Where the sender's broadcast stream starts for a new member.</summary>
+    /// <summary>Where the sender's streams start for a new member: its broadcast stream (epoch, first packet) and its
+    /// unicast stream to that member (epoch, first packet).</summary>
     StreamStart = 10,
 
     /// <summary>A member tells the coordinator which view it has installed (the id in <c>sequence</c>).</summary>
@@ -38,4 +39,7 @@ internal enum PacketKind : byte
 
     /// <summary>A member asks the coordinator to remove a member that holds its broadcast window.</summary>
     Suspect = 12,
+
+    /// <summary>A receiver saw a stream of the sender's whose start it does not know: it asks for a StreamStart.</summary>
+    StartRequest = 13,
 }

@@ -55,6 +55,13 @@ internal sealed class PeerState
     /// <summary>This node's unicast stream to it, created on the first send.</summary>
     public SendStream? UnicastSend { get; set; }
 
+    /// <summary>The epoch of this node's unicast stream to it (announced with the stream start before the stream exists).</summary>
+    public long UnicastEpoch { get; init; }
+
+    /// <summary>When this node last told it where its streams start on request (a StartRequest, or a NAK of what it
+    /// acknowledged), so a flood of requests costs one answer per interval.</summary>
+    public long StartAnsweredAt { get; set; }
+
     // What it acknowledged of this node's broadcast stream. It joined after packet BaselinePacket and
     // message BaselineMessage: it never receives those, and must not be counted as having them.
     public long BaselinePacket { get; set; }

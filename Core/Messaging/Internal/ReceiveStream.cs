@@ -9,8 +9,18 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
 
     public bool Unicast { get; } = unicast;
 
-    /// <summary>Broadcast streams start where the sender says (a StreamStart); unicast streams at 1.</summary>
-    public bool StartKnown { get; set; } = unicast;
+    /// <summary>The epoch of the sender's stream this follows (0: none yet). Packets of an older epoch are the sender's
+    /// previous stream (it or this node rejoined meanwhile) and are never delivered; a newer one restarts this stream.</summary>
+    public long Epoch { get; private set; }
+
+    /// <summary>A stream starts where its sender says (a StreamStart for <see cref="Epoch"/>); until then what arrives is held.</summary>
+    public bool StartKnown { get; set; }
+
+    /// <summary>When this node last asked the sender where this stream starts (0: never).</summary>
+    public long StartRequestedAt { get; set; }
+
+    /// <summary>How long after <see cref="StartRequestedAt"/> the request is repeated (doubling).</summary>
+    public long StartRequestBackoff { get; set; }
 
     /// <summary>The next packet sequence to process; everything before it was processed.</summary>
     public long Next { get; set; } = 1;
@@ -55,6 +65,24 @@ internal sealed class ReceiveStream(PeerState sender, bool unicast)
     public uint ReassemblyNextFragment { get; set; }
 
     public bool HasGap => StartKnown && Next <= Highest;
+
+    /// <summary>Follows a newer epoch of the sender's stream: everything of the previous one is dropped, and the new one
+    /// starts where its sender says.</summary>
+    public void Restart(long epoch)
+    {
+        Release();
+        Epoch = epoch;
+        StartKnown = false;
+        StartRequestedAt = 0;
+        StartRequestBackoff = 0;
+        Next = 1;
+        Highest = 0;
+        ProcessedMessage = 0;
+        AckPacket = 0;
+        AckMessage = 0;
+        AckedSentPacket = 0;
+        AckDue = 0;
+    }
 
     public void Release()
     {

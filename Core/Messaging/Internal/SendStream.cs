@@ -1,10 +1,15 @@
 namespace Multicast.Messaging.Internal;
 
 /// <summary>One stream this node sends: its broadcast stream, or its unicast stream to one peer.</summary>
-internal sealed class SendStream(PeerState? target)
+internal sealed class SendStream(PeerState? target, long epoch)
 {
     /// <summary>The addressee of a unicast stream; null for the broadcast stream.</summary>
     public PeerState? Target { get; } = target;
+
+    /// <summary>Which incarnation of the stream this is (on every packet, echoed by acks and NAKs). The broadcast stream
+    /// gets a new epoch whenever this node leaves its group to rejoin or merge; a unicast stream has the epoch its
+    /// addressee's state was created with. Epochs only grow within an incarnation.</summary>
+    public long Epoch { get; set; } = epoch;
 
     public bool IsBroadcast => Target is null;
 
