@@ -23,10 +23,12 @@ public sealed class MembershipView
     /// <summary>The member with this node id, or <see langword="null"/>.</summary>
     public Member? Find(string nodeId)
     {
-        foreach (var m in Members)
+        // Indexed: an interface enumerator would allocate on every request that asks whether this node holds a session.
+        var members = Members;
+        for (var i = 0; i < members.Count; i++)
         {
-            if (m.NodeId == nodeId)
-                return m;
+            if (members[i].NodeId == nodeId)
+                return members[i];
         }
         return null;
     }

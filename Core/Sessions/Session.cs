@@ -6,14 +6,21 @@ namespace Multicast.Sessions;
 /// A session as one request sees it: the committed state it was loaded with, plus this request's
 /// changes (set and removed keys), which are what the commit sends. Not thread-safe: one request uses it.
 /// </summary>
-/// <remarks>Values returned by <see cref="TryGetValue"/> are the stored arrays: do not modify them, set a new array.</remarks>
+/// <remarks>
+/// <para>Values returned by <see cref="TryGetValue"/> are the stored arrays: do not modify them, set a new array.</para>
+/// <para>A read-only session from the built-in stores is shared by the requests that read the same committed version
+/// (it cannot change, so one instance serves them all and a read allocates nothing): completing it records nothing,
+/// so <see cref="IsCompleted"/> stays <see langword="false"/>.</para>
+/// </remarks>
 public sealed class Session
 {
-    private readonly Dictionary<string, byte[]> _set = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _removed = new(StringComparer.Ordinal);
+    // Created at the first write: a read-only or untouched session carries no change sets.
+    private Dictionary<string, byte[]>? _set;
+    private HashSet<string>? _removed;
     private bool _cleared;
     private TimeSpan? _idleTimeout;
     private SessionChanges? _changes;
+    private readonly bool _shared;
 
     /// <summary>Creates the request's view of a session; a store calls it from <see cref="IClusterStore.FindAsync"/>
     /// and <see cref="IClusterStore.CreateAsync"/>.</summary>
@@ -29,6 +36,13 @@ public sealed class Session
         Lock = held;
         IsNew = isNew;
     }
+
+    private Session(SessionState state)
+        : this(state, SessionAccess.ReadOnly) => _shared = true;
+
+    /// <summary>The read-only view of <paramref name="state"/> that every request reading it may share
+    /// (<see cref="SessionState.ReadOnlyFind"/> keeps one per state).</summary>
+    internal static Session SharedReadOnly(SessionState state) => new(state);
 
     /// <summary>The session id.</summary>
     public string Id => State.Id;
@@ -70,24 +84,26 @@ public sealed class Session
         {
             foreach (var key in State.Attributes.Keys)
             {
-                if (!_cleared && !_removed.Contains(key) && !_set.ContainsKey(key))
+                if (!_cleared && _removed?.Contains(key) != true && _set?.ContainsKey(key) != true)
                     yield return key;
             }
+            if (_set is null)
+                yield break;
             foreach (var key in _set.Keys)
                 yield return key;
         }
     }
 
     /// <summary>Whether this request changed anything.</summary>
-    public bool IsChanged => _set.Count > 0 || _removed.Count > 0 || _idleTimeout is not null;
+    public bool IsChanged => _set?.Count > 0 || _removed?.Count > 0 || _idleTimeout is not null;
 
     /// <summary>Reads an attribute.</summary>
     public bool TryGetValue(string key, [NotNullWhen(true)] out byte[]? value)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (_set.TryGetValue(key, out value))
+        if (_set is not null && _set.TryGetValue(key, out value))
             return true;
-        if (_cleared || _removed.Contains(key))
+        if (_cleared || _removed?.Contains(key) == true)
         {
             value = null;
             return false;
@@ -102,8 +118,8 @@ public sealed class Session
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
         EnsureWritable();
-        _removed.Remove(key);
-        _set[key] = value;
+        _removed?.Remove(key);
+        SetChanges()[key] = value;
     }
 
     /// <summary>Removes an attribute.</summary>
@@ -112,19 +128,20 @@ public sealed class Session
     {
         ArgumentNullException.ThrowIfNull(key);
         EnsureWritable();
-        _set.Remove(key);
+        _set?.Remove(key);
         if (!_cleared && State.Attributes.ContainsKey(key))
-            _removed.Add(key);
+            RemovedKeys().Add(key);
     }
 
     /// <summary>Removes every attribute.</summary>
     public void Clear()
     {
         EnsureWritable();
-        _set.Clear();
-        _removed.Clear();
+        _set?.Clear();
+        var removed = RemovedKeys();
+        removed.Clear();
         foreach (var key in State.Attributes.Keys)
-            _removed.Add(key);
+            removed.Add(key);
         _cleared = true;
     }
 
@@ -135,7 +152,7 @@ public sealed class Session
     public SessionLock? Lock { get; }
 
     /// <summary>What this request changed so far.</summary>
-    public SessionChanges Changes => _changes ??= new SessionChanges(_set, _removed, () => _idleTimeout);
+    public SessionChanges Changes => _changes ??= new SessionChanges(SetChanges(), RemovedKeys(), () => _idleTimeout);
 
     /// <summary>Whether the request has ended: the session was committed, released or removed (each happens once).</summary>
     public bool IsCompleted { get; private set; }
@@ -144,6 +161,8 @@ public sealed class Session
     /// <returns><see langword="false"/> when it had ended already.</returns>
     public bool MarkCompleted()
     {
+        if (_shared)
+            return true; // shared by every request that reads this version: nothing of one request is recorded on it
         if (IsCompleted)
             return false;
         IsCompleted = true;
@@ -151,16 +170,23 @@ public sealed class Session
     }
 
     /// <summary>After a commit, the request's view becomes the committed state with no pending changes.</summary>
+    /// <exception cref="InvalidOperationException">The session was loaded without <see cref="SessionAccess.Exclusive"/>
+    /// access: it has nothing to commit (a store completes it with <see cref="MarkCompleted"/>).</exception>
     public void MarkCommitted(SessionState committed)
     {
         ArgumentNullException.ThrowIfNull(committed);
+        EnsureWritable();
         IsCompleted = true;
         State = committed;
-        _set.Clear();
-        _removed.Clear();
+        _set?.Clear();
+        _removed?.Clear();
         _cleared = false;
         _idleTimeout = null;
     }
+
+    private Dictionary<string, byte[]> SetChanges() => _set ??= new Dictionary<string, byte[]>(StringComparer.Ordinal);
+
+    private HashSet<string> RemovedKeys() => _removed ??= new HashSet<string>(StringComparer.Ordinal);
 
     private void EnsureWritable()
     {

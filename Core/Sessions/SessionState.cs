@@ -11,6 +11,7 @@ public sealed class SessionState
 {
     private static readonly IReadOnlyDictionary<string, byte[]> NoAttributes = new Dictionary<string, byte[]>(0, StringComparer.Ordinal);
     private int _size = -1;
+    private Task<Session?>? _readOnlyFind;
 
     /// <summary>The session id.</summary>
     public required string Id { get; init; }
@@ -48,6 +49,21 @@ public sealed class SessionState
 
     /// <summary>The built-in stores' ids of the last commits, newest last (answers "was this commit applied?").</summary>
     internal ulong[] RecentCommits { get; init; } = [];
+
+    /// <summary>A read-only find's answer for this state: a completed task of the one read-only view that every request
+    /// reading this version shares, made at the first such read (a state never changes, so neither does its view).</summary>
+    internal Task<Session?> ReadOnlyFind
+    {
+        get
+        {
+            var found = Volatile.Read(ref _readOnlyFind);
+            if (found is not null)
+                return found;
+            // Two first readers may race: both build one, one is kept; either answers the same.
+            Interlocked.CompareExchange(ref _readOnlyFind, Task.FromResult<Session?>(Session.SharedReadOnly(this)), null);
+            return _readOnlyFind;
+        }
+    }
 
     /// <summary>When the session expires unless a request uses it first.</summary>
     public DateTimeOffset ExpiresAt => LastAccessedAt + IdleTimeout;

@@ -84,9 +84,18 @@ internal sealed class BackupReplication(int backups) : ReplicationStrategy
             return false;
         if (arbiter.NodeId == node)
             return true;
-        foreach (var m in view.Successors(arbiter, Backups))
+        // The Backups members after the arbiter in ring order (MembershipView.Successors), walked by index: a read asks this
+        // on every request, and an iterator would allocate each time.
+        var ring = view.RingOrder;
+        var at = -1;
+        for (var i = 0; i < ring.Count && at < 0; i++)
         {
-            if (m.NodeId == node)
+            if (ring[i].NodeId == arbiter.NodeId)
+                at = i;
+        }
+        for (var k = 1; at >= 0 && k <= Backups && k < ring.Count; k++)
+        {
+            if (ring[(at + k) % ring.Count].NodeId == node)
                 return true;
         }
         return false;

@@ -83,7 +83,7 @@ internal sealed partial class StoreNode
     private Session Granted(string id, SessionState state, long token, DateTimeOffset expires)
     {
         _held[id] = token;
-        Touch(id, _time.GetUtcNow());
+        Touch(id, _time.GetUtcNow().ToUnixTimeMilliseconds());
         return new Session(state, SessionAccess.Exclusive, new SessionLock(id, InstanceId, token, expires, state.Version));
     }
 

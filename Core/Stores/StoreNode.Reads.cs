@@ -25,7 +25,7 @@ internal sealed partial class StoreNode
             return FindExclusiveAsync(id, cancellationToken);
         var now = _time.GetUtcNow();
         if (TryReadHere(id, access, now, out var state))
-            return state is null || IsExpired(state, now) ? NoSession : Task.FromResult<Session?>(Found(state, access, now));
+            return Found(state, access, now);
         return FindSharedAsync(id, access, now, cancellationToken);
     }
 
@@ -33,13 +33,24 @@ internal sealed partial class StoreNode
     {
         var epoch = await WaitServingAsync(cancellationToken);
         var state = await ReadLatestAsync(id, epoch, cancellationToken);
-        return state is null || IsExpired(state, now) ? null : Found(state, access, now);
+        return await Found(state, access, now);
     }
 
-    private Session Found(SessionState state, SessionAccess access, DateTimeOffset now)
+    /// <summary>The find's answer for the state it read: none when absent or expired, else the session, its access
+    /// recorded. A read-only view cannot change, so the requests that read one version share one view and its completed
+    /// task: a read on the node that answers from its table allocates nothing.</summary>
+    private Task<Session?> Found(SessionState? state, SessionAccess access, DateTimeOffset now)
     {
-        Touch(state.Id, now);
-        return new Session(state, access);
+        if (state is null)
+            return NoSession;
+        // One look-up of the access-time table serves the expiry check and the touch.
+        var seen = _touched.TryGetValue(state.Id, out var touched);
+        if (IsExpired(state, now, seen ? touched : null))
+            return NoSession;
+        var ms = now.ToUnixTimeMilliseconds();
+        if (!seen || touched < ms)
+            Touch(state.Id, ms);
+        return access == SessionAccess.ReadOnly ? state.ReadOnlyFind : Task.FromResult<Session?>(new Session(state, access));
     }
 
     /// <summary>
@@ -168,19 +179,39 @@ internal sealed partial class StoreNode
         Send(from, new Envelope { ReadReply = reply });
     }
 
-    private bool IsExpired(SessionState state, DateTimeOffset now)
+    private bool IsExpired(SessionState state, DateTimeOffset now) =>
+        IsExpired(state, now, _touched.TryGetValue(state.Id, out var touchedMs) ? touchedMs : null);
+
+    /// <summary>Whether the session is idle past its timeout, counting the access time this node recorded for it.</summary>
+    private static bool IsExpired(SessionState state, DateTimeOffset now, long? touchedMs)
     {
         var last = state.LastAccessedAt;
-        if (_touched.TryGetValue(state.Id, out var touchedMs))
+        if (touchedMs is { } ms)
         {
-            var touched = DateTimeOffset.FromUnixTimeMilliseconds(touchedMs);
+            var touched = DateTimeOffset.FromUnixTimeMilliseconds(ms);
             if (touched > last)
                 last = touched;
         }
         return now >= last + state.IdleTimeout;
     }
 
-    private void Touch(string id, DateTimeOffset now) => _touched[id] = now.ToUnixTimeMilliseconds();
+    /// <summary>Records a request's access time (Unix ms) for the next flush; never moves it back. Most reads of a busy
+    /// session fall in a millisecond already recorded, which the caller sees with a lock-free look-up and skips this.</summary>
+    private void Touch(string id, long ms)
+    {
+        while (true)
+        {
+            if (_touched.TryGetValue(id, out var known))
+            {
+                if (known >= ms || _touched.TryUpdate(id, ms, known))
+                    return;
+            }
+            else if (_touched.TryAdd(id, ms))
+            {
+                return;
+            }
+        }
+    }
 
     private void OnTouch(Touch touch)
     {

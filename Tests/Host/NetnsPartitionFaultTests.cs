@@ -23,8 +23,8 @@ public sealed class NetnsPartitionFaultTests
     /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
-    [TestCase("Replicated", Explicit = true, Reason = "N10 after the channel fix (notes/store-bugs.md): the minority answers 503 and the majority serves, but a commit in flight on the minority at the cut waits out the partition (20 s) and answers 500 in doubt: 2 of 4 runs")]
-    [TestCase("Ring", Explicit = true, Reason = "N10 after the channel fix (notes/store-bugs.md): the minority answers 503 and the majority serves, but a commit in flight on the minority at the cut waits out the partition (20 s) and answers 500 in doubt: 0 of 1 runs")]
+    [TestCase("Replicated", Explicit = true, Reason = "N10 after the channel fix (docs/faults.md): the minority answers 503 and the majority serves, but a commit in flight on the minority at the cut waits out the partition (20 s) and answers 500 in doubt: 2 of 4 runs")]
+    [TestCase("Ring", Explicit = true, Reason = "N10 after the channel fix (docs/faults.md): the minority answers 503 and the majority serves, but a commit in flight on the minority at the cut waits out the partition (20 s) and answers 500 in doubt: 0 of 1 runs")]
     public async Task MinorityCutOff_MinorityRefusesMajorityServes_EverythingConvergesAfterHealing(string store)
     {
         var netns = NetnsTools.RequireOrIgnore();

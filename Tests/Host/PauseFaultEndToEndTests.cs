@@ -19,8 +19,8 @@ public sealed class PauseFaultEndToEndTests
     /// <summary>How often a wait loop re-checks its condition (it gives up at its deadline).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
-    [TestCase("Replicated", Explicit = true, Reason = "Store bug N11 (notes/store-bugs.md): a commit sent just after the resume waits 20 s and answers 500 in doubt, and the copies of that session stay different (2 of 6 runs pass); nothing acknowledged lost")]
-    [TestCase("Ring", Explicit = true, Reason = "Store bug N11 (notes/store-bugs.md): a commit sent just after the resume waits 20 s and answers 500 in doubt, and the copies of that session stay different (2 of 6 runs pass); nothing acknowledged lost")]
+    [TestCase("Replicated", Explicit = true, Reason = "Store bug N11 (docs/faults.md): a commit sent just after the resume waits 20 s and answers 500 in doubt, and the copies of that session stay different (2 of 6 runs pass); nothing acknowledged lost")]
+    [TestCase("Ring", Explicit = true, Reason = "Store bug N11 (docs/faults.md): a commit sent just after the resume waits 20 s and answers 500 in doubt, and the copies of that session stay different (2 of 6 runs pass); nothing acknowledged lost")]
     public async Task OwnerPausedTwiceTheSuspectTimeout_UnderLoad_NothingLostNo500AndEverySessionCommitsSoonAfterTheResume(string store)
     {
         await using var sut = await TestCluster.StartAsync(3, 1, $"--Cluster:Store={store}",

@@ -32,4 +32,39 @@ public sealed class SessionIdsTests
     {
         Assert.That(SessionIds.TryParseOwner(id, out _), Is.False);
     }
+
+    [Test]
+    public void TryParseOwner_AnyCharacterOutsideTheUrlSafeAlphabet_IsRefused()
+    {
+        var id = SessionIds.New(7);
+        for (var c = (char)0; c < 0x3000; c++)
+        {
+            var urlSafe = char.IsAsciiLetterOrDigit(c) || c == '-' || c == '_';
+            foreach (var at in new[] { 4, 15, SessionIds.Length - 1 })
+            {
+                var changed = string.Concat(id.AsSpan(0, at), new string(c, 1), id.AsSpan(at + 1));
+                Assert.That(SessionIds.TryParseOwner(changed, out _), Is.EqualTo(urlSafe), $"U+{(int)c:X4} at {at}");
+            }
+        }
+    }
+
+    [TestCase("00aB", 0xAB)]
+    [TestCase("FFFF", 0xFFFF)]
+    [TestCase("0000", 0)]
+    public void TryParseOwner_HexPrefixInEitherCase_IsTheOwner(string prefix, int expected)
+    {
+        var id = prefix + SessionIds.New(0)[4..];
+
+        Assert.That(SessionIds.TryParseOwner(id, out var owner), Is.True);
+        Assert.That(owner, Is.EqualTo(expected));
+    }
+
+    [TestCase("+001")]
+    [TestCase(" 001")]
+    [TestCase("0x01")]
+    [TestCase("000g")]
+    public void TryParseOwner_PrefixNotFourHexDigits_IsRefused(string prefix)
+    {
+        Assert.That(SessionIds.TryParseOwner(prefix + SessionIds.New(0)[4..], out _), Is.False);
+    }
 }

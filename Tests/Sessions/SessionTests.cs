@@ -85,6 +85,62 @@ public sealed class SessionTests
     }
 
     [Test]
+    public void Changes_TakenBeforeTheFirstWrite_SeeTheWritesAfterIt()
+    {
+        var sut = new Session(Record(("a", "1"), ("b", "2")), SessionAccess.Exclusive, null, isNew: false);
+
+        var changes = sut.Changes;
+        Assert.That(changes.IsEmpty, Is.True);
+        sut.SetString("c", "3");
+        sut.Remove("a");
+
+        Assert.That(changes.Set.Keys, Is.EquivalentTo(new[] { "c" }));
+        Assert.That(changes.Removed, Is.EquivalentTo(new[] { "a" }));
+        Assert.That(sut.Keys, Is.EquivalentTo(new[] { "b", "c" }));
+    }
+
+    [Test]
+    public void Clear_OfAnUntouchedSession_RemovesEveryStoredKey()
+    {
+        var sut = new Session(Record(("a", "1"), ("b", "2")), SessionAccess.Exclusive, null, isNew: false);
+
+        sut.Clear();
+        sut.SetString("c", "3");
+
+        Assert.That(sut.Changes.Removed, Is.EquivalentTo(new[] { "a", "b" }));
+        Assert.That(sut.Keys, Is.EquivalentTo(new[] { "c" }));
+        Assert.That(sut.TryGetValue("a", out _), Is.False);
+    }
+
+    [TestCase(SessionAccess.ReadOnly)]
+    [TestCase(SessionAccess.None)]
+    public void MarkCommitted_WithoutExclusiveAccess_IsRefused(SessionAccess access)
+    {
+        var state = Record(("a", "1"));
+        var sut = new Session(state, access, null, isNew: false);
+
+        Assert.Throws<InvalidOperationException>(() => sut.MarkCommitted(Record(("a", "2"))));
+        Assert.That(sut.State, Is.SameAs(state));
+        Assert.That(sut.IsCompleted, Is.False);
+    }
+
+    [Test]
+    public void SharedReadOnlyView_CompletingIt_RecordsNothing()
+    {
+        var state = Record(("a", "1"));
+        var sut = state.ReadOnlyFind.Result!;
+
+        Assert.That(sut.MarkCompleted(), Is.True);
+        Assert.That(sut.MarkCompleted(), Is.True, "every request that shares it completes it once");
+        Assert.That(sut.IsCompleted, Is.False);
+        Assert.That(sut.Access, Is.EqualTo(SessionAccess.ReadOnly));
+        Assert.That(sut.IsChanged, Is.False);
+        Assert.That(sut.GetString("a"), Is.EqualTo("1"));
+        Assert.That(state.ReadOnlyFind, Is.SameAs(state.ReadOnlyFind), "one view per state");
+        Assert.Throws<InvalidOperationException>(() => sut.SetString("a", "2"));
+    }
+
+    [Test]
     public void TypedHelpers_RoundTrip()
     {
         var sut = new Session(Record(), SessionAccess.Exclusive, null, isNew: true);

@@ -36,7 +36,8 @@ internal sealed class SessionScenario : IBenchScenario
         report.Notes.Add($"the cluster and Redis variants run in {rounds} alternated rounds of {duration.TotalSeconds} s each (cluster_sticky, cluster_non_owner, reads, redis write, redis read, then again): cost_us is the median of the rounds' costs (cost_us_round_N each), latencies over all rounds.");
         report.Notes.Add("cluster: 3 nodes in this process, UDP multicast on 127.0.0.1, ReplicatedClusterStore defaults (ReplicationAcks 1: a write completes once one other node holds it); postgres: private server (initdb, fsync on, synchronous_commit on), Npgsql pool.");
         report.Notes.Add("redis: private redis-server (Debian's, 127.0.0.1, no persistence), the real RedisCache (Microsoft.Extensions.Caching.StackExchangeRedis over StackExchange.Redis, one multiplexer) under ASP.NET Core's DistributedSession exactly as AddSession uses it: a write = LoadAsync (GetAsync) + SetInt32 + CommitAsync (SetAsync), a read = LoadAsync (GetAsync) + CommitAsync (RefreshAsync); no lock (last writer wins).");
-        report.Notes.Add("ratios: sticky_vs_dictionary = sticky cost / dictionary cost (target <= 2); postgres_vs_sticky = postgres cost / sticky cost (target >= 100); redis_write_vs_sticky_write (target >= 5), redis_read_vs_owner_read (target >= 100), redis_write_vs_non_owner_write (target >= 3): Redis session cost / ours.");
+        report.Notes.Add("ratios: sticky_vs_dictionary = sticky cost / dictionary cost (target <= 2); postgres_vs_sticky = postgres cost / sticky cost (target >= 100); redis_write_vs_sticky_write (target >= 5), redis_read_vs_owner_read (target >= 100), redis_write_vs_non_owner_write (target >= 3): Redis session cost / ours; owner_read_vs_dictionary_read = read-only on the owner / dictionary read (target <= 1.5).");
+        report.Notes.Add("allocated_bytes_per_request: bytes allocated by the whole process (GC.GetTotalAllocatedBytes, precise) over the measured requests / requests: every thread, since a request may resume on another one; so it includes the in-process cluster's own background traffic (heartbeats, acks), and for a write the other nodes' apply.");
 
         var payload = new byte[1024];
         Random.Shared.NextBytes(payload);
@@ -44,7 +45,7 @@ internal sealed class SessionScenario : IBenchScenario
         var unit = await UdpRoundTrip.MeasureAsync(report, TimeSpan.FromSeconds(Math.Min(2, duration.TotalSeconds)), cancellationToken);
 
         var dictionary = await MeasureOnceAsync(report, new DictionaryBackend(), write: true, "dictionary", sessions, payload, duration, cancellationToken);
-        await MeasureOnceAsync(report, new DictionaryBackend(), write: false, "dictionary_read_only", sessions, payload, duration, cancellationToken);
+        var dictionaryRead = await MeasureOnceAsync(report, new DictionaryBackend(), write: false, "dictionary_read_only", sessions, payload, duration, cancellationToken);
 
         var alternated = new List<Variant>();
         await using (var cluster = await BenchCluster.StartAsync(3, cancellationToken: cancellationToken))
@@ -94,7 +95,7 @@ internal sealed class SessionScenario : IBenchScenario
         var stickyAcks0 = double.NaN;
         double postgres = double.NaN;
         if (clusterOnly)
-            return Finish(report, alternated, dictionary, stickyAcks0, postgres, unit);
+            return Finish(report, alternated, dictionary, dictionaryRead, stickyAcks0, postgres, unit);
 
         await using (var cluster = await BenchCluster.StartAsync(3, o => o.ReplicationAcks = 0, cancellationToken))
         {
@@ -119,10 +120,10 @@ internal sealed class SessionScenario : IBenchScenario
         {
             report.Notes.Add($"postgres not measured: {ex.Message}");
         }
-        return Finish(report, alternated, dictionary, stickyAcks0, postgres, unit);
+        return Finish(report, alternated, dictionary, dictionaryRead, stickyAcks0, postgres, unit);
     }
 
-    private static BenchReport Finish(BenchReport report, List<Variant> alternated, double dictionary, double stickyAcks0, double postgres, double unit)
+    private static BenchReport Finish(BenchReport report, List<Variant> alternated, double dictionary, double dictionaryRead, double stickyAcks0, double postgres, double unit)
     {
         double Cost(string name) => alternated.FirstOrDefault(v => v.Name == name)?.MedianCost ?? double.NaN;
         var sticky = Cost("cluster_sticky");
@@ -136,6 +137,8 @@ internal sealed class SessionScenario : IBenchScenario
         report.Ratios["redis_read_vs_non_owner_read"] = Cost("redis_session_read") / Cost("cluster_read_only_non_owner");
         // The same from the medians (p50 over all rounds' requests): less moved by a loaded machine's preemptions than the means.
         double P50(string name) => report.Results.FirstOrDefault(r => r.Name == name)?.Figures.GetValueOrDefault("p50_ms", double.NaN) ?? double.NaN;
+        report.Ratios["owner_read_vs_dictionary_read"] = Cost("cluster_read_only_owner") / dictionaryRead;
+        report.Ratios["owner_read_vs_dictionary_read_p50"] = P50("cluster_read_only_owner") / P50("dictionary_read_only");
         report.Ratios["redis_write_vs_sticky_write_p50"] = P50("redis_session_write") / P50("cluster_sticky");
         report.Ratios["redis_read_vs_owner_read_p50"] = P50("redis_session_read") / P50("cluster_read_only_owner");
         report.Ratios["redis_write_vs_non_owner_write_p50"] = P50("redis_session_write") / P50("cluster_non_owner");
@@ -205,6 +208,7 @@ internal sealed class SessionScenario : IBenchScenario
         private readonly Latencies _latencies = new(4_000_000);
         private string[] _ids = [];
         private long _requests;
+        private long _allocated;
         private TimeSpan _elapsed;
         private (double Begin, double End, long Requests) _breakdown;
         private (long Gets, long Sets, long Refreshes, long Commands) _calls;
@@ -234,7 +238,9 @@ internal sealed class SessionScenario : IBenchScenario
             cluster?.ResetBreakdown();
             Redis?.Cache.Reset();
             var commandsBefore = Redis is { } r ? await CommandCallsAsync(r.Admin) : 0;
+            var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             var (requests, elapsed) = await RunAsync(duration, _latencies, cancellationToken);
+            _allocated += GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
             _costs.Add(elapsed.TotalMilliseconds * 1000 / requests);
             _requests += requests;
             _elapsed += elapsed;
@@ -253,7 +259,8 @@ internal sealed class SessionScenario : IBenchScenario
 
         public void Report(BenchReport report)
         {
-            var result = report.Add(Name).Set("requests", _requests).Set("requests_per_s", _requests / _elapsed.TotalSeconds).Set("cost_us", MedianCost);
+            var result = report.Add(Name).Set("requests", _requests).Set("requests_per_s", _requests / _elapsed.TotalSeconds).Set("cost_us", MedianCost)
+                .Set("allocated_bytes_per_request", (double)_allocated / _requests);
             for (var i = 0; i < _costs.Count; i++)
                 result.Set($"cost_us_round_{i + 1}", _costs[i]);
             _latencies.Report(result);
