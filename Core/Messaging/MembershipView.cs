@@ -64,19 +64,37 @@ public sealed class MembershipView
     {
         ArgumentNullException.ThrowIfNull(member);
         var ring = RingOrder;
-        var at = -1;
-        for (var i = 0; i < ring.Count; i++)
-        {
-            if (ring[i].NodeId == member.NodeId)
-            {
-                at = i;
-                break;
-            }
-        }
+        var at = RingPositionOf(member.NodeId);
         if (at < 0)
             yield break;
         for (var k = 1; k <= count && k < ring.Count; k++)
             yield return ring[(at + k) % ring.Count];
+    }
+
+    /// <summary>Whether <paramref name="nodeId"/> is one of <see cref="Successors"/>(<paramref name="member"/>,
+    /// <paramref name="count"/>), without an iterator: the ring store asks it on every read.</summary>
+    internal bool IsSuccessor(Member member, int count, string nodeId)
+    {
+        var ring = RingOrder;
+        var at = RingPositionOf(member.NodeId);
+        for (var k = 1; at >= 0 && k <= count && k < ring.Count; k++)
+        {
+            if (ring[(at + k) % ring.Count].NodeId == nodeId)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>The member's position in <see cref="RingOrder"/>, or -1.</summary>
+    private int RingPositionOf(string nodeId)
+    {
+        var ring = RingOrder;
+        for (var i = 0; i < ring.Count; i++)
+        {
+            if (ring[i].NodeId == nodeId)
+                return i;
+        }
+        return -1;
     }
 
     /// <inheritdoc />

@@ -23,17 +23,7 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
         _calls[id] = call;
         try
         {
-            if (!channel.View.Contains(target))
-                throw new MemberGoneException(target, sent: false);
-            try
-            {
-                await channel.SendAsync(target, StoreCodec.Encode(request), cancellationToken);
-            }
-            catch (InvalidOperationException)
-            {
-                // The channel refused it (not in a view, or the target is not in its view): nothing went out.
-                throw new MemberGoneException(target, sent: false);
-            }
+            await SendAsync(target, StoreCodec.Encode(request), sentBefore: false, cancellationToken);
             try
             {
                 return await call.Reply.Task.WaitAsync(timeout, time, cancellationToken);
@@ -68,17 +58,11 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
             var wait = firstWait;
             for (var sends = 0; ; sends++)
             {
-                if (!channel.View.Contains(target))
-                    throw new MemberGoneException(target, sent: sends > 0);
                 if (sends > 0)
                     onResend();
                 try
                 {
-                    await channel.SendAsync(target, payload, cancellationToken);
-                }
-                catch (InvalidOperationException)
-                {
-                    throw new MemberGoneException(target, sent: sends > 0);
+                    await SendAsync(target, payload, sentBefore: sends > 0, cancellationToken);
                 }
                 catch (SendWindowFullException)
                 {
@@ -90,7 +74,7 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
                 }
                 catch (TimeoutException)
                 {
-                    wait = wait * 2 < maxWait ? wait * 2 : maxWait;
+                    wait = Doubled(wait, maxWait);
                 }
             }
         }
@@ -99,6 +83,26 @@ internal sealed class PeerCalls(IGroupChannel channel, TimeProvider time)
             _calls.TryRemove(id, out _);
         }
     }
+
+    /// <summary>Hands one send of a call to the channel. A target out of the view, or a send the channel refused (this
+    /// node not in a view, or the target not in its view), sent nothing this time.</summary>
+    /// <exception cref="MemberGoneException">With <see cref="MemberGoneException.Sent"/> = <paramref name="sentBefore"/>.</exception>
+    private async ValueTask SendAsync(string target, byte[] payload, bool sentBefore, CancellationToken cancellationToken)
+    {
+        if (!channel.View.Contains(target))
+            throw new MemberGoneException(target, sentBefore);
+        try
+        {
+            await channel.SendAsync(target, payload, cancellationToken);
+        }
+        catch (InvalidOperationException)
+        {
+            throw new MemberGoneException(target, sentBefore);
+        }
+    }
+
+    /// <summary>The next wait of a doubling back-off, capped at <paramref name="max"/>.</summary>
+    public static TimeSpan Doubled(TimeSpan wait, TimeSpan max) => wait * 2 < max ? wait * 2 : max;
 
     /// <summary>Whether a call to <paramref name="from"/> waits for the reply with this id.</summary>
     public bool Awaits(ulong id, string from) => _calls.TryGetValue(id, out var call) && call.Target == from;

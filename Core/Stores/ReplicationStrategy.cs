@@ -82,23 +82,7 @@ internal sealed class BackupReplication(int backups) : ReplicationStrategy
         var arbiter = ArbiterOf(id, view);
         if (arbiter is null)
             return false;
-        if (arbiter.NodeId == node)
-            return true;
-        // The Backups members after the arbiter in ring order (MembershipView.Successors), walked by index: a read asks this
-        // on every request, and an iterator would allocate each time.
-        var ring = view.RingOrder;
-        var at = -1;
-        for (var i = 0; i < ring.Count && at < 0; i++)
-        {
-            if (ring[i].NodeId == arbiter.NodeId)
-                at = i;
-        }
-        for (var k = 1; at >= 0 && k <= Backups && k < ring.Count; k++)
-        {
-            if (ring[(at + k) % ring.Count].NodeId == node)
-                return true;
-        }
-        return false;
+        return arbiter.NodeId == node || view.IsSuccessor(arbiter, Backups, node);
     }
 
     public override void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe)

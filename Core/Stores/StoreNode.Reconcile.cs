@@ -192,7 +192,7 @@ internal sealed partial class StoreNode
             }
             catch (TimeoutException)
             {
-                wait = wait * 2 < ReconcileMaxWait ? wait * 2 : ReconcileMaxWait;
+                wait = PeerCalls.Doubled(wait, ReconcileMaxWait);
             }
             List<(string Node, DigestAsk Ask)> asks;
             lock (_gate)

@@ -15,41 +15,25 @@ namespace Multicast.Tests.Messaging;
 /// </summary>
 public sealed class ChannelStreamEpochTests
 {
-    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler)> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 43);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 43, "epochs");
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
-    public async Task DisposeNodes()
-    {
-        _hub.Heal();
-        foreach (var node in _nodes)
-        {
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-            await node.Channel.DisposeAsync();
-        }
-        _nodes.Clear();
-    }
+    public async Task DisposeNodes() => await _nodes.DisposeAsync();
 
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> Start(string id, Multicast.Transport.ITransport transport)
-    {
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
+    private Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> Start(string id, Multicast.Transport.ITransport transport) =>
+        _nodes.StartAsync(id, transport, o =>
         {
-            ClusterId = "epochs",
-            NodeId = id,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = TimeSpan.FromSeconds(1.5),
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-            SendTimeout = TimeSpan.FromSeconds(10),
-        }, loggers: TestLogging.Factory);
-        var node = (channel, new CollectingHandler());
-        _nodes.Add(node);
-        await Eventually.Within(channel.StartAsync(node.Item2).AsTask(), $"{id} to join");
-        return node;
-    }
+            o.SuspectTimeout = TimeSpan.FromSeconds(1.5);
+            o.SendTimeout = TimeSpan.FromSeconds(10);
+        });
 
     private static string[] Texts(IEnumerable<CollectingHandler.Received> messages) =>
         messages.Select(m => Encoding.UTF8.GetString(m.Payload)).ToArray();
