@@ -106,7 +106,7 @@ internal sealed partial class StoreNode
         lock (_gate)
         {
             LogPrimaryStateHeard(from, state.ViewId, state.Ask, _view.Id, _epoch.Decision is not null);
-            if (_primary.Receive(from, state) is { } decided && decided.View == _view)
+            if (_primary.Receive(from, state) is { } decided && decided.View.Id == _view.Id)
                 OnDecidedLocked(decided);
             if (state.Ask && _ownState is { } own && own.ViewId == state.ViewId && own.ViewHash == state.ViewHash)
             {
@@ -154,7 +154,9 @@ internal sealed partial class StoreNode
     /// <summary>The members decided for the current view. Under the gate.</summary>
     private void OnDecidedLocked(PrimaryDecision decision)
     {
+        // The decided view says who arbitrates: members catching up act for no ring index in it.
         var view = decision.View;
+        _view = view;
         // The epoch was replaced when the view changed (undecided), so whether this node served comes from before that.
         var wasServing = _servedBeforeViewChange;
         if (!decision.IsPrimary)
