@@ -50,11 +50,15 @@ public sealed class MembershipView
     /// </summary>
     public Member? ActingOwner(int ringIndex)
     {
+        return ActingOwnerSkipping(ringIndex, _catchingUp);
+    }
+
+    private Member? ActingOwnerSkipping(int ringIndex, IReadOnlySet<string>? catchingUp)
+    {
         // Indexed, not foreach: an interface enumerator would allocate on every request's routing.
         var ring = RingOrder;
         if (ring.Count == 0)
             return null;
-        var catchingUp = _catchingUp;
         Member? first = null;
         for (var i = 0; i < ring.Count; i++)
         {
@@ -72,12 +76,19 @@ public sealed class MembershipView
     internal MembershipView WithCatchingUp(IReadOnlySet<string> nodes)
     {
         if (nodes.Count == 0 || Members.All(m => nodes.Contains(m.NodeId)))
-            return this;
+            return _catchingUp is null ? this : new MembershipView(Id, Members);
         return new MembershipView(Id, Members) { _catchingUp = nodes };
     }
 
     /// <summary>Whether the member acts for no ring index in this view (<see cref="WithCatchingUp"/>).</summary>
     internal bool IsCatchingUp(string nodeId) => _catchingUp?.Contains(nodeId) == true;
+
+    /// <summary>Whether some member acts for no ring index in this view.</summary>
+    internal bool HasCatchingUp => _catchingUp is not null;
+
+    /// <summary>The member catching up that would act for <paramref name="ringIndex"/> once caught up, or null.</summary>
+    internal Member? CatchingUpOwner(int ringIndex) =>
+        _catchingUp is null ? null : ActingOwnerSkipping(ringIndex, null) is { } owner && _catchingUp.Contains(owner.NodeId) ? owner : null;
 
     /// <summary>The <paramref name="count"/> members after <paramref name="member"/> in ring order.</summary>
     public IEnumerable<Member> Successors(Member member, int count)

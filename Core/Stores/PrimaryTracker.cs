@@ -38,6 +38,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     private readonly Dictionary<(long, ulong), Dictionary<string, PrimaryState>> _early = [];
     private readonly HashSet<string> _leavers = new(StringComparer.Ordinal);
     private MembershipView? _view;
+    private int _round;
     private ulong _viewHash;
 
     /// <summary>The last primary this node took part in, caught up (epoch 0: none). A member that decided a primary but
@@ -56,8 +57,8 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     /// <summary>Whether this node is leaving gracefully (announced in its state).</summary>
     public bool Leaving { get; set; }
 
-    /// <summary>Identifies a view's member set.</summary>
-    public static ulong HashOf(MembershipView view)
+    /// <summary>Identifies a view's member set, and the decision round in it.</summary>
+    public static ulong HashOf(MembershipView view, int round = 0)
     {
         var hash = new XxHash64();
         Span<byte> number = stackalloc byte[8];
@@ -69,17 +70,24 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         }
         MemoryMarshal.Write(number, view.Id);
         hash.Append(number);
+        if (round != 0)
+        {
+            MemoryMarshal.Write(number, (long)round);
+            hash.Append(number);
+        }
         return hash.GetCurrentHashAsUInt64();
     }
 
-    /// <summary>A view was installed: the state this node sends the group for it. A decision made from states that
-    /// arrived before the view was installed is returned by the next <see cref="Receive"/>, or at once here.</summary>
-    public (PrimaryState Own, PrimaryDecision? Decision) BeginView(MembershipView view)
+    /// <summary>A view was installed (round 0), or its members caught up hand their sessions back (the next round): the
+    /// state this node sends the group for it. A decision made from states that arrived before is returned by the next
+    /// <see cref="Receive"/>, or at once here.</summary>
+    public (PrimaryState Own, PrimaryDecision? Decision) BeginView(MembershipView view, int round = 0)
     {
         // Straight from the view of the primary it took part in: decided, caught up, not excluded since.
         var current = Decision is { IsPrimary: true } previous && Last.Epoch == previous.Epoch && !Behind && !Leaving;
         _view = view;
-        _viewHash = HashOf(view);
+        _round = round;
+        _viewHash = HashOf(view, round);
         _states.Clear();
         Decision = null;
         var own = new PrimaryState
@@ -91,6 +99,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
             LastRings = [.. Last.Rings],
             LastPassive = [.. Last.Passive],
             Current = current,
+            Round = round,
             Leavers = [.. _leavers],
             Leaving = Leaving,
             Behind = Behind,
@@ -101,8 +110,8 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
             foreach (var (node, state) in early)
                 _states.TryAdd(node, state);
         }
-        // States for views older than this one will never be used.
-        foreach (var key in _early.Keys.Where(k => k.Item1 <= view.Id).ToList())
+        // States for views older than this one will never be used (this view's next round may still come).
+        foreach (var key in _early.Keys.Where(k => k.Item1 < view.Id).ToList())
             _early.Remove(key);
         return (own, TryDecide());
     }
@@ -119,7 +128,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         }
         if (_view is null || state.ViewId != _view.Id || state.ViewHash != _viewHash)
         {
-            if (_view is null || state.ViewId > _view.Id)
+            if (_view is null || state.ViewId > _view.Id || (state.ViewId == _view.Id && state.Round > _round))
             {
                 if (!_early.TryGetValue((state.ViewId, state.ViewHash), out var early))
                 {
@@ -279,7 +288,9 @@ internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, 
         new(s.LastEpoch, s.LastMembers, s.LastRings.Count == s.LastMembers.Count ? s.LastRings : [.. s.LastMembers.Select(Member.RingIndexOf)], s.LastPassive);
 
     /// <summary>The member that arbitrated <paramref name="sessionId"/> in this primary (null: none).</summary>
-    public string? ArbiterOf(string sessionId)
+    public string? ArbiterOf(string sessionId) => ArbiterOf(sessionId, skipPassive: true);
+
+    private string? ArbiterOf(string sessionId, bool skipPassive)
     {
         if (Members.Count == 0)
             return null;
@@ -289,7 +300,7 @@ internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, 
         for (var i = 0; i < Members.Count; i++)
         {
             var (node, index) = (Members[i], Rings[i]);
-            if (Passive.Count > 0 && Passive.Contains(node))
+            if (skipPassive && Passive.Count > 0 && Passive.Contains(node))
                 continue;
             if (index < firstIndex || (index == firstIndex && string.CompareOrdinal(node, first) < 0))
                 (first, firstIndex) = (node, index);
@@ -311,6 +322,8 @@ internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, 
             return false;
         if (arbiter == node)
             return true;
+        if (Passive.Count > 0 && Passive.Contains(node) && ArbiterOf(sessionId, skipPassive: false) == node)
+            return true; // a ring owner catching up held its sessions (BackupReplication)
         var ring = Enumerable.Range(0, Members.Count).OrderBy(i => Rings[i]).ThenBy(i => Members[i], StringComparer.Ordinal).Select(i => Members[i]).ToList();
         var at = ring.IndexOf(arbiter);
         for (var k = 1; k <= backups && k < ring.Count; k++)

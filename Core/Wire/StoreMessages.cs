@@ -288,6 +288,9 @@ internal sealed class PrimaryState
     /// installed no view in between. The members' states for a view that only adds members to such a primary decide it
     /// without the joiners' (<see cref="Multicast.Stores.PrimaryTracker"/>).</summary>
     [ProtoMember(11)] public bool Current { get; set; }
+    /// <summary>The decision round in this view: 0 when it was installed; one more each time the members caught up
+    /// hand their sessions back (<c>StoreNode.BeginHandOffLocked</c>).</summary>
+    [ProtoMember(12)] public int Round { get; set; }
 
     /// <summary>The same state, asking every member to send its own again.</summary>
     public PrimaryState Asking()
