@@ -388,13 +388,17 @@ internal sealed partial class StoreNode
         {
             foreach (var chunk in ids.Chunk(FetchChunk))
             {
-                var copies = await FetchAsync(node, chunk, cancellationToken);
-                lock (_gate)
+                for (var offset = 0; offset < chunk.Length;)
                 {
-                    foreach (var copy in copies)
+                    var (copies, covered) = await FetchAsync(node, chunk[offset..], cancellationToken);
+                    offset += covered;
+                    lock (_gate)
                     {
-                        if (Applier.ApplyCopy(copy, authoritative: true, r.Epoch))
-                            recovered++;
+                        foreach (var copy in copies)
+                        {
+                            if (Applier.ApplyCopy(copy, authoritative: true, r.Epoch))
+                                recovered++;
+                        }
                     }
                 }
             }
@@ -430,36 +434,62 @@ internal sealed partial class StoreNode
     }
 
     /// <summary>Asks the member for its copies until it answers (a slow member, or a lost request or reply); one that
-    /// leaves the view answers nothing, and the view change starts a new reconciliation.</summary>
-    private async Task<List<SessionCopy>> FetchAsync(string node, string[] ids, CancellationToken cancellationToken)
+    /// leaves the view answers nothing, and the view change starts a new reconciliation. Returns the copies and how
+    /// many of the ids, from the first, the answer covers (a reply holds at most a state-transfer chunk).</summary>
+    private async Task<(List<SessionCopy> Copies, int Covered)> FetchAsync(string node, string[] ids, CancellationToken cancellationToken)
     {
         var id = _calls.NextId();
         try
         {
             var request = new Envelope { FetchRequest = new FetchRequest { RequestId = id, SessionIds = [.. ids] } };
             var reply = await _calls.AskAsync(node, id, request, ReconcileFirstWait, ReconcileMaxWait, Counters.AddReconcileResend, cancellationToken);
-            return reply.FetchReply?.Copies ?? [];
+            var covered = reply.FetchReply?.Covered ?? 0;
+            return (reply.FetchReply?.Copies ?? [], covered > 0 && covered <= ids.Length ? covered : ids.Length);
         }
         catch (MemberGoneException)
         {
-            return [];
+            return ([], ids.Length);
         }
     }
 
     private void OnFetchRequest(string from, FetchRequest request)
     {
         var reply = new FetchReply { RequestId = request.RequestId };
+        var bytes = 0;
+        var covered = 0;
         lock (_gate)
         {
             foreach (var id in request.SessionIds)
             {
-                if (Table.Get(id) is { } state)
-                    reply.Copies.Add(StoreCodec.ToCopy(state));
-                else if (Applier.TombstoneOf(id) is { } dead)
-                    reply.Copies.Add(TombstoneCopy(id, dead));
+                var copy = CopyOf(id);
+                if (copy is not null)
+                {
+                    // Bounded like a pushed chunk: the whole answer must fit in one channel message.
+                    var size = EstimatedBytes(copy);
+                    if (reply.Copies.Count > 0 && bytes + size > _options.StateTransferChunkBytes)
+                        break;
+                    reply.Copies.Add(copy);
+                    bytes += size;
+                }
+                covered++;
             }
         }
+        if (covered < request.SessionIds.Count)
+            reply.Covered = covered;
         Send(from, new Envelope { FetchReply = reply });
+    }
+
+    /// <summary>The session's whole copy, its tombstone, or null. Under the gate.</summary>
+    private SessionCopy? CopyOf(string id) =>
+        Table.Get(id) is { } state ? StoreCodec.ToCopy(state) : Applier.TombstoneOf(id) is { } dead ? TombstoneCopy(id, dead) : null;
+
+    /// <summary>A copy's size in a message, near enough to bound a chunk (the message headroom covers the rest).</summary>
+    private static int EstimatedBytes(SessionCopy copy)
+    {
+        var bytes = 64 + copy.Id.Length;
+        foreach (var a in copy.Attributes)
+            bytes += 8 + a.Key.Length + a.Value.Length;
+        return bytes;
     }
 
     private static SessionCopy TombstoneCopy(string id, SessionApplier.Tombstone dead) =>
@@ -569,11 +599,15 @@ internal sealed partial class StoreNode
                 break; // it left: the view changes, and a new reconciliation pushes to the holders of that view
             SessionCopy? copy;
             lock (_gate)
-                copy = Table.Get(id) is { } state ? StoreCodec.ToCopy(state) : Applier.TombstoneOf(id) is { } dead ? TombstoneCopy(id, dead) : null;
+                copy = CopyOf(id);
             if (copy is null)
                 continue;
+            // A chunk plus one large session could pass the channel's message limit: send what is there first.
+            var size = EstimatedBytes(copy);
+            if (batch.Copies.Count > 0 && bytes + size > _options.StateTransferChunkBytes)
+                await SendBatchAsync();
             batch.Copies.Add(copy);
-            bytes += 64 + copy.Attributes.Sum(a => a.Key.Length + a.Value.Length);
+            bytes += size;
             if (bytes >= _options.StateTransferChunkBytes)
                 await SendBatchAsync();
         }

@@ -356,6 +356,9 @@ internal sealed class FetchReply
 {
     [ProtoMember(1)] public ulong RequestId { get; set; }
     [ProtoMember(2)] public List<SessionCopy> Copies { get; set; } = [];
+    /// <summary>How many of the asked ids, from the first, this reply answers (a reply is bounded by the state-transfer
+    /// chunk size, so a large request takes several); 0: every one.</summary>
+    [ProtoMember(3)] public int Covered { get; set; }
 }
 
 /// <summary>Arbiter to member: everything the member must hold of what this arbiter arbitrates has been sent, for this

@@ -80,6 +80,7 @@ internal sealed class CounterLoad : IAsyncDisposable
             var targets = _targets();
             var node = targets[random.Next(targets.Count)];
             var started = Now;
+            session.Sending(node, started);
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(node, "/counter"));
             request.Headers.Add("Cookie", $"{TestCluster.CookieName}={session.Id}");
             using var deadline = new CancellationTokenSource(timeout);
@@ -104,6 +105,9 @@ internal sealed class CounterLoad : IAsyncDisposable
             string.Create(CultureInfo.InvariantCulture, $"[{Started.TotalSeconds:0.000}-{Ended.TotalSeconds:0.000}] {Node.Authority} {Status} {Body.Split('\n')[0]}");
     }
 
+    /// <summary>A request sent and not yet answered.</summary>
+    internal sealed record PendingRequest(Uri Node, TimeSpan Started);
+
     /// <summary>One session's client and what it saw.</summary>
     internal sealed class SessionLoad(string id)
     {
@@ -125,9 +129,17 @@ internal sealed class CounterLoad : IAsyncDisposable
 
         public IEnumerable<Answer> Answers => _answers;
 
+        private volatile PendingRequest? _pending;
+
+        /// <summary>The request the client waits for, if any.</summary>
+        public PendingRequest? Pending => _pending;
+
+        public void Sending(Uri node, TimeSpan started) => _pending = new PendingRequest(node, started);
+
         /// <summary>Called by the session's one client, in order.</summary>
         public void Record(Answer answer)
         {
+            _pending = null;
             _answers.Enqueue(answer);
             if (answer.Status == (int)HttpStatusCode.OK && long.TryParse(answer.Body, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
             {

@@ -24,6 +24,7 @@ public sealed class StoreFaultTests(bool ring) : StoreTestBase
     {
         _hub = new InMemoryHub(seed: Environment.TickCount);
         _addresses.Clear();
+        _maxMessageBytes = null;
     }
 
     protected override ITransport CreateTransport(int index)
@@ -36,10 +37,15 @@ public sealed class StoreFaultTests(bool ring) : StoreTestBase
     protected override IClusterStore CreateStore(IGroupChannel channel, ClusterStoreOptions options, TimeProvider time) =>
         ring ? new RingClusterStore(channel, options, time, StoreLog(options)) : new ReplicatedClusterStore(channel, options, time, StoreLog(options));
 
+    /// <summary>The channel's message limit in this test (null: the default).</summary>
+    private int? _maxMessageBytes;
+
     protected override GroupChannelOptions ChannelOptions(string nodeId)
     {
         var options = base.ChannelOptions(nodeId);
         options.SuspectTimeout = TimeSpan.FromMilliseconds(1500); // partitions are detected in a test-sized time
+        if (_maxMessageBytes is { } max)
+            options.MaxMessageBytes = max;
         return options;
     }
 
@@ -123,6 +129,32 @@ public sealed class StoreFaultTests(bool ring) : StoreTestBase
             Assert.That(await ReadCountAsync(cut, id), Is.EqualTo(4), $"{id}: what the primary committed while it was away");
         await ConvergedAsync(nodes, ids);
         Assert.That(((ArbitratedClusterStore)cut.Store).Counters.Reconciliations, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public async Task Heal_WhenTheStaleArbitersCopiesFillMoreThanOneMessage_ItFetchesThemAllAndCatchesUp()
+    {
+        // 12 sessions of 60 KiB to fetch in one reconciliation, through a channel that takes 512 KiB a message: one
+        // reply holding them all is refused by the channel, and the arbiter would ask for it until the view changes.
+        _maxMessageBytes = 512 * 1024;
+        var nodes = await StartClusterAsync(3, session: s => s.MaxSessionBytes = 128 * 1024);
+        var cut = nodes[2];
+        var blob = new byte[60 * 1024];
+        new Random(7).NextBytes(blob);
+        var ids = new List<string>();
+        for (var i = 0; i < 12; i++)
+            ids.Add(await CreateWithAsync(cut, s => { s.SetInt32("count", 1); s.Set("blob", blob); })); // cut arbitrates them
+
+        _hub.Partition(AddressOf(cut));
+        await Eventually.Until(() => ViewOf(nodes[0]).Members.Count == 2 && nodes[0].Store.IsReady(), "the majority goes on without it");
+        foreach (var id in ids)
+            Assert.That(await IncrementAsync(nodes[0], id), Is.EqualTo(2), $"the majority commits {id}");
+        _hub.Heal();
+
+        await AllReadyAsync(nodes); // its arbiter again, the healed node must first fetch every newer copy
+        foreach (var id in ids)
+            Assert.That(await ReadCountAsync(cut, id), Is.EqualTo(2), $"{id}: what the primary committed while it was away");
+        await ConvergedAsync(nodes, ids);
     }
 
     [Test]
