@@ -41,23 +41,54 @@ public sealed class MembershipView
 
     private Member[]? _ring;
 
+    private IReadOnlySet<string>? _catchingUp;
+
     /// <summary>
     /// The member acting for ring index <paramref name="ringIndex"/>: the member with that index if it is
-    /// in the view, else the next live member in ring order (wrapping).
+    /// in the view, else the next live member in ring order (wrapping). In a store's view, members still catching up
+    /// act for no index: the next member in ring order acts for theirs.
     /// </summary>
     public Member? ActingOwner(int ringIndex)
+    {
+        return ActingOwnerSkipping(ringIndex, _catchingUp);
+    }
+
+    private Member? ActingOwnerSkipping(int ringIndex, IReadOnlySet<string>? catchingUp)
     {
         // Indexed, not foreach: an interface enumerator would allocate on every request's routing.
         var ring = RingOrder;
         if (ring.Count == 0)
             return null;
+        Member? first = null;
         for (var i = 0; i < ring.Count; i++)
         {
+            if (catchingUp is not null && catchingUp.Contains(ring[i].NodeId))
+                continue;
+            first ??= ring[i];
             if (ring[i].RingIndex >= ringIndex)
                 return ring[i];
         }
-        return ring[0];
+        return first;
     }
+
+    /// <summary>The same view in which <paramref name="nodes"/> act for no ring index (<see cref="ActingOwner"/>); ignored
+    /// when that would be every member.</summary>
+    internal MembershipView WithCatchingUp(IReadOnlySet<string> nodes)
+    {
+        if (nodes.Count == 0 || Members.All(m => nodes.Contains(m.NodeId)))
+            return _catchingUp is null ? this : new MembershipView(Id, Members);
+        return new MembershipView(Id, Members) { _catchingUp = nodes };
+    }
+
+    /// <summary>Whether the member acts for no ring index in this view (<see cref="WithCatchingUp"/>).</summary>
+    internal bool IsCatchingUp(string nodeId) => _catchingUp?.Contains(nodeId) == true;
+
+    /// <summary>Whether some member acts for no ring index in this view.</summary>
+    internal bool HasCatchingUp => _catchingUp is not null;
+
+    /// <summary>The member catching up that would act for <paramref name="ringIndex"/> once caught up, or null.</summary>
+    internal Member? CatchingUpOwner(int ringIndex) =>
+        _catchingUp is null ? null : ActingOwnerSkipping(ringIndex, null) is { } owner && _catchingUp.Contains(owner.NodeId) ? owner : null;
 
     /// <summary>The <paramref name="count"/> members after <paramref name="member"/> in ring order.</summary>
     public IEnumerable<Member> Successors(Member member, int count)

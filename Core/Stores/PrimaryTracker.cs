@@ -20,7 +20,17 @@ namespace Multicast.Stores;
 /// is that large). Two primaries never overlap in time: a later one holds a majority of the one before, and a member
 /// that acknowledged anything in the earlier one carries that primary into the decision.</para>
 /// <para>A member whose last primary is not the latest one (it joined, restarted, or was cut off while the others went
-/// on) is <em>fresh</em>: it arbitrated nothing meanwhile, and its copies count only where no other member has any.</para>
+/// on) is <em>fresh</em>: it arbitrated nothing meanwhile, and its copies count only where no other member has any. In the
+/// primary it is fresh in, it arbitrates nothing either (<see cref="MembershipView.WithCatchingUp"/>): its sessions stay
+/// with the member that arbitrated them before, so a join moves no session to a member that is still catching up; they
+/// move to it in the next primary it takes part in caught up.</para>
+/// <para>A join does not wait for the joiner's state (N9): when a majority of the view, which is also a majority of the
+/// primary P they come from, reports P and <see cref="PrimaryState.Current"/> (each decided P, took part in it, and
+/// installed no view since), their states alone decide: primary, the others fresh. The joiners' states could not change
+/// that: a primary newer than P would hold a majority of P, so one of those members, which installed no view since P.
+/// At most one P can qualify (two majorities of the view share a member, and a member reports one primary), so a member
+/// that has more states decides the same as one that has only theirs. Not with <c>Cluster:Quorum</c> (primaries may
+/// overlap there): then every member's state is waited for.</para>
 /// </remarks>
 internal sealed class PrimaryTracker(string localNode, int quorum)
 {
@@ -28,6 +38,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     private readonly Dictionary<(long, ulong), Dictionary<string, PrimaryState>> _early = [];
     private readonly HashSet<string> _leavers = new(StringComparer.Ordinal);
     private MembershipView? _view;
+    private int _round;
     private ulong _viewHash;
 
     /// <summary>The last primary this node took part in, caught up (epoch 0: none). A member that decided a primary but
@@ -46,8 +57,8 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     /// <summary>Whether this node is leaving gracefully (announced in its state).</summary>
     public bool Leaving { get; set; }
 
-    /// <summary>Identifies a view's member set.</summary>
-    public static ulong HashOf(MembershipView view)
+    /// <summary>Identifies a view's member set, and the decision round in it.</summary>
+    public static ulong HashOf(MembershipView view, int round = 0)
     {
         var hash = new XxHash64();
         Span<byte> number = stackalloc byte[8];
@@ -59,15 +70,24 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         }
         MemoryMarshal.Write(number, view.Id);
         hash.Append(number);
+        if (round != 0)
+        {
+            MemoryMarshal.Write(number, (long)round);
+            hash.Append(number);
+        }
         return hash.GetCurrentHashAsUInt64();
     }
 
-    /// <summary>A view was installed: the state this node sends the group for it. A decision made from states that
-    /// arrived before the view was installed is returned by the next <see cref="Receive"/>, or at once here.</summary>
-    public (PrimaryState Own, PrimaryDecision? Decision) BeginView(MembershipView view)
+    /// <summary>A view was installed (round 0), or its members caught up hand their sessions back (the next round): the
+    /// state this node sends the group for it. A decision made from states that arrived before is returned by the next
+    /// <see cref="Receive"/>, or at once here.</summary>
+    public (PrimaryState Own, PrimaryDecision? Decision) BeginView(MembershipView view, int round = 0)
     {
+        // Straight from the view of the primary it took part in: decided, caught up, not excluded since.
+        var current = Decision is { IsPrimary: true } previous && Last.Epoch == previous.Epoch && !Behind && !Leaving;
         _view = view;
-        _viewHash = HashOf(view);
+        _round = round;
+        _viewHash = HashOf(view, round);
         _states.Clear();
         Decision = null;
         var own = new PrimaryState
@@ -77,6 +97,9 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
             LastEpoch = Last.Epoch,
             LastMembers = [.. Last.Members],
             LastRings = [.. Last.Rings],
+            LastPassive = [.. Last.Passive],
+            Current = current,
+            Round = round,
             Leavers = [.. _leavers],
             Leaving = Leaving,
             Behind = Behind,
@@ -87,8 +110,8 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
             foreach (var (node, state) in early)
                 _states.TryAdd(node, state);
         }
-        // States for views older than this one will never be used.
-        foreach (var key in _early.Keys.Where(k => k.Item1 <= view.Id).ToList())
+        // States for views older than this one will never be used (this view's next round may still come).
+        foreach (var key in _early.Keys.Where(k => k.Item1 < view.Id).ToList())
             _early.Remove(key);
         return (own, TryDecide());
     }
@@ -105,7 +128,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         }
         if (_view is null || state.ViewId != _view.Id || state.ViewHash != _viewHash)
         {
-            if (_view is null || state.ViewId > _view.Id)
+            if (_view is null || state.ViewId > _view.Id || (state.ViewId == _view.Id && state.Round > _round))
             {
                 if (!_early.TryGetValue((state.ViewId, state.ViewHash), out var early))
                 {
@@ -137,6 +160,8 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     private PrimaryDecision? TryDecide()
     {
         var view = _view!;
+        if (JoinOfCurrentMajority() is { } join)
+            return Decided(view, true, Math.Max(join.Latest.Epoch + 1, view.Id), join.Latest, join.Fresh, join.Present, join.Latest.Members.Count);
         foreach (var m in view.Members)
         {
             if (!_states.ContainsKey(m.NodeId))
@@ -180,11 +205,55 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         // two primaries can start from the same latest one; view ids never repeat among members that share one, so their
         // epochs differ, and the later view's is the higher. Above the latest's too (view ids restart with the cluster).
         var epoch = primary ? Math.Max(latest.Epoch + 1, view.Id) : latest.Epoch;
-        Decision = new PrimaryDecision(view, primary, epoch, latest, fresh, present, basis.Count);
+        return Decided(view, primary, epoch, latest, fresh, present, basis.Count);
+    }
+
+    /// <summary>The primary P that a majority of the view comes straight from, when that majority is also a majority of P
+    /// and every member of P in the view is among them (see the remarks): the view's decision needs no other state.</summary>
+    private (PrimaryRecord Latest, HashSet<string> Fresh, int Present)? JoinOfCurrentMajority()
+    {
+        if (quorum > 0)
+            return null;
+        var view = _view!;
+        foreach (var candidate in _states.Values)
+        {
+            if (!candidate.Current || candidate.LastEpoch == 0)
+                continue;
+            var latest = PrimaryRecord.Of(candidate);
+            var present = 0;
+            var fresh = new HashSet<string>(StringComparer.Ordinal);
+            var all = true;
+            foreach (var m in view.Members)
+            {
+                if (!latest.Members.Contains(m.NodeId))
+                {
+                    fresh.Add(m.NodeId); // joined since P: it arbitrated nothing P's members do not know of
+                    continue;
+                }
+                if (!_states.TryGetValue(m.NodeId, out var s) || !s.Current || s.Behind || s.Leaving || s.LastEpoch != latest.Epoch
+                    || !PrimaryRecord.Of(s).SameMembers(latest))
+                {
+                    all = false;
+                    break;
+                }
+                present++;
+            }
+            if (all && present * 2 > latest.Members.Count && present * 2 > view.Members.Count)
+                return (latest, fresh, present);
+        }
+        return null;
+    }
+
+    private PrimaryDecision Decided(MembershipView view, bool primary, long epoch, PrimaryRecord latest, HashSet<string> fresh, int present, int basis)
+    {
+        // Members catching up arbitrate nothing in this primary (unless every member is: then nobody would).
+        var passive = primary && fresh.Count < view.Members.Count ? fresh : [];
+        var decided = primary ? view.WithCatchingUp(passive) : view;
+        Decision = new PrimaryDecision(decided, primary, epoch, latest, fresh, present, basis);
         _joining = null;
         if (primary)
         {
-            var record = new PrimaryRecord(epoch, [.. view.Members.Select(m => m.NodeId)], [.. view.Members.Select(m => m.RingIndex)]);
+            var record = new PrimaryRecord(epoch, [.. view.Members.Select(m => m.NodeId)], [.. view.Members.Select(m => m.RingIndex)], [.. passive]);
             if (fresh.Contains(localNode))
                 _joining = record;
             else
@@ -209,16 +278,19 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     }
 }
 
-/// <summary>A primary partition: its epoch, its members' node ids and their ring indexes in it.</summary>
-internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, IReadOnlyList<int> Rings)
+/// <summary>A primary partition: its epoch, its members' node ids and their ring indexes in it, and which of them were
+/// catching up in it (they arbitrated nothing).</summary>
+internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, IReadOnlyList<int> Rings, IReadOnlyList<string> Passive)
 {
-    public static readonly PrimaryRecord None = new(0, [], []);
+    public static readonly PrimaryRecord None = new(0, [], [], []);
 
     public static PrimaryRecord Of(PrimaryState s) =>
-        new(s.LastEpoch, s.LastMembers, s.LastRings.Count == s.LastMembers.Count ? s.LastRings : [.. s.LastMembers.Select(Member.RingIndexOf)]);
+        new(s.LastEpoch, s.LastMembers, s.LastRings.Count == s.LastMembers.Count ? s.LastRings : [.. s.LastMembers.Select(Member.RingIndexOf)], s.LastPassive);
 
     /// <summary>The member that arbitrated <paramref name="sessionId"/> in this primary (null: none).</summary>
-    public string? ArbiterOf(string sessionId)
+    public string? ArbiterOf(string sessionId) => ArbiterOf(sessionId, skipPassive: true);
+
+    private string? ArbiterOf(string sessionId, bool skipPassive)
     {
         if (Members.Count == 0)
             return null;
@@ -228,6 +300,8 @@ internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, 
         for (var i = 0; i < Members.Count; i++)
         {
             var (node, index) = (Members[i], Rings[i]);
+            if (skipPassive && Passive.Count > 0 && Passive.Contains(node))
+                continue;
             if (index < firstIndex || (index == firstIndex && string.CompareOrdinal(node, first) < 0))
                 (first, firstIndex) = (node, index);
             if (index >= ring && (index < bestIndex || (index == bestIndex && string.CompareOrdinal(node, best) < 0)))
@@ -248,6 +322,8 @@ internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, 
             return false;
         if (arbiter == node)
             return true;
+        if (Passive.Count > 0 && Passive.Contains(node) && ArbiterOf(sessionId, skipPassive: false) == node)
+            return true; // a ring owner catching up held its sessions (BackupReplication)
         var ring = Enumerable.Range(0, Members.Count).OrderBy(i => Rings[i]).ThenBy(i => Members[i], StringComparer.Ordinal).Select(i => Members[i]).ToList();
         var at = ring.IndexOf(arbiter);
         for (var k = 1; k <= backups && k < ring.Count; k++)

@@ -74,15 +74,24 @@ internal sealed class BackupReplication(int backups) : ReplicationStrategy
 
     public override bool EveryMember => false;
 
-    public override IReadOnlyList<Member> Replicas(string id, MembershipView view) =>
-        ArbiterOf(id, view) is { } arbiter ? [.. view.Successors(arbiter, Backups)] : [];
+    public override IReadOnlyList<Member> Replicas(string id, MembershipView view)
+    {
+        if (ArbiterOf(id, view) is not { } arbiter)
+            return [];
+        var replicas = view.Successors(arbiter, Backups).ToList();
+        // An owner catching up holds its sessions already, so they are in place when they are handed back to it.
+        if (view.CatchingUpOwner(SessionIds.OwnerIndexOf(id)) is { } owner && !replicas.Contains(owner))
+            replicas.Add(owner);
+        return replicas;
+    }
 
     public override bool Holds(string id, MembershipView view, string node)
     {
         var arbiter = ArbiterOf(id, view);
         if (arbiter is null)
             return false;
-        return arbiter.NodeId == node || view.IsSuccessor(arbiter, Backups, node);
+        return arbiter.NodeId == node || view.IsSuccessor(arbiter, Backups, node)
+            || (view.HasCatchingUp && view.CatchingUpOwner(SessionIds.OwnerIndexOf(id))?.NodeId == node);
     }
 
     public override void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe)

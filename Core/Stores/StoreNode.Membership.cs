@@ -18,6 +18,8 @@ internal sealed partial class StoreNode
     private PrimaryState? _ownState;          // this node's state for the current view
     private DateTimeOffset _ownStateSent;     // when it was last sent
     private readonly Dictionary<string, long> _earlyReady = new(StringComparer.Ordinal); // MemberReady heard before this node decided its epoch
+    private MembershipView _installed = NoView; // the channel's view, as installed (_view is the decided one)
+    private int _round;                         // the decision round in it (a hand-off starts the next)
 
     /// <summary>
     /// Where this node is: its view, the members' decision for it (null until every member's state arrived), whether
@@ -46,11 +48,10 @@ internal sealed partial class StoreNode
         previous.Changed.TrySetResult();
     }
 
-    /// <summary>A new view (receive thread): the decision for it waits for every member's state.</summary>
+    /// <summary>A new view (receive thread): the decision for it waits for the members' states.</summary>
     private void OnViewChanged(MembershipView view)
     {
         PrimaryState own;
-        PrimaryDecision? decided;
         lock (_gate)
         {
             var previous = _view;
@@ -66,18 +67,55 @@ internal sealed partial class StoreNode
                 Deliver(_locks.DropNodes(gone.Contains, RecordToken, TokenFloor));
                 _ready.ExceptWith(gone);
             }
-            _epoch.Reconciliation?.Abandon();
-            // Until the members decide, nothing is arbitrated or counted; requests wait (bounded) for the decision.
-            SetEpochLocked(new EpochState(view, null, _epoch.CaughtUp, null));
-            (own, decided) = _primary.BeginView(view);
-            _ownState = own;
-            _ownStateSent = _time.GetUtcNow();
-            if (decided is not null)
-                OnDecidedLocked(decided);
+            _installed = view;
+            own = BeginRoundLocked(0);
         }
         _calls.FailWhere(node => !view.Contains(node));
         if (view.Members.Count > 1)
             Broadcast(new Envelope { PrimaryState = own });
+        StartReconciliationIfDue();
+    }
+
+    /// <summary>A decision round in the installed view: round 0 when it is installed, the next one for a hand-off. Under
+    /// the gate; the caller broadcasts the returned state.</summary>
+    private PrimaryState BeginRoundLocked(int round)
+    {
+        _round = round;
+        _epoch.Reconciliation?.Abandon();
+        // Until the members decide, nothing is arbitrated or counted; requests wait (bounded) for the decision.
+        SetEpochLocked(new EpochState(_installed, null, _epoch.CaughtUp, null));
+        var (own, decided) = _primary.BeginView(_installed, round);
+        _ownState = own;
+        _ownStateSent = _time.GetUtcNow();
+        if (decided is not null)
+            OnDecidedLocked(decided);
+        return own;
+    }
+
+    /// <summary>Every member of a primary with members catching up is caught up (this node too): a new round in the same
+    /// view, in which they arbitrate their sessions again. The decision is one exchange of states among warm members (the
+    /// majority rule of a join), then the sessions handed back are recovered by their arbiter like any other whose arbiter
+    /// changed: their locks move with them, and requests for them wait for it (bounded). Under the gate.</summary>
+    private PrimaryState? BeginHandOffLocked()
+    {
+        if (_epoch is not { Decision: { IsPrimary: true } decision, CaughtUp: true } || _excluded || !decision.View.HasCatchingUp
+            || Volatile.Read(ref _stopped) != 0 || !decision.View.Members.All(m => _ready.Contains(m.NodeId)))
+            return null;
+        if (_epoch.View.Members.Count != _installed.Members.Count || _epoch.View.Id != _installed.Id)
+            return null;
+        LogHandOff(_installed.Id, decision.Epoch, _round + 1);
+        _servedBeforeViewChange = _epoch.Serving;
+        return BeginRoundLocked(_round + 1);
+    }
+
+    private void HandOffIfDue()
+    {
+        PrimaryState? own;
+        lock (_gate)
+            own = BeginHandOffLocked();
+        if (own is null)
+            return;
+        Broadcast(new Envelope { PrimaryState = own });
         StartReconciliationIfDue();
     }
 
@@ -95,6 +133,7 @@ internal sealed partial class StoreNode
             AbandonAllLocked("this node was excluded from the group");
             SetEpochLocked(new EpochState(NoView, null, false, null));
             _view = NoView;
+            _installed = NoView;
             _ready.Clear();
         }
         _calls.FailWhere(_ => true);
@@ -102,11 +141,20 @@ internal sealed partial class StoreNode
 
     private void OnPrimaryState(string from, PrimaryState state)
     {
-        PrimaryState? again = null, answer = null;
+        PrimaryState? again = null, answer = null, handOff = null;
         lock (_gate)
         {
             LogPrimaryStateHeard(from, state.ViewId, state.Ask, _view.Id, _epoch.Decision is not null);
-            if (_primary.Receive(from, state) is { } decided && decided.View == _view)
+            // A member began the hand-off round: it heard every member ready, this node may not have yet (its "ready" is
+            // on its way). Nothing in the round depends on it, so this node begins it too.
+            if (state.ViewId == _installed.Id && state.Round == _round + 1 && state.ViewHash == PrimaryTracker.HashOf(_installed, _round + 1)
+                && _epoch is { Decision: { IsPrimary: true } d, CaughtUp: true } && d.View.HasCatchingUp)
+            {
+                foreach (var m in d.View.Members)
+                    _ready.Add(m.NodeId);
+                handOff = BeginHandOffLocked();
+            }
+            if (_primary.Receive(from, state) is { } decided && decided.View.Id == _installed.Id)
                 OnDecidedLocked(decided);
             if (state.Ask && _ownState is { } own && own.ViewId == state.ViewId && own.ViewHash == state.ViewHash)
             {
@@ -122,7 +170,10 @@ internal sealed partial class StoreNode
             Send(from, new Envelope { PrimaryState = answer });
         if (again is not null)
             Broadcast(new Envelope { PrimaryState = again });
+        if (handOff is not null)
+            Broadcast(new Envelope { PrimaryState = handOff });
         StartReconciliationIfDue();
+        HandOffIfDue();
     }
 
     /// <summary>Timer: a view still undecided after a while means a member's state did not reach this node (it was
@@ -154,7 +205,9 @@ internal sealed partial class StoreNode
     /// <summary>The members decided for the current view. Under the gate.</summary>
     private void OnDecidedLocked(PrimaryDecision decision)
     {
+        // The decided view says who arbitrates: members catching up act for no ring index in it.
         var view = decision.View;
+        _view = view;
         // The epoch was replaced when the view changed (undecided), so whether this node served comes from before that.
         var wasServing = _servedBeforeViewChange;
         if (!decision.IsPrimary)
@@ -204,6 +257,7 @@ internal sealed partial class StoreNode
         }
         if (ready.RequestId != 0)
             Send(from, new Envelope { ReconcileAck = new ReconcileAck { RequestId = ready.RequestId } });
+        HandOffIfDue();
     }
 
     /// <summary>This node holds what it must for the epoch: it serves, and its acknowledgements count.</summary>
@@ -225,6 +279,7 @@ internal sealed partial class StoreNode
             if (m.NodeId != InstanceId)
                 Track(AskUntilAnsweredAsync(m.NodeId, id => new Envelope { MemberReady = new MemberReady { Epoch = reconciliation.Epoch, RequestId = id } }, reconciliation.Cancel.Token));
         }
+        HandOffIfDue();
     }
 
     /// <summary>Some commits complete with fewer acknowledgements than the write concern asks for, because the members
@@ -337,6 +392,9 @@ internal sealed partial class StoreNode
 
     [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId} is primary: epoch {Epoch}, {Count} member(s), {Fresh} catching up (this node: {SelfFresh}; was serving: {WasServing})")]
     private partial void LogPrimary(long viewId, long epoch, int count, int fresh, bool selfFresh, bool wasServing);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId}: every member caught up with epoch {Epoch}; decision round {Round} hands their sessions back to the members that caught up")]
+    private partial void LogHandOff(long viewId, long epoch, int round);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} caught up with epoch {Epoch}: {Sessions} session(s); ready")]
     private partial void LogCaughtUp(string nodeId, long epoch, int sessions);

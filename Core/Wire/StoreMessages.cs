@@ -281,6 +281,16 @@ internal sealed class PrimaryState
     [ProtoMember(8)] public bool Ask { get; set; }
     /// <summary>The sender was excluded since it last caught up: it may lack updates of its last primary.</summary>
     [ProtoMember(9)] public bool Behind { get; set; }
+    /// <summary>The members of that primary that were catching up in it, so arbitrated nothing (their sessions stayed with
+    /// the next member in ring order).</summary>
+    [ProtoMember(10)] public List<string> LastPassive { get; set; } = [];
+    /// <summary>The sender comes straight from the view of that primary: it decided it, took part in it (caught up), and
+    /// installed no view in between. The members' states for a view that only adds members to such a primary decide it
+    /// without the joiners' (<see cref="Multicast.Stores.PrimaryTracker"/>).</summary>
+    [ProtoMember(11)] public bool Current { get; set; }
+    /// <summary>The decision round in this view: 0 when it was installed; one more each time the members caught up
+    /// hand their sessions back (<c>StoreNode.BeginHandOffLocked</c>).</summary>
+    [ProtoMember(12)] public int Round { get; set; }
 
     /// <summary>The same state, asking every member to send its own again.</summary>
     public PrimaryState Asking()

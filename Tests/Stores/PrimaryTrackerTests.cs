@@ -230,11 +230,128 @@ public sealed class PrimaryTrackerTests
     public void ArbiterOfAPastPrimary_IsTheActingOwnerAmongItsMembers()
     {
         var view = View(1, "a", "b", "c");
-        var record = new PrimaryRecord(1, [.. view.Members.Select(m => m.NodeId)], [.. view.Members.Select(m => m.RingIndex)]);
+        var record = new PrimaryRecord(1, [.. view.Members.Select(m => m.NodeId)], [.. view.Members.Select(m => m.RingIndex)], []);
         for (var i = 0; i < 200; i++)
         {
             var id = Multicast.Sessions.SessionIds.New(i * 331 % 65536);
             Assert.That(record.ArbiterOf(id), Is.EqualTo(ReplicationStrategy.ArbiterOf(id, view)!.NodeId), id);
         }
+    }
+
+    [Test]
+    public void ArbiterOfAPastPrimary_SkipsTheMembersThatWereCatchingUpInIt()
+    {
+        var view = View(1, "a", "b", "c");
+        var catchingUp = View(1, "a", "b", "c").WithCatchingUp(new HashSet<string> { "b" });
+        var record = new PrimaryRecord(1, [.. view.Members.Select(m => m.NodeId)], [.. view.Members.Select(m => m.RingIndex)], ["b"]);
+        for (var i = 0; i < 200; i++)
+        {
+            var id = Multicast.Sessions.SessionIds.New(i * 331 % 65536);
+            Assert.That(record.ArbiterOf(id), Is.EqualTo(ReplicationStrategy.ArbiterOf(id, catchingUp)!.NodeId).And.Not.EqualTo("b"), id);
+        }
+    }
+
+    /// <summary>A rolling restart's join (N9): the joiner's state is not waited for, and it arbitrates nothing.</summary>
+    [Test]
+    public void Rejoin_TheMembersThatStayedDecideWithoutTheJoinersState_AndTheJoinerArbitratesNothing()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        Decide(View(2, "a", "b"), trackers); // c restarted: its new tracker knows nothing
+        trackers["c"] = new PrimaryTracker("c", 0);
+        var view = View(3, "a", "b", "c");
+
+        var (ownA, _) = trackers["a"].BeginView(view);
+        var (ownB, _) = trackers["b"].BeginView(view);
+        var (ownC, _) = trackers["c"].BeginView(view);
+        var a = trackers["a"].Receive("b", ownB);
+        var c = trackers["c"].Receive("a", ownA) ?? trackers["c"].Receive("b", ownB);
+
+        Assert.That(a, Is.Not.Null, "decided without c's state");
+        Assert.That(c, Is.Not.Null, "c decides from theirs");
+        Assert.That((a!.IsPrimary, a.Epoch, a.Fresh.Single()), Is.EqualTo((true, c!.Epoch, "c")));
+        Assert.That(trackers["a"].Receive("c", ownC), Is.Null, "c's state changes nothing once decided");
+        for (var i = 0; i < 200; i++)
+        {
+            var id = Multicast.Sessions.SessionIds.New(i * 331 % 65536);
+            Assert.That(ReplicationStrategy.ArbiterOf(id, a.View)!.NodeId, Is.Not.EqualTo("c").And.EqualTo(ReplicationStrategy.ArbiterOf(id, View(2, "a", "b"))!.NodeId), id);
+            Assert.That(ReplicationStrategy.ArbiterOf(id, c.View)!.NodeId, Is.EqualTo(ReplicationStrategy.ArbiterOf(id, a.View)!.NodeId), id);
+        }
+    }
+
+    [Test]
+    public void Rejoin_AfterTheJoinerCaughtUp_TheNextPrimaryHandsItsSessionsBackAndRecordsWhoArbitratedThem()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        Decide(View(2, "a", "b"), trackers);
+        var join = Decide(View(3, "a", "b", "c"), trackers); // c caught up in it
+
+        var next = Decide(View(4, "a", "c"), trackers)["a"]; // b leaves
+
+        Assert.That(next.Fresh, Is.Empty);
+        Assert.That(next.Previous.Passive, Is.EquivalentTo(new[] { "c" }));
+        for (var i = 0; i < 200; i++)
+        {
+            var id = Multicast.Sessions.SessionIds.New(i * 331 % 65536);
+            Assert.That(next.Previous.ArbiterOf(id), Is.EqualTo(ReplicationStrategy.ArbiterOf(id, join["a"].View)!.NodeId), id);
+        }
+        Assert.That(Enumerable.Range(0, 200).Any(i => ReplicationStrategy.ArbiterOf(Multicast.Sessions.SessionIds.New(i * 331 % 65536), next.View)!.NodeId == "c"), Is.True, "c arbitrates again");
+    }
+
+    [Test]
+    public void Rejoin_WhenAMemberThatStayedHadNotCaughtUp_EveryStateIsWaitedFor()
+    {
+        var trackers = Trackers(0, "a", "b", "c", "d");
+        Decide(View(1, "a", "b", "c"), trackers);
+        Decide(View(2, "a", "b", "c", "d"), trackers, catchUp: false); // d never caught up: it did not take part
+        trackers["e"] = new PrimaryTracker("e", 0);
+        var view = View(3, "a", "b", "c", "d", "e");
+
+        var (_, early) = trackers["a"].BeginView(view);
+        var (ownB, _) = trackers["b"].BeginView(view);
+        var (ownC, _) = trackers["c"].BeginView(view);
+        var (ownD, _) = trackers["d"].BeginView(view);
+
+        Assert.That(early, Is.Null);
+        Assert.That(trackers["a"].Receive("b", ownB) ?? trackers["a"].Receive("c", ownC) ?? trackers["a"].Receive("d", ownD), Is.Null,
+            "d, a member of the last primary that never took part in it, is no reason to skip e's state");
+    }
+
+    [Test]
+    public void Rejoin_WhenTheMembersThatStayedAreNoMajorityOfTheView_EveryStateIsWaitedFor()
+    {
+        var trackers = Trackers(0, "a", "b", "c", "d");
+        Decide(View(1, "a", "b", "c", "d"), trackers);
+        foreach (var node in new[] { "a", "b" })
+        {
+            trackers[node].MemberLeaving("c");
+            trackers[node].MemberLeaving("d");
+        }
+        Decide(View(2, "a", "b"), trackers); // c and d left gracefully
+        trackers["c"] = new PrimaryTracker("c", 0);
+        trackers["d"] = new PrimaryTracker("d", 0);
+        var view = View(3, "a", "b", "c", "d"); // both join at once: a and b are half the view
+
+        var (_, early) = trackers["a"].BeginView(view);
+        var (ownB, _) = trackers["b"].BeginView(view);
+
+        Assert.That(early, Is.Null);
+        Assert.That(trackers["a"].Receive("b", ownB), Is.Null, "the joiners' states are waited for");
+    }
+
+    [Test]
+    public void Rejoin_WithAConfiguredQuorum_EveryStateIsWaitedFor()
+    {
+        var trackers = Trackers(2, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        Decide(View(2, "a", "b"), trackers);
+        trackers["c"] = new PrimaryTracker("c", 2);
+        var view = View(3, "a", "b", "c");
+
+        trackers["a"].BeginView(view);
+        var (ownB, _) = trackers["b"].BeginView(view);
+
+        Assert.That(trackers["a"].Receive("b", ownB), Is.Null);
     }
 }

@@ -95,8 +95,6 @@ public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
         Digest,
         /// <summary>An arbiter's chunk of whole copies to a holder that lacks them.</summary>
         Push,
-        /// <summary>An arbiter's request for the newest copy another member holds.</summary>
-        Fetch,
         /// <summary>An arbiter's "everything you must hold of mine has been sent".</summary>
         ReconcileDone,
         /// <summary>A caught-up member's "my acknowledgements count now".</summary>
@@ -106,17 +104,12 @@ public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
     [Test]
     public async Task Join_WhenOneReconciliationMessageIsLost_TheJoinerCatchesUpAndEveryNodeIsReady([Values] ReconciliationMessage lost)
     {
-        // Every other member must acknowledge, so a member never counted ready shows as Degraded on both stores. A lost
-        // fetch used to be asked again only after a whole commit timeout: this one is far longer than the test.
-        var commitTimeout = lost == ReconciliationMessage.Fetch ? TimeSpan.FromSeconds(30) : ClusterStoreOptions.DefaultCommitTimeout;
-        void Configure(ClusterStoreOptions o)
-        {
-            o.ReplicationAcks = 2;
-            o.CommitTimeout = commitTimeout;
-        }
+        // Every other member must acknowledge, so a member never counted ready shows as Degraded on both stores. (A rejoin
+        // fetches nothing any more: the joiner is pushed its copies while its sessions stay with their arbiter, N9.)
+        void Configure(ClusterStoreOptions o) => o.ReplicationAcks = 2;
         var nodes = await StartClusterAsync(3, Configure);
-        // One session owned by each node: the one of node3 is recovered (fetched) by node3 when it comes back, the others
-        // are pushed to it (ring: node3 backs up the node before it in ring order).
+        // One session owned by each node: all are pushed to node3 when it comes back (ring: its own, and those of the node
+        // before it in ring order, which it backs up), and its own is handed back to it once it has caught up.
         var ids = new List<string>();
         foreach (var node in nodes)
             ids.Add(await CreateWithAsync(node, s => s.SetInt32("count", 1)));
@@ -132,7 +125,6 @@ public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
         {
             ReconciliationMessage.Digest => (_, e) => e.Digest is not null,
             ReconciliationMessage.Push => (_, e) => e.Replicate is { Copies.Count: > 0 },
-            ReconciliationMessage.Fetch => (_, e) => e.FetchRequest is not null,
             ReconciliationMessage.ReconcileDone => (to, e) => e.ReconcileDone is not null && to == "node3",
             _ => (_, e) => e.MemberReady is not null,
         };
@@ -148,7 +140,9 @@ public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
 
         await Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == 3 && n.Store.Status == ClusterStoreStatus.Ready), "3 ready members", () => DescribeNodes(nodes));
         Assert.That(Volatile.Read(ref dropped), Is.EqualTo(1), $"one {lost} was lost");
-        Assert.That(nodes.Sum(n => ((ArbitratedClusterStore)n.Store).Counters.ReconcileResends), Is.GreaterThan(0), "a reconciliation message went again");
+        // A lost "ready" needs no resend when the joiner's hand-off round reaches the member first: it begins the round too.
+        if (lost != ReconciliationMessage.MemberReady)
+            Assert.That(nodes.Sum(n => ((ArbitratedClusterStore)n.Store).Counters.ReconcileResends), Is.GreaterThan(0), "a reconciliation message went again");
         foreach (var id in ids)
             await HeldEverywhereAsync(nodes, id, 2, $"every holder of {id} holds its increment");
         Assert.That(await IncrementAsync(back, ids[2]), Is.EqualTo(3));
