@@ -238,6 +238,8 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         foreach (var a in _args)
             info.ArgumentList.Add(a);
         info.Environment["DOTNET_gcServer"] = "0"; // several nodes share two cores
+        if (LogDirectory is not null)
+            info.Environment["Serilog__MinimumLevel__Override__Multicast"] = "Debug"; // kept logs say what the store did
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Keep(e.Data);
         process.ErrorDataReceived += (_, e) => Keep(e.Data);
@@ -247,9 +249,25 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         return process;
     }
 
+    /// <summary>MULTICAST_TEST_NODE_LOGS names a directory: every line of every node's output is kept there too, one
+    /// file per node (<c>{NodeId}.log</c>), for diagnosing a fault test after it ran.</summary>
+    private static readonly string? LogDirectory = Environment.GetEnvironmentVariable("MULTICAST_TEST_NODE_LOGS") is { Length: > 0 } d ? d : null;
+
+    private readonly Lock _logLock = new();
+
     private void Keep(string? line)
     {
-        if (line is null || IsHealthCheckLine(line))
+        if (line is null)
+            return;
+        if (LogDirectory is not null)
+        {
+            lock (_logLock)
+            {
+                Directory.CreateDirectory(LogDirectory);
+                File.AppendAllText(Path.Combine(LogDirectory, NodeId + ".log"), line + "\n");
+            }
+        }
+        if (IsHealthCheckLine(line))
             return;
         _output.Enqueue(line);
         while (_output.Count > 500)
