@@ -506,12 +506,13 @@ public sealed partial class ReliableGroupChannel
                 Install(Adopt(id, members, me));
             return;
         }
-        if (me >= 0 && sender == _mergeTarget && id > _installedMax)
+        if (me >= 0 && sender == _mergeTarget && id > _installedMax && (peer is null || ListedAfter(_view, sender, _localKey)))
         {
             // The older group admitted us: this group dissolves into it (the others follow one by one) — also when that
-            // group's coordinator is a member of our view (it was admitted here but formed its own group before our view
-            // reached it). Installed as the next view of our own group instead, it left our other members in a view whose
-            // coordinator had moved on, for good (N12).
+            // group's coordinator is a member of our view listed after us (it was admitted here but formed its own group
+            // before our view reached it). Installed as the next view of our own group instead, it left our other members
+            // in a view whose coordinator had moved on, for good (N12). A coordinator listed before us is our own group's,
+            // which we only suspected: its next view continues our group.
             Log.Merged(_log, _local!.ToString(), members[0].ToString());
             DropGroup();
             Install(Adopt(id, members, me));

@@ -102,7 +102,10 @@ public sealed class ChannelDoubleAdmissionTests
 
         hub.Heal();
         await Eventually.Until(_nodes.OneViewOfAll, "one view of all", _nodes.Views, TimeSpan.FromSeconds(30));
-        Assert.That(m.Channel.View.Coordinator.NodeId, Is.EqualTo("m"), $"the older group survives; m: {string.Join(", ", m.Handler.Views)}; a0: {string.Join(", ", a0.Handler.Views)} excl {a0.Handler.Exclusions.Count} m excl {m.Handler.Exclusions.Count}");
+        var history = $"m: {string.Join(", ", m.Handler.Views)}; a0: {string.Join(", ", a0.Handler.Views)}";
+        Assert.That(m.Channel.View.Coordinator.NodeId, Is.EqualTo("m"), $"the older group survives; {history}");
+        // No view of a0's lineage reaches m: a0 dissolved its group into m's instead of carrying m's view on as its own.
+        Assert.That(m.Handler.Views.Select(v => v.Coordinator.NodeId), Is.All.EqualTo("m"), $"m only ever in its own group's views; {history}");
         await EveryBroadcastArrives();
     }
 
