@@ -179,7 +179,7 @@ public sealed partial class ReliableGroupChannel
         }
         // (A copy from before it joined our view carries an older view id: not a move.)
         var itsCoordinator = new MemberKey(coordinatorHash, coordinatorIncarnation);
-        if (viewId > peer.CreatedInView && !Contains(_view, itsCoordinator) && !Contains(Basis(), itsCoordinator))
+        if (viewId > peer.CreatedInView && LeadsElsewhere(_view, sender, itsCoordinator) && LeadsElsewhere(Basis(), sender, itsCoordinator))
         {
             MovedToAnotherGroup(sender, peer);
             return;
@@ -188,14 +188,18 @@ public sealed partial class ReliableGroupChannel
             peer.LastHeard = now;
         peer.LastViewId = viewId;
         _highestViewIdSeen = Math.Max(_highestViewIdSeen, viewId);
-        if (viewId > Basis().Id && IsActingCoordinator())
-            Reconcile(force: true); // a view we did not make: supersede it
-        else if (coordinatorHash == sender.Hash && coordinatorIncarnation == sender.Incarnation && viewId != Basis().Id
+        // A view we did not make: supersede it — unless it is the group we asked to admit us, whose view we wait for
+        // (superseding it made a second view under the id of the one it admitted us in).
+        if (viewId > Basis().Id && IsActingCoordinator() && sender != _mergeTarget)
+            Reconcile(force: true);
+        else if (coordinatorHash == sender.Hash && coordinatorIncarnation == sender.Incarnation
+            && (viewId != Basis().Id || MemberKey.Of(Basis().Coordinator) != sender)
             && IsOlder(sender, _localKey) && !_viewAcked.Contains(sender) && IsActingCoordinator())
         {
             // A member of our view that has not confirmed it coordinates a group of its own, older than ours: it formed
             // that group before our view admitting it reached it (two nodes started at once) and, being older, waits for
-            // us to merge into it, while we wait for its confirmation. Ask it to admit us.
+            // us to merge into it, while we wait for its confirmation. Ask it to admit us. (Its view can have the id of
+            // ours: two lineages that reached the same id.)
             ProbeMerge(sender, nodeId, now);
         }
         if (!reader.TryReadUInt16(out var starts))
@@ -234,6 +238,23 @@ public sealed partial class ReliableGroupChannel
             if (hash == _localKey.Hash && incarnation == _localKey.Incarnation && Follows(peer.Unicast ??= new ReceiveStream(peer, unicast: true), epoch))
                 OnTail(peer.Unicast, highest, now);
         }
+    }
+
+    /// <summary>Whether a member's coordinator cannot be of the lineage of <paramref name="view"/>: outside it, or listed after
+    /// the member (views keep their order and add joiners at the end, so a member's coordinator is always listed before it)
+    /// — the coordinator of our view that names such a member has merged into that member's group.</summary>
+    private static bool LeadsElsewhere(MembershipView view, MemberKey member, MemberKey itsCoordinator)
+    {
+        var memberAt = -1;
+        for (var i = 0; i < view.Members.Count; i++)
+        {
+            var key = MemberKey.Of(view.Members[i]);
+            if (key == itsCoordinator)
+                return memberAt >= 0;
+            if (key == member)
+                memberAt = i;
+        }
+        return true;
     }
 
     /// <summary>

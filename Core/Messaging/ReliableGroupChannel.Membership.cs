@@ -506,16 +506,20 @@ public sealed partial class ReliableGroupChannel
                 Install(Adopt(id, members, me));
             return;
         }
+        if (me >= 0 && sender == _mergeTarget && id > _installedMax && (peer is null || ListedAfter(_view, sender, _localKey)))
+        {
+            // The older group admitted us: this group dissolves into it (the others follow one by one) — also when that
+            // group's coordinator is a member of our view listed after us (it was admitted here but formed its own group
+            // before our view reached it). Installed as the next view of our own group instead, it left our other members
+            // in a view whose coordinator had moved on, for good (N12). A coordinator listed before us is our own group's,
+            // which we only suspected: its next view continues our group.
+            Log.Merged(_log, _local!.ToString(), members[0].ToString());
+            DropGroup();
+            Install(Adopt(id, members, me));
+            return;
+        }
         if (peer is null)
         {
-            if (me >= 0 && sender == _mergeTarget && id > _installedMax)
-            {
-                // The older group admitted us: this group dissolves into it (the others follow one by one).
-                Log.Merged(_log, _local!.ToString(), members[0].ToString());
-                DropGroup();
-                Install(Adopt(id, members, me));
-                return;
-            }
             Interlocked.Increment(ref _counters.unknownSender);
             return;
         }
@@ -523,8 +527,25 @@ public sealed partial class ReliableGroupChannel
             return; // an old copy
         if (id == _view.Id && me >= 0)
         {
+            if (!SameKeys(_view.Members, members))
+            {
+                // A different view under our id: another lineage (a group that admitted us too, or the group we asked to
+                // admit us). Confirming it would make its coordinator believe we hold its view. The group we merge into
+                // is asked again (our Join carries our id: its next view is newer); as coordinator we supersede it.
+                if (sender == _mergeTarget)
+                {
+                    _mergeProbeAt = Now;
+                    SendJoin(sender.Incarnation);
+                    return;
+                }
+                if (IsActingCoordinator())
+                {
+                    Reconcile(force: true);
+                    return;
+                }
+            }
             // A copy of our view (our confirmation was lost), or a different view under our id from a coordinator
-            // that did not know ours: our confirmation carries our id, and it proposes a newer view.
+            // that did not know ours: our confirmation (to our coordinator) carries our id, and it proposes a newer view.
             SendViewAck();
             return;
         }
@@ -542,6 +563,17 @@ public sealed partial class ReliableGroupChannel
             }
             return;
         }
+        if (ListedAfter(_view, sender, _localKey))
+        {
+            // Our view lists its coordinator after us, and it lists us: no view of our lineage leads there (a member that
+            // suspected us would have removed us), so it is another group's view that admitted us too. The older group
+            // survives: if it is older we ask it to admit us, and its repeat then dissolves our group into it; if younger,
+            // it asks ours. Installed as our next view, it left our group's other members behind for good (N12).
+            Interlocked.Increment(ref _counters.rejectedMembership);
+            if (IsOlder(sender, _localKey) && IsActingCoordinator())
+                ProbeMerge(sender, members[0].NodeId, Now);
+            return;
+        }
         // A view from its coordinator is proof it is alive: heard, or a member that suspected it would suspect it
         // again at once and act as coordinator of a view it just installed.
         peer.LastHeard = Math.Max(peer.LastHeard, Now);
@@ -549,6 +581,33 @@ public sealed partial class ReliableGroupChannel
     }
 
     private static bool SameMembers(IReadOnlyList<Member> a, Member[] b) => a.Count == b.Length && a.SequenceEqual(b);
+
+    /// <summary>Whether <paramref name="view"/> lists <paramref name="later"/> after <paramref name="earlier"/>.</summary>
+    private static bool ListedAfter(MembershipView view, MemberKey later, MemberKey earlier)
+    {
+        var earlierSeen = false;
+        foreach (var m in view.Members)
+        {
+            var key = MemberKey.Of(m);
+            if (key == earlier)
+                earlierSeen = true;
+            else if (key == later)
+                return earlierSeen;
+        }
+        return false;
+    }
+
+    private static bool SameKeys(IReadOnlyList<Member> a, Member[] b)
+    {
+        if (a.Count != b.Length)
+            return false;
+        for (var i = 0; i < b.Length; i++)
+        {
+            if (MemberKey.Of(a[i]) != MemberKey.Of(b[i]))
+                return false;
+        }
+        return true;
+    }
 
     /// <summary>The view with this node's own entry (the ring index the coordinator assigned it).</summary>
     private MembershipView Adopt(long id, Member[] members, int me)

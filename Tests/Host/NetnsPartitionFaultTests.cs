@@ -52,7 +52,7 @@ public sealed class NetnsPartitionFaultTests
             var minority = sut[3];
             var cutAt = load.Now;
             CutUdp(netns, addresses[2].Namespace, cut: true);
-            TimeSpan cutOff, healed;
+            TimeSpan cutOff, healing, healed;
             var ackedInPartition = new Dictionary<string, long>(StringComparer.Ordinal);
             try
             {
@@ -80,6 +80,9 @@ public sealed class NetnsPartitionFaultTests
             }
             finally
             {
+                // The heal is several iptables calls (100s of ms on a busy machine); the first one can reconnect the
+                // minority, which may then rejoin and answer 200 before the last returns.
+                healing = load.Now;
                 CutUdp(netns, addresses[2].Namespace, cut: false);
                 healed = load.Now;
             }
@@ -90,7 +93,7 @@ public sealed class NetnsPartitionFaultTests
 
             var (finals, disagreements) = await PauseFaultEndToEndTests.SettledFinalsAsync(sut, sessions);
             var violations = load.Check(finals);
-            var inPartition = load.Answers.Where(a => a.Started >= cutOff && a.Ended <= healed).ToList();
+            var inPartition = load.Answers.Where(a => a.Started >= cutOff && a.Ended <= healing).ToList();
             var minorityAnswers = inPartition.Where(a => a.Node == minority.Url).ToList();
             // The one ambiguous answer: a commit the minority had in flight when the cut began (before the majority
             // saw it) may be held by the majority or not, and only the majority can tell; given before the heal (a
@@ -99,7 +102,7 @@ public sealed class NetnsPartitionFaultTests
             var inDoubt = load.Answers.Where(a => a.Status == (int)HttpStatusCode.InternalServerError && a.Node == minority.Url
                 && a.Started <= cutOff && a.Ended <= healed && a.Body.Contains("may or may not have been stored", StringComparison.Ordinal)).ToList();
             var failures = load.Answers.Where(a => a.Status >= 500 && a.Status != (int)HttpStatusCode.ServiceUnavailable).Except(inDoubt).ToList();
-            TestContext.Out.WriteLine($"cut at {cutAt.TotalSeconds:0.000}s, seen {cutOff.TotalSeconds:0.000}s, healed {healed.TotalSeconds:0.000}s; minority answers: "
+            TestContext.Out.WriteLine($"cut at {cutAt.TotalSeconds:0.000}s, seen {cutOff.TotalSeconds:0.000}s, healed {healing.TotalSeconds:0.000}–{healed.TotalSeconds:0.000}s; minority answers: "
                 + string.Join(", ", minorityAnswers.GroupBy(a => a.Status).Select(g => $"{g.Count()} x {g.Key}"))
                 + $"; in doubt: {inDoubt.Count}" + string.Concat(inDoubt.Select(a => $"\n  {a}"))
                 + "; in flight on the minority at the cut: " + string.Join(", ", load.Answers.Where(a => a.Node == minority.Url && a.Started <= cutAt && a.Ended > cutAt).Select(a => $"{a.Status} after {(a.Ended - a.Started).TotalSeconds:0.0}s")));

@@ -9,15 +9,27 @@ namespace Multicast.Tests.TestSupport;
 /// them (waiting until each joined) and, at the end, heals the hub, checks that no handler saw its contract broken and
 /// disposes them.
 /// </summary>
-internal sealed class InMemoryChannelNodes(int seed, string clusterId) : IAsyncDisposable
+internal sealed class InMemoryChannelNodes(int seed, string clusterId, Action<GroupChannelOptions>? defaults = null) : IAsyncDisposable
 {
+    private readonly Lock _lock = new();
     private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler)> _nodes = [];
 
     public InMemoryHub Hub { get; } = new(seed: seed);
 
-    /// <summary>Starts a channel on <paramref name="transport"/> (heartbeats every 50 ms, suspected after 1 s, quick joins);
-    /// <paramref name="tune"/> changes those options first.</summary>
-    public async Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> StartAsync(string id, ITransport transport, Action<GroupChannelOptions>? tune = null)
+    /// <summary>The channels created so far (and not removed), in the order they were created.</summary>
+    public IReadOnlyList<(ReliableGroupChannel Channel, CollectingHandler Handler)> All
+    {
+        get
+        {
+            lock (_lock)
+                return [.. _nodes];
+        }
+    }
+
+    /// <summary>Creates a channel on <paramref name="transport"/> without starting it (heartbeats every 50 ms, suspected
+    /// after 1 s, quick joins); the fixture's own tuning, then <paramref name="tune"/>, change those options first. A channel
+    /// takes its incarnation when it is created: the one created first is the older.</summary>
+    public (ReliableGroupChannel Channel, CollectingHandler Handler) Create(string id, ITransport transport, Action<GroupChannelOptions>? tune = null)
     {
         var options = new GroupChannelOptions
         {
@@ -29,21 +41,55 @@ internal sealed class InMemoryChannelNodes(int seed, string clusterId) : IAsyncD
             JoinRetryInterval = TimeSpan.FromMilliseconds(30),
             SendTimeout = TimeSpan.FromSeconds(5),
         };
+        defaults?.Invoke(options);
         tune?.Invoke(options);
         var node = (new ReliableGroupChannel(transport, options, loggers: TestLogging.Factory), new CollectingHandler());
-        _nodes.Add(node);
-        await Eventually.Within(node.Item1.StartAsync(node.Item2).AsTask(), $"{id} to join");
+        lock (_lock)
+            _nodes.Add(node);
         return node;
     }
+
+    /// <summary>Creates and starts a channel (see <see cref="Create"/>), waiting until it joined.</summary>
+    public async Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> StartAsync(string id, ITransport transport, Action<GroupChannelOptions>? tune = null)
+    {
+        var node = Create(id, transport, tune);
+        await Eventually.Within(node.Channel.StartAsync(node.Handler).AsTask(), $"{id} to join");
+        return node;
+    }
+
+    /// <summary>Creates and starts a channel on a new transport of the hub.</summary>
+    public Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> StartAsync(string id, Action<GroupChannelOptions>? tune = null) =>
+        StartAsync(id, Hub.CreateTransport(), tune);
+
+    /// <summary>Disposes a channel before the end (it is no longer checked or disposed then).</summary>
+    public async Task RemoveAsync((ReliableGroupChannel Channel, CollectingHandler Handler) node)
+    {
+        lock (_lock)
+            _nodes.Remove(node);
+        Assert.That(node.Handler.ContractViolation, Is.Null);
+        await node.Channel.DisposeAsync();
+    }
+
+    /// <summary>Whether every channel holds the same view, of all of them.</summary>
+    public bool OneViewOfAll()
+    {
+        var nodes = All;
+        var views = nodes.Select(n => n.Channel.View).ToArray();
+        return views.All(v => v.Id == views[0].Id && v.Members.Count == nodes.Count);
+    }
+
+    /// <summary>Each channel's view, for a failure message.</summary>
+    public string Views() => string.Join("; ", All.Select(n => $"{n.Channel.Options.NodeId}: {n.Channel.View}"));
 
     public async ValueTask DisposeAsync()
     {
         Hub.Heal();
-        foreach (var (channel, handler) in _nodes)
+        foreach (var (channel, handler) in All)
         {
             Assert.That(handler.ContractViolation, Is.Null);
             await channel.DisposeAsync();
         }
-        _nodes.Clear();
+        lock (_lock)
+            _nodes.Clear();
     }
 }
