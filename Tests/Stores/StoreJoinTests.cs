@@ -44,6 +44,23 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
     private static void LongWaits(ClusterStoreOptions o) => o.LockWaitTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>Three nodes with one session owned by each; the third leaves gracefully and the two others go on.</summary>
+    /// <summary>node3 starts again; every "done" of its transfer is dropped until <c>release</c> is called, so it stays
+    /// catching up. Returns once the others decided the view with node3.</summary>
+    private async Task<(Task<TestNode> Joining, Action Release)> RejoinWithTransferHeldAsync(TestNode[] survivors)
+    {
+        var decided = survivors.Select(n => ((ArbitratedClusterStore)n.Store).Counters.Reconciliations).ToArray();
+        var held = 1;
+        foreach (var node in survivors)
+        {
+            _channels[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
+            _channels[node.Id].DropUnicasts(int.MaxValue);
+        }
+        var joining = StartNodeAsync("node3", LongWaits);
+        await Eventually.Until(() => survivors.Select((n, i) => ViewOf(n).Members.Count == 3 && ((ArbitratedClusterStore)n.Store).Counters.Reconciliations > decided[i]).All(x => x),
+            "the others decided the view with node3", () => DescribeNodes(survivors));
+        return (joining, () => Volatile.Write(ref held, 0));
+    }
+
     private async Task<(TestNode[] Survivors, string[] Ids)> ThirdNodeLeftAsync()
     {
         var nodes = await StartClusterAsync(3, LongWaits);
@@ -97,18 +114,8 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         var (survivors, ids) = await ThirdNodeLeftAsync();
         SessionIds.TryParseOwner(ids[2], out var owner);
         var arbiterBefore = ViewOf(survivors[0]).ActingOwner(owner)!.NodeId;
-        var decided = survivors.Select(n => ((ArbitratedClusterStore)n.Store).Counters.Reconciliations).ToArray();
-
         // node3 never hears that its transfer is done: it stays catching up (Joining) until the test lets it go.
-        var held = 1;
-        foreach (var node in survivors)
-        {
-            _channels[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
-            _channels[node.Id].DropUnicasts(int.MaxValue);
-        }
-        var joining = StartNodeAsync("node3", LongWaits);
-        await Eventually.Until(() => survivors.Select((n, i) => ViewOf(n).Members.Count == 3 && ((ArbitratedClusterStore)n.Store).Counters.Reconciliations > decided[i]).All(x => x),
-            "the others decided the view with node3", () => DescribeNodes(survivors));
+        var (joining, release) = await RejoinWithTransferHeldAsync(survivors);
         await Eventually.Until(() => survivors.All(n => _channels[n.Id].Dropped > 0), "node3's transfer is held");
 
         // node3's own session (and every other) is served by whoever arbitrated it before node3 came back.
@@ -118,7 +125,7 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         Assert.That(ViewOf(survivors[0]).ActingOwner(owner)!.NodeId, Is.EqualTo(arbiterBefore));
         Assert.That(joining.IsCompleted, Is.False, "node3 is still catching up");
 
-        Volatile.Write(ref held, 0);
+        release();
         var joiner = await Eventually.Within(joining, "node3 catches up once its transfer is let through");
         var nodes = survivors.Append(joiner).ToArray();
         await Eventually.Until(() => nodes.All(n => n.Store.Status == ClusterStoreStatus.Ready), "3 ready members", () => DescribeNodes(nodes));
@@ -132,22 +139,13 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         var (survivors, ids) = await ThirdNodeLeftAsync();
         SessionIds.TryParseOwner(ids[2], out var owner);
         var arbiter = survivors.Single(n => n.Id == ViewOf(survivors[0]).ActingOwner(owner)!.NodeId);
-        var decided = survivors.Select(n => ((ArbitratedClusterStore)n.Store).Counters.Reconciliations).ToArray();
-        var held = 1;
-        foreach (var node in survivors)
-        {
-            _channels[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
-            _channels[node.Id].DropUnicasts(int.MaxValue);
-        }
-        var joining = StartNodeAsync("node3", LongWaits);
-        await Eventually.Until(() => survivors.Select((n, i) => ViewOf(n).Members.Count == 3 && ((ArbitratedClusterStore)n.Store).Counters.Reconciliations > decided[i]).All(x => x),
-            "the others decided the view with node3", () => DescribeNodes(survivors));
+        var (joining, release) = await RejoinWithTransferHeldAsync(survivors);
 
         // While node3 catches up, its session's arbiter grants a lock; then node3 is let through, and its session goes back
         // to it: node3 takes the lock over before it grants any, so the second request waits for the first.
         var first = await arbiter.Manager.BeginRequestAsync(ids[2], SessionAccess.Exclusive) ?? throw new AssertionException("the session");
         first.SetInt32("count", 2);
-        Volatile.Write(ref held, 0);
+        release();
         var joiner = await Eventually.Within(joining, "node3 catches up");
         var nodes = survivors.Append(joiner).ToArray();
         await Eventually.Until(() => nodes.All(n => ViewOf(n).ActingOwner(owner)!.NodeId == "node3" && n.Store.Status == ClusterStoreStatus.Ready),
