@@ -16,31 +16,8 @@ namespace Multicast.Tests.Stores;
 /// </summary>
 [TestFixture(false)]
 [TestFixture(true)]
-public sealed class StoreJoinTests(bool ring) : StoreTestBase
+public sealed class StoreJoinTests(bool ring) : LossyStoreTestBase(ring)
 {
-    private InMemoryHub _hub = new();
-    private readonly Dictionary<string, LossyChannel> _channels = new(StringComparer.Ordinal);
-    private Action<LossyChannel>? _configureNext;
-
-    [SetUp]
-    public void NewHub()
-    {
-        _hub = new InMemoryHub(seed: Environment.TickCount);
-        _channels.Clear();
-        _configureNext = null;
-    }
-
-    protected override ITransport CreateTransport(int index) => _hub.CreateTransport();
-
-    protected override IClusterStore CreateNodeStore(int index, ClusterStoreOptions options, TimeProvider time)
-    {
-        var channel = new LossyChannel(new ReliableGroupChannel(CreateTransport(index), ChannelOptions(options.NodeId), loggers: TestLogging.Factory));
-        _configureNext?.Invoke(channel);
-        _configureNext = null;
-        _channels[options.NodeId] = channel;
-        return ring ? new RingClusterStore(channel, options, time, StoreLog(options)) : new ReplicatedClusterStore(channel, options, time, StoreLog(options));
-    }
-
     private static void LongWaits(ClusterStoreOptions o) => o.LockWaitTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>Three nodes with one session owned by each; the third leaves gracefully and the two others go on.</summary>
@@ -52,8 +29,8 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         var held = 1;
         foreach (var node in survivors)
         {
-            _channels[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
-            _channels[node.Id].DropUnicasts(int.MaxValue);
+            ChannelOf[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
+            ChannelOf[node.Id].DropUnicasts(int.MaxValue);
         }
         var joining = StartNodeAsync("node3", LongWaits);
         await Eventually.Until(() => survivors.Select((n, i) => ViewOf(n).Members.Count == 3 && ((ArbitratedClusterStore)n.Store).Counters.Reconciliations > decided[i]).All(x => x),
@@ -81,7 +58,7 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
 
         // A cold joiner whose state for the view the others never hear (a slow first send, lost): it changes nothing, as
         // it took part in nothing the others do not know of. (Its state for the hand-off round, once it has caught up, goes.)
-        _configureNext = c =>
+        ConfigureNext = c =>
         {
             c.BroadcastFilter = e => e.PrimaryState is { Round: 0 };
             c.UnicastFilter = (_, e) => e.PrimaryState is { Round: 0 };
@@ -96,7 +73,7 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
             foreach (var id in ids)
                 await Eventually.Within(IncrementAsync(node, id), $"an increment on {node.Id} while node3's state is missing");
         }
-        Assert.That(_channels["node3"].Dropped, Is.GreaterThan(0), "node3's state was lost");
+        Assert.That(ChannelOf["node3"].Dropped, Is.GreaterThan(0), "node3's state was lost");
 
         var joiner = await Eventually.Within(joining, "node3 catches up from the others' states");
         var nodes = survivors.Append(joiner).ToArray();
@@ -116,7 +93,7 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         var arbiterBefore = ViewOf(survivors[0]).ActingOwner(owner)!.NodeId;
         // node3 never hears that its transfer is done: it stays catching up (Joining) until the test lets it go.
         var (joining, release) = await RejoinWithTransferHeldAsync(survivors);
-        await Eventually.Until(() => survivors.All(n => _channels[n.Id].Dropped > 0), "node3's transfer is held");
+        await Eventually.Until(() => survivors.All(n => ChannelOf[n.Id].Dropped > 0), "node3's transfer is held");
 
         // node3's own session (and every other) is served by whoever arbitrated it before node3 came back.
         var count = 1;
