@@ -2,8 +2,6 @@ using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
 using Multicast.Tests.TestSupport;
-using Multicast.Transport;
-using Multicast.Transports.InMemory;
 using Multicast.Wire;
 
 namespace Multicast.Tests.Stores;
