@@ -61,6 +61,16 @@ internal sealed class InMemoryChannelNodes(int seed, string clusterId, Action<Gr
     public Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> StartAsync(string id, Action<GroupChannelOptions>? tune = null) =>
         StartAsync(id, Hub.CreateTransport(), tune);
 
+    /// <summary>Creates and starts a channel on a new transport of the hub, and returns that transport too (for tests that
+    /// address, cut or crash it).</summary>
+    public async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> StartWithTransportAsync(
+        string id, Action<GroupChannelOptions>? tune = null)
+    {
+        var transport = Hub.CreateTransport();
+        var (channel, handler) = await StartAsync(id, transport, tune);
+        return (channel, handler, transport);
+    }
+
     /// <summary>Disposes a channel before the end (it is no longer checked or disposed then).</summary>
     public async Task RemoveAsync((ReliableGroupChannel Channel, CollectingHandler Handler) node)
     {
