@@ -16,45 +16,27 @@ public sealed class ChannelHostileMembershipTests
     private const string ClusterId = "hostile-membership";
     private const string Key = "hostile-membership-key-0123456789";
 
-    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 9);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 9, ClusterId, o => o.SuspectTimeout = TimeSpan.FromSeconds(3));
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
-    public async Task DisposeNodes()
-    {
-        foreach (var node in _nodes)
-        {
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-            await node.Channel.DisposeAsync();
-        }
-        _nodes.Clear();
-    }
+    public async Task DisposeNodes() => await _nodes.DisposeAsync();
 
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId, bool keyed)
-    {
-        var transport = _hub.CreateTransport();
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-        {
-            ClusterId = ClusterId,
-            NodeId = nodeId,
-            ClusterKey = keyed ? Key : null,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = TimeSpan.FromSeconds(3),
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-        }, loggers: TestLogging.Factory);
-        var handler = new CollectingHandler();
-        var node = (channel, handler, transport);
-        _nodes.Add(node);
-        await Eventually.Within(channel.StartAsync(handler).AsTask(), $"{nodeId} to join");
-        return node;
-    }
+    private Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId, bool keyed) =>
+        _nodes.StartWithTransportAsync(nodeId, o => o.ClusterKey = keyed ? Key : null);
 
     private Task AllSee(int count) => Eventually.Until(() =>
-        _nodes.All(n => n.Channel.View.Members.Count == count && n.Channel.View.Id == _nodes[0].Channel.View.Id), $"one view of all {count}");
+    {
+        var nodes = _nodes.All;
+        return nodes.All(n => n.Channel.View.Members.Count == count && n.Channel.View.Id == nodes[0].Channel.View.Id);
+    }, $"one view of all {count}");
 
     [Test]
     public async Task ForgedMembershipTraffic_WithAndWithoutAKey_IsCountedWhileMembershipAndStreamsGoOn([Values(true, false)] bool keyed)
@@ -117,9 +99,9 @@ public sealed class ChannelHostileMembershipTests
         var d = await Start("d", keyed);
         await AllSee(4);
         Assert.That(a.Channel.View.Id, Is.LessThan(viewBefore + 10), "view ids were not pushed up");
-        Assert.That(_nodes.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
+        Assert.That(_nodes.All.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
         await d.Channel.LeaveAsync();
-        await Eventually.Until(() => _nodes.Take(3).All(n => n.Channel.View.Members.Count == 3), "the leave");
+        await Eventually.Until(() => _nodes.All.Take(3).All(n => n.Channel.View.Members.Count == 3), "the leave");
 
         // Each kind is counted.
         var (ac, cc) = (a.Channel.Counters, c.Channel.Counters);

@@ -11,47 +11,22 @@ namespace Multicast.Tests.Messaging;
 /// </summary>
 public sealed class ChannelMergeTests
 {
-    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 23);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 23, "merge", o =>
+        {
+            o.SuspectTimeout = TimeSpan.FromSeconds(2);
+            o.SendTimeout = TimeSpan.FromSeconds(2);
+        });
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
-    public async Task DisposeNodes()
-    {
-        _hub.Heal();
-        foreach (var node in _nodes)
-        {
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-            await node.Channel.DisposeAsync();
-        }
-        _nodes.Clear();
-    }
-
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string id, InMemoryTransport transport)
-    {
-        var node = Create(id, transport);
-        await Eventually.Within(node.Channel.StartAsync(node.Handler).AsTask(), $"{id} to join");
-        return node;
-    }
-
-    private (ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport) Create(string id, InMemoryTransport transport)
-    {
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-        {
-            ClusterId = "merge",
-            NodeId = id,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = TimeSpan.FromSeconds(2),
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-            SendTimeout = TimeSpan.FromSeconds(2),
-        }, loggers: TestLogging.Factory);
-        var node = (channel, new CollectingHandler(), transport);
-        _nodes.Add(node);
-        return node;
-    }
+    public async Task DisposeNodes() => await _nodes.DisposeAsync();
 
     [Test]
     public async Task Heal_YoungerGroupWithLargerViewIds_MergesIntoTheOlderAndViewIdsOnlyGrow()
@@ -59,35 +34,32 @@ public sealed class ChannelMergeTests
         var y0 = _hub.CreateTransport();
         var x = new[] { _hub.CreateTransport(), _hub.CreateTransport() };
         _hub.Partition(x[0].LocalAddress, x[1].LocalAddress);
-        var older = await Start("y0", y0); // the older coordinator: its group survives
-        var x0 = await Start("x0", x[0]);
-        var x1 = await Start("x1", x[1]);
+        var older = await _nodes.StartAsync("y0", y0); // the older coordinator: its group survives
+        var x0 = await _nodes.StartAsync("x0", x[0]);
+        var x1 = await _nodes.StartAsync("x1", x[1]);
         await Eventually.Until(() => x0.Channel.View.Members.Count == 2 && older.Channel.View.Members.Count == 1, "two groups");
         // The younger group installs many views: members come and go.
         for (var i = 0; i < 4; i++)
         {
             var transient = _hub.CreateTransport();
             _hub.Partition(x[0].LocalAddress, x[1].LocalAddress, transient.LocalAddress);
-            var node = await Start($"x-transient{i}", transient);
+            var node = await _nodes.StartAsync($"x-transient{i}", transient);
             await Eventually.Until(() => x0.Channel.View.Members.Count == 3, "a member joins the younger group");
             await node.Channel.LeaveAsync();
             await Eventually.Until(() => x0.Channel.View.Members.Count == 2, "and leaves");
         }
-        var transients = _nodes.Where(n => n.Channel.LocalMember.NodeId.StartsWith("x-transient", StringComparison.Ordinal)).ToArray();
+        var transients = _nodes.All.Where(n => n.Channel.LocalMember.NodeId.StartsWith("x-transient", StringComparison.Ordinal)).ToArray();
         foreach (var node in transients)
-        {
-            await node.Channel.DisposeAsync();
-            _nodes.Remove(node);
-        }
+            await _nodes.RemoveAsync(node);
         var youngerViewId = x0.Channel.View.Id;
         Assert.That(youngerViewId, Is.GreaterThan(older.Channel.View.Id + 5));
 
         _hub.Heal();
 
-        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == older.Channel.View.Id), "one group of all three");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == older.Channel.View.Id), "one group of all three");
         Assert.That(older.Channel.View.Coordinator.NodeId, Is.EqualTo("y0"), "the younger group dissolved into the older");
         Assert.That(older.Channel.View.Id, Is.GreaterThan(youngerViewId), "the merged view is newer than any view a member had");
-        foreach (var (channel, handler, _) in _nodes)
+        foreach (var (channel, handler) in _nodes.All)
             Assert.That(handler.Views.Select(v => v.Id), Is.Ordered.Ascending.And.Unique, $"{channel.LocalMember.NodeId}: view ids only grow");
         Assert.That(x0.Handler.Exclusions.Select(v => v.Id), Does.Contain(youngerViewId), "x0 was told it left its group");
         Assert.That(older.Handler.Exclusions, Is.Empty);
@@ -105,8 +77,8 @@ public sealed class ChannelMergeTests
     public async Task OlderMemberFormedItsOwnGroup_BeforeTheYoungerGroupsViewReachedIt_TheyMerge()
     {
         var (xt, yt) = (_hub.CreateTransport(), _hub.CreateTransport());
-        var x = Create("x", xt); // created first: the older incarnation
-        var y = await Start("y", yt);
+        var x = _nodes.Create("x", xt); // created first: the older incarnation
+        var y = await _nodes.StartAsync("y", yt);
         _hub.BlockLink(yt.LocalAddress, xt.LocalAddress);
         await Eventually.Within(x.Channel.StartAsync(x.Handler).AsTask(), "x to form a group of its own");
         await Eventually.Until(() => y.Channel.View.Members.Count == 2 && x.Channel.View.Members.Count == 1,
@@ -114,7 +86,7 @@ public sealed class ChannelMergeTests
         Assert.That(x.Channel.LocalMember.Incarnation, Is.LessThan(y.Channel.LocalMember.Incarnation), "x is the older");
 
         _hub.Heal();
-        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 2 && n.Channel.View.Id == x.Channel.View.Id),
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 2 && n.Channel.View.Id == x.Channel.View.Id),
             "one view of both", () => $"x {x.Channel.View}, y {y.Channel.View}");
         Assert.That(x.Channel.View.Coordinator.NodeId, Is.EqualTo("x"), "the older group survives");
         var seq = await y.Channel.BroadcastAsync(new byte[] { 7 });

@@ -20,50 +20,30 @@ public sealed class ChannelNakStormTests
     private const int Messages = 600;
     private const int ForgedRounds = 400;
 
-    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 11);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 11, ClusterId, o =>
+        {
+            o.SuspectTimeout = TimeSpan.FromSeconds(10);
+            o.SlowMemberTimeout = TimeSpan.FromSeconds(10);
+        });
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
-    public async Task DisposeNodes()
-    {
-        foreach (var node in _nodes)
-        {
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-            await node.Channel.DisposeAsync();
-        }
-        _nodes.Clear();
-    }
-
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId)
-    {
-        var transport = _hub.CreateTransport();
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-        {
-            ClusterId = ClusterId,
-            NodeId = nodeId,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = TimeSpan.FromSeconds(10),
-            SlowMemberTimeout = TimeSpan.FromSeconds(10),
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-        }, loggers: TestLogging.Factory);
-        var handler = new CollectingHandler();
-        var node = (channel, handler, transport);
-        _nodes.Add(node);
-        await Eventually.Within(channel.StartAsync(handler).AsTask(), $"{nodeId} to join");
-        return node;
-    }
+    public async Task DisposeNodes() => await _nodes.DisposeAsync();
 
     [Test]
     public async Task NakStorm_WithoutAKey_RepairsBoundedByBudgetAndEveryStreamDeliversUnderLoss()
     {
-        var a = await Start("a");
-        var b = await Start("b");
-        var c = await Start("c");
-        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "one view of three");
+        var a = await _nodes.StartWithTransportAsync("a");
+        var b = await _nodes.StartWithTransportAsync("b");
+        var c = await _nodes.StartWithTransportAsync("c");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "one view of three");
         var hostile = new HostileDatagrams(ClusterId);
         var (am, bm, cm) = (a.Channel.LocalMember, b.Channel.LocalMember, c.Channel.LocalMember);
         var aHash = Fnv.Hash32(am.NodeId);
@@ -125,7 +105,7 @@ public sealed class ChannelNakStormTests
             // is the property; RepairsThrottled is reported in the output.
             Assert.That(counters.UnknownSender - before.UnknownSender, Is.GreaterThanOrEqualTo(forged / 3), "the stranger's NAKs ignored and counted");
             Assert.That(b.Channel.Counters.NaksSent + c.Channel.Counters.NaksSent, Is.GreaterThan(0), "the loss was repaired through NAKs");
-            Assert.That(_nodes.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
+            Assert.That(_nodes.All.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
         });
     }
 }

@@ -13,14 +13,15 @@ public sealed class ChannelOwnStallTests
     // Short enough that a frozen coordinator would remove everyone, long enough that a starved machine does not.
     private static readonly TimeSpan CoordinatorSuspectTimeout = TimeSpan.FromSeconds(2);
 
-    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private ManualResetEventSlim _release = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
     public void CreateHub()
     {
-        _hub = new InMemoryHub(seed: 17);
+        _nodes = new InMemoryChannelNodes(seed: 17, "stall");
+        _hub = _nodes.Hub;
         _release = new ManualResetEventSlim(false);
     }
 
@@ -28,33 +29,12 @@ public sealed class ChannelOwnStallTests
     public async Task DisposeNodes()
     {
         _release.Set();
-        _hub.Heal();
-        foreach (var node in _nodes)
-        {
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-            await node.Channel.DisposeAsync();
-        }
-        _nodes.Clear();
+        await _nodes.DisposeAsync();
         _release.Dispose();
     }
 
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string id, TimeSpan suspect, TimeProvider? time = null)
-    {
-        var transport = _hub.CreateTransport();
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-        {
-            ClusterId = "stall",
-            NodeId = id,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = suspect,
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-        }, time, TestLogging.Factory);
-        var handler = new CollectingHandler();
-        _nodes.Add((channel, handler, transport));
-        await Eventually.Within(channel.StartAsync(handler).AsTask(), $"{id} to join");
-        return (channel, handler, transport);
-    }
+    private Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> Start(string id, TimeSpan suspect, TimeProvider? time = null) =>
+        _nodes.StartAsync(id, _hub.CreateTransport(), o => o.SuspectTimeout = suspect, time);
 
     /// <summary>The coordinator a (short suspect timeout) and two members that never suspect it.</summary>
     private async Task<ReliableGroupChannel> StartGroup(TimeProvider? coordinatorTime = null)
@@ -67,7 +47,10 @@ public sealed class ChannelOwnStallTests
     }
 
     private Task AllInOneView() => Eventually.Until(() =>
-        _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == _nodes[0].Channel.View.Id), "one view of a, b and c");
+    {
+        var nodes = _nodes.All;
+        return nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == nodes[0].Channel.View.Id);
+    }, "one view of a, b and c");
 
     /// <summary>Waits (on facts) until <paramref name="channel"/>'s timer has ticked through more than twice the suspect timeout.</summary>
     private static Task TimerRunsPastTheSuspectTimeout(ReliableGroupChannel channel)
@@ -82,18 +65,18 @@ public sealed class ChannelOwnStallTests
     {
         var a = await StartGroup();
         var viewBefore = a.View.Id;
-        _nodes[0].Handler.OnReceived = (_, _, _, _) => _release.Wait();
+        _nodes.All[0].Handler.OnReceived = (_, _, _, _) => _release.Wait();
 
-        await _nodes[1].Channel.BroadcastAsync(new byte[1]); // a's receive thread is stuck in its handler from here on
+        await _nodes.All[1].Channel.BroadcastAsync(new byte[1]); // a's receive thread is stuck in its handler from here on
         await TimerRunsPastTheSuspectTimeout(a);
         _release.Set();
-        await Eventually.Until(() => _nodes[0].Handler.CountFrom("b") == 1, "a's receive thread resumes");
-        await _nodes[2].Channel.BroadcastAsync(new byte[1]);
-        await Eventually.Until(() => _nodes[0].Handler.CountFrom("c") == 1, "a hears c after the stall");
+        await Eventually.Until(() => _nodes.All[0].Handler.CountFrom("b") == 1, "a's receive thread resumes");
+        await _nodes.All[2].Channel.BroadcastAsync(new byte[1]);
+        await Eventually.Until(() => _nodes.All[0].Handler.CountFrom("c") == 1, "a hears c after the stall");
 
         Assert.That(a.View.Id, Is.EqualTo(viewBefore), "no view change");
         Assert.That(a.View.Members.Select(m => m.NodeId), Is.EqualTo(new[] { "a", "b", "c" }));
-        Assert.That(_nodes.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
+        Assert.That(_nodes.All.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
         Assert.That(a.Counters.LocalStalls, Is.GreaterThanOrEqualTo(1));
     }
 
@@ -103,12 +86,12 @@ public sealed class ChannelOwnStallTests
         var clock = new FreezableTimeProvider();
         var a = await StartGroup(clock);
         var viewBefore = a.View.Id;
-        var b = _nodes[1].Channel;
+        var b = _nodes.All[1].Channel;
 
         // The whole node pauses: its timer does not run, and nothing reaches it (the datagrams it would find
         // queued are lost here, so only the late timer can tell it that it was away).
         clock.Freeze();
-        _hub.Partition(_nodes[0].Transport.LocalAddress);
+        _hub.Partition(_nodes.All[0].Channel.LocalMember.Address); // the address of its transport
         var sent = b.Counters.DatagramsSent;
         var heartbeats = 3 * (int)(CoordinatorSuspectTimeout / TimeSpan.FromMilliseconds(50)) / 2;
         await Eventually.Until(() => b.Counters.DatagramsSent >= sent + heartbeats, "1.5 suspect timeouts of b's heartbeats go by");
@@ -119,7 +102,7 @@ public sealed class ChannelOwnStallTests
 
         Assert.That(a.View.Id, Is.EqualTo(viewBefore), "no view change");
         Assert.That(a.View.Members.Select(m => m.NodeId), Is.EqualTo(new[] { "a", "b", "c" }));
-        Assert.That(_nodes.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
+        Assert.That(_nodes.All.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
         Assert.That(a.Counters.LocalStalls, Is.GreaterThanOrEqualTo(1), "a noticed its own stall");
     }
 }

@@ -18,42 +18,22 @@ public sealed class ChannelPartitionTests
 {
     private static readonly TimeSpan Suspect = TimeSpan.FromSeconds(1);
 
-    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 31);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 31, "partition", o =>
+        {
+            o.SuspectTimeout = Suspect;
+            o.SendTimeout = TimeSpan.FromSeconds(2);
+        });
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
-    public async Task DisposeNodes()
-    {
-        _hub.Heal();
-        foreach (var node in _nodes)
-        {
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-            await node.Channel.DisposeAsync();
-        }
-        _nodes.Clear();
-    }
-
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string id)
-    {
-        var transport = _hub.CreateTransport();
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-        {
-            ClusterId = "partition",
-            NodeId = id,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = Suspect,
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-            SendTimeout = TimeSpan.FromSeconds(2),
-        }, loggers: TestLogging.Factory);
-        var node = (channel, new CollectingHandler(), transport);
-        _nodes.Add(node);
-        await Eventually.Within(channel.StartAsync(node.Item2).AsTask(), $"{id} to join");
-        return node;
-    }
+    public async Task DisposeNodes() => await _nodes.DisposeAsync();
 
     public enum Cut
     {
@@ -65,10 +45,10 @@ public sealed class ChannelPartitionTests
     [Test]
     public async Task CutOffMember_EndsInAViewOfItselfAndRejoinsAfterHealing([Values] Cut cut)
     {
-        var a = await Start("a");
-        var b = await Start("b");
-        var c = await Start("c");
-        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "one view of three");
+        var a = await _nodes.StartWithTransportAsync("a");
+        var b = await _nodes.StartWithTransportAsync("b");
+        var c = await _nodes.StartWithTransportAsync("c");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "one view of three");
         var viewsBefore = c.Handler.Views.Count;
         var clock = Stopwatch.StartNew();
         var (ca, cb, cc) = (a.Transport.LocalAddress, b.Transport.LocalAddress, c.Transport.LocalAddress);
@@ -100,8 +80,8 @@ public sealed class ChannelPartitionTests
         }
 
         _hub.Heal();
-        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id),
-            "one view of three after healing", () => string.Join("; ", _nodes.Select(n => n.Channel.View.ToString())));
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id),
+            "one view of three after healing", () => string.Join("; ", _nodes.All.Select(n => n.Channel.View.ToString())));
         Assert.That(c.Channel.View.Members.Select(m => m.NodeId), Is.EquivalentTo(new[] { "a", "b", "c" }));
     }
 }

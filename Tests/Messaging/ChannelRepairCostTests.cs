@@ -9,38 +9,22 @@ namespace Multicast.Tests.Messaging;
 /// packets each get their own copy rather than a multicast both then receive twice.</summary>
 public sealed class ChannelRepairCostTests
 {
-    private readonly List<ReliableGroupChannel> _channels = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 7);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 7, "repair-cost", o =>
+        {
+            o.SuspectTimeout = TimeSpan.FromSeconds(30);
+            o.SlowMemberTimeout = TimeSpan.FromSeconds(30);
+        });
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
-    public async Task DisposeChannels()
-    {
-        foreach (var channel in _channels)
-            await channel.DisposeAsync();
-        _channels.Clear();
-    }
-
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId)
-    {
-        var transport = _hub.CreateTransport();
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-        {
-            ClusterId = "repair-cost",
-            NodeId = nodeId,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = TimeSpan.FromSeconds(30),
-            SlowMemberTimeout = TimeSpan.FromSeconds(30),
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-        });
-        _channels.Add(channel);
-        var handler = new CollectingHandler();
-        await Eventually.Within(channel.StartAsync(handler).AsTask(), $"{nodeId} to join");
-        return (channel, handler, transport);
-    }
+    public async Task DisposeChannels() => await _nodes.DisposeAsync();
 
     private static byte[] Message(int i) => Encoding.UTF8.GetBytes($"m{i}:" + new string('p', 1000));
 
@@ -54,10 +38,10 @@ public sealed class ChannelRepairCostTests
     {
         const int Lost = 1000;
         _hub.Delay = TimeSpan.FromMilliseconds(delayMs);
-        var a = await Start("a");
-        var b = await Start("b");
-        var c = await Start("c");
-        await Eventually.Until(() => _channels.All(ch => ch.View.Members.Count == 3), "one view");
+        var a = await _nodes.StartWithTransportAsync("a");
+        var b = await _nodes.StartWithTransportAsync("b");
+        var c = await _nodes.StartWithTransportAsync("c");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3), "one view");
 
         _hub.Partition(b.Transport.LocalAddress);
         long last = 0;
@@ -80,10 +64,10 @@ public sealed class ChannelRepairCostTests
     [Test]
     public async Task BroadcastAsync_TwoReceiversLoseTheSamePackets_EachGetsItsOwnRepairs()
     {
-        var a = await Start("a");
-        var b = await Start("b");
-        var c = await Start("c");
-        await Eventually.Until(() => _channels.All(ch => ch.View.Members.Count == 3), "one view");
+        var a = await _nodes.StartWithTransportAsync("a");
+        var b = await _nodes.StartWithTransportAsync("b");
+        var c = await _nodes.StartWithTransportAsync("c");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3), "one view");
 
         _hub.Partition(b.Transport.LocalAddress, c.Transport.LocalAddress);
         long last = 0;

@@ -9,38 +9,21 @@ namespace Multicast.Tests.Messaging;
 /// <summary>Repair paths forced with the in-memory network's partitions, and the published metrics.</summary>
 public sealed class ChannelRepairTests
 {
-    private readonly List<ReliableGroupChannel> _channels = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 5);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 5, "repair", o => o.SuspectTimeout = TimeSpan.FromSeconds(30));
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
-    public async Task DisposeChannels()
-    {
-        foreach (var channel in _channels)
-            await channel.DisposeAsync();
-        _channels.Clear();
-    }
+    public async Task DisposeChannels() => await _nodes.DisposeAsync();
 
-    private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId, TimeSpan? suspectTimeout = null)
-    {
-        var transport = _hub.CreateTransport();
-        var channel = new ReliableGroupChannel(transport, new GroupChannelOptions
-        {
-            ClusterId = "repair",
-            NodeId = nodeId,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = suspectTimeout ?? TimeSpan.FromSeconds(30),
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-        });
-        lock (_channels)
-            _channels.Add(channel);
-        var handler = new CollectingHandler();
-        await Eventually.Within(channel.StartAsync(handler).AsTask(), $"{nodeId} to join");
-        return (channel, handler, transport);
-    }
+    private Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string nodeId, TimeSpan? suspectTimeout = null) =>
+        _nodes.StartWithTransportAsync(nodeId, suspectTimeout is { } suspect ? o => o.SuspectTimeout = suspect : null);
 
     [Test]
     public async Task BroadcastAsync_LastMessageLost_IsRepairedFromTheTail()
@@ -68,7 +51,7 @@ public sealed class ChannelRepairTests
         var a = await Start("a");
         var b = await Start("b");
         var c = await Start("c");
-        await Eventually.Until(() => _channels.All(ch => ch.View.Members.Count == 3), "one view");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3), "one view");
 
         _hub.Partition(b.Transport.LocalAddress, c.Transport.LocalAddress);
         long last = 0;
@@ -109,13 +92,13 @@ public sealed class ChannelRepairTests
         var a = await Start("a", suspect);
         var b = await Start("b", suspect);
         var c = await Start("c", suspect);
-        await Eventually.Until(() => _channels.All(ch => ch.View.Members.Count == 3), "one view");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3), "one view");
 
         _hub.Partition(a.Transport.LocalAddress);
         await Eventually.Until(() => a.Channel.View.Members.Count == 1 && b.Channel.View.Members.Count == 2 && c.Channel.View.Members.Count == 2, "the split");
         _hub.Heal();
 
-        await Eventually.Until(() => _channels.All(ch => ch.View.Members.Count == 3 && ch.View.Id == a.Channel.View.Id), "the merge");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "the merge");
         for (var i = 0; i < 20; i++)
         {
             await a.Channel.BroadcastAsync(Encoding.UTF8.GetBytes($"a{i}"));

@@ -15,16 +15,19 @@ public sealed class ChannelSlowMemberTests
     private const int MessageSize = 16 * 1024;
     private const int Messages = 5 * 1024 * 1024 / MessageSize; // 5 MiB
 
-    private readonly List<Node> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private ManualResetEventSlim _release = null!;
-    private InMemoryHub _hub = null!;
 
     private sealed record Node(string Id, ReliableGroupChannel Channel, CollectingHandler Handler);
 
     [SetUp]
     public void CreateHub()
     {
-        _hub = new InMemoryHub(seed: 13);
+        _nodes = new InMemoryChannelNodes(seed: 13, "slow", o =>
+        {
+            o.SendWindowBytes = 256 * 1024;
+            o.SendTimeout = TimeSpan.FromSeconds(60);
+        });
         _release = new ManualResetEventSlim(false);
     }
 
@@ -32,33 +35,18 @@ public sealed class ChannelSlowMemberTests
     public async Task DisposeNodes()
     {
         _release.Set();
-        foreach (var node in _nodes)
-        {
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-            await node.Channel.DisposeAsync();
-        }
-        _nodes.Clear();
+        await _nodes.DisposeAsync();
         _release.Dispose();
     }
 
     private async Task<Node> Start(string id, TimeSpan suspect, TimeSpan? slow)
     {
-        var channel = new ReliableGroupChannel(_hub.CreateTransport(), new GroupChannelOptions
+        var (channel, handler) = await _nodes.StartAsync(id, o =>
         {
-            ClusterId = "slow",
-            NodeId = id,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-            SuspectTimeout = suspect,
-            SlowMemberTimeout = slow,
-            SendWindowBytes = 256 * 1024,
-            SendTimeout = TimeSpan.FromSeconds(60),
-            JoinTimeout = TimeSpan.FromMilliseconds(200),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(30),
-        }, loggers: TestLogging.Factory);
-        var node = new Node(id, channel, new CollectingHandler());
-        _nodes.Add(node);
-        await Eventually.Within(channel.StartAsync(node.Handler).AsTask(), $"{id} to join");
-        return node;
+            o.SuspectTimeout = suspect;
+            o.SlowMemberTimeout = slow;
+        });
+        return new Node(id, channel, handler);
     }
 
     private async Task<(Node A, Node B, Node C)> StartThree(TimeSpan suspect, TimeSpan? slow = null)
@@ -66,7 +54,7 @@ public sealed class ChannelSlowMemberTests
         var a = await Start("a", suspect, slow);
         var b = await Start("b", suspect, slow);
         var c = await Start("c", suspect, slow);
-        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "one view of three");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "one view of three");
         return (a, b, c);
     }
 
@@ -129,7 +117,7 @@ public sealed class ChannelSlowMemberTests
         // Unstuck, c finds it was removed, is told so, and joins again.
         _release.Set();
         await Eventually.Until(() => c.Handler.Exclusions.Count > 0, "c is told it was excluded");
-        await Eventually.Until(() => _nodes.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "c back in the view");
+        await Eventually.Until(() => _nodes.All.All(n => n.Channel.View.Members.Count == 3 && n.Channel.View.Id == a.Channel.View.Id), "c back in the view");
         Assert.That(c.Channel.View.Id, Is.GreaterThan(c.Handler.Exclusions[^1].Id));
     }
 

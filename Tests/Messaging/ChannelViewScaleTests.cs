@@ -8,41 +8,39 @@ namespace Multicast.Tests.Messaging;
 /// <summary>Views (and joins) of any size, and ring indexes unique within a view.</summary>
 public sealed class ChannelViewScaleTests
 {
-    private readonly List<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> _nodes = [];
+    private InMemoryChannelNodes _nodes = null!;
     private InMemoryHub _hub = null!;
 
     [SetUp]
-    public void CreateHub() => _hub = new InMemoryHub(seed: 21);
+    public void CreateHub()
+    {
+        _nodes = new InMemoryChannelNodes(seed: 21, "scale", o =>
+        {
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(100);
+            o.SuspectTimeout = TimeSpan.FromSeconds(20);
+            o.JoinTimeout = TimeSpan.FromMilliseconds(300);
+            o.JoinRetryInterval = TimeSpan.FromMilliseconds(50);
+            o.SendTimeout = TimeSpan.FromSeconds(2);
+        });
+        _hub = _nodes.Hub;
+    }
 
     [TearDown]
     public async Task DisposeNodes()
     {
-        await Task.WhenAll(_nodes.Select(n => n.Channel.DisposeAsync().AsTask()));
-        foreach (var node in _nodes)
-            Assert.That(node.Handler.ContractViolation, Is.Null);
-        _nodes.Clear();
+        // All at once: 120 members leaving one by one would wait for a view change each. The fixture then checks them (a
+        // second dispose does nothing).
+        await Task.WhenAll(_nodes.All.Select(n => n.Channel.DisposeAsync().AsTask()));
+        await _nodes.DisposeAsync();
     }
 
+    /// <summary>Like the fixture's start, but waits up to a minute for the join: many members join on a shared machine.</summary>
     private async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> Start(string id, Action<GroupChannelOptions>? configure = null)
     {
-        var options = new GroupChannelOptions
-        {
-            ClusterId = "scale",
-            NodeId = id,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(100),
-            SuspectTimeout = TimeSpan.FromSeconds(20),
-            JoinTimeout = TimeSpan.FromMilliseconds(300),
-            JoinRetryInterval = TimeSpan.FromMilliseconds(50),
-            SendTimeout = TimeSpan.FromSeconds(2),
-        };
-        configure?.Invoke(options);
         var transport = _hub.CreateTransport();
-        var channel = new ReliableGroupChannel(transport, options, loggers: TestLogging.Factory);
-        var node = (channel, new CollectingHandler(), transport);
-        lock (_nodes)
-            _nodes.Add(node);
-        await Eventually.Within(channel.StartAsync(node.Item2).AsTask(), $"{id} to join", TimeSpan.FromSeconds(60));
-        return node;
+        var (channel, handler) = _nodes.Create(id, transport, configure);
+        await Eventually.Within(channel.StartAsync(handler).AsTask(), $"{id} to join", TimeSpan.FromSeconds(60));
+        return (channel, handler, transport);
     }
 
     private async Task OneViewOf(int count, int seconds = 60)
@@ -51,18 +49,15 @@ public sealed class ChannelViewScaleTests
         {
             await Eventually.Until(() =>
             {
-                lock (_nodes)
-                    return _nodes.Count == count && _nodes.All(n => n.Channel.View.Members.Count == count && n.Channel.View.Id == _nodes[0].Channel.View.Id);
+                var nodes = _nodes.All;
+                return nodes.Count == count && nodes.All(n => n.Channel.View.Members.Count == count && n.Channel.View.Id == nodes[0].Channel.View.Id);
             }, $"one view of all {count}", TimeSpan.FromSeconds(seconds));
         }
         finally
         {
             // Which views the members hold (shown with a failure).
-            lock (_nodes)
-            {
-                TestContext.Out.WriteLine(string.Join(", ", _nodes.GroupBy(n => (n.Channel.View.Id, n.Channel.View.Members.Count, Coordinator: n.Channel.View.Members.Count > 0 ? n.Channel.View.Coordinator.NodeId : "-"))
-                    .Select(g => $"view {g.Key.Id} of {g.Key.Count} by {g.Key.Coordinator}: {g.Count()} members")));
-            }
+            TestContext.Out.WriteLine(string.Join(", ", _nodes.All.GroupBy(n => (n.Channel.View.Id, n.Channel.View.Members.Count, Coordinator: n.Channel.View.Members.Count > 0 ? n.Channel.View.Coordinator.NodeId : "-"))
+                .Select(g => $"view {g.Key.Id} of {g.Key.Count} by {g.Key.Coordinator}: {g.Count()} members")));
         }
     }
 
@@ -90,7 +85,7 @@ public sealed class ChannelViewScaleTests
         await Start("other");
         await OneViewOf(3);
 
-        var rings = _nodes.Select(n => n.Channel.View.Members.Select(m => (m.NodeId, m.RingIndex)).ToArray()).ToArray();
+        var rings = _nodes.All.Select(n => n.Channel.View.Members.Select(m => (m.NodeId, m.RingIndex)).ToArray()).ToArray();
         Assert.That(rings, Has.All.EqualTo(rings[0]), "every member sees the same ring indexes");
         var view = a.Channel.View;
         Assert.That(view.Members.Select(m => m.RingIndex), Is.Unique);
@@ -112,10 +107,10 @@ public sealed class ChannelViewScaleTests
         await a.Transport.DisposeAsync(); // crash
         var restarted = await Start(first);
 
-        await Eventually.Until(() => _nodes[1].Channel.View.Find(first) is { } m && m.Incarnation == restarted.Channel.LocalMember.Incarnation,
+        await Eventually.Until(() => _nodes.All[1].Channel.View.Find(first) is { } m && m.Incarnation == restarted.Channel.LocalMember.Incarnation,
             "the new incarnation in the view");
         Assert.That(restarted.Channel.LocalMember.RingIndex, Is.EqualTo(index));
-        Assert.That(_nodes[1].Channel.View.Members.Select(m => m.RingIndex), Is.Unique);
+        Assert.That(_nodes.All[1].Channel.View.Members.Select(m => m.RingIndex), Is.Unique);
     }
 
     [Test]
@@ -126,13 +121,13 @@ public sealed class ChannelViewScaleTests
         await Task.WhenAll(Enumerable.Range(1, count - 1).Select(i => Start($"m{i}", o => o.HeartbeatInterval = TimeSpan.FromMilliseconds(500))));
         await OneViewOf(count, seconds: 180); // 120 receive threads in one process on a shared 2-core machine
 
-        var view = _nodes[0].Channel.View;
+        var view = _nodes.All[0].Channel.View;
         Assert.That(ViewCodec.EncodeView(view).Length, Is.GreaterThan(GroupChannelOptions.DefaultDatagramSize), "the view needs several datagrams");
         Assert.That(view.Members.Select(m => m.RingIndex), Is.Unique);
         Assert.That(view.RingOrder, Has.Count.EqualTo(count));
 
-        await _nodes[^1].Channel.LeaveAsync();
-        await Eventually.Until(() => _nodes.Take(count - 1).All(n => n.Channel.View.Members.Count == count - 1), "the view after one leaves", TimeSpan.FromSeconds(180));
+        await _nodes.All[^1].Channel.LeaveAsync();
+        await Eventually.Until(() => _nodes.All.Take(count - 1).All(n => n.Channel.View.Members.Count == count - 1), "the view after one leaves", TimeSpan.FromSeconds(180));
     }
 
     [Test]
@@ -151,9 +146,9 @@ public sealed class ChannelViewScaleTests
         await Start("c", Small);
         await OneViewOf(3);
 
-        Assert.That(_nodes[2].Channel.View.Members.Select(m => m.PublicAddress), Has.All.EqualTo(publicAddress));
-        var seq = await _nodes[0].Channel.BroadcastAsync(new byte[1000]);
-        await Eventually.Within(_nodes[0].Channel.WaitForAcksAsync(seq, 2), "acks");
+        Assert.That(_nodes.All[2].Channel.View.Members.Select(m => m.PublicAddress), Has.All.EqualTo(publicAddress));
+        var seq = await _nodes.All[0].Channel.BroadcastAsync(new byte[1000]);
+        await Eventually.Within(_nodes.All[0].Channel.WaitForAcksAsync(seq, 2), "acks");
     }
 
     [Test]

@@ -1,9 +1,6 @@
-using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
 using Multicast.Tests.TestSupport;
-using Multicast.Transport;
-using Multicast.Transports.InMemory;
 using Multicast.Wire;
 
 namespace Multicast.Tests.Stores;
@@ -16,34 +13,28 @@ namespace Multicast.Tests.Stores;
 /// </summary>
 [TestFixture(false)]
 [TestFixture(true)]
-public sealed class StoreJoinTests(bool ring) : StoreTestBase
+public sealed class StoreJoinTests(bool ring) : LossyStoreTestBase(ring)
 {
-    private InMemoryHub _hub = new();
-    private readonly Dictionary<string, LossyChannel> _channels = new(StringComparer.Ordinal);
-    private Action<LossyChannel>? _configureNext;
-
-    [SetUp]
-    public void NewHub()
-    {
-        _hub = new InMemoryHub(seed: Environment.TickCount);
-        _channels.Clear();
-        _configureNext = null;
-    }
-
-    protected override ITransport CreateTransport(int index) => _hub.CreateTransport();
-
-    protected override IClusterStore CreateNodeStore(int index, ClusterStoreOptions options, TimeProvider time)
-    {
-        var channel = new LossyChannel(new ReliableGroupChannel(CreateTransport(index), ChannelOptions(options.NodeId), loggers: TestLogging.Factory));
-        _configureNext?.Invoke(channel);
-        _configureNext = null;
-        _channels[options.NodeId] = channel;
-        return ring ? new RingClusterStore(channel, options, time, StoreLog(options)) : new ReplicatedClusterStore(channel, options, time, StoreLog(options));
-    }
-
     private static void LongWaits(ClusterStoreOptions o) => o.LockWaitTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>Three nodes with one session owned by each; the third leaves gracefully and the two others go on.</summary>
+    /// <summary>node3 starts again; every "done" of its transfer is dropped until <c>release</c> is called, so it stays
+    /// catching up. Returns once the others decided the view with node3.</summary>
+    private async Task<(Task<TestNode> Joining, Action Release)> RejoinWithTransferHeldAsync(TestNode[] survivors)
+    {
+        var decided = survivors.Select(n => ((ArbitratedClusterStore)n.Store).Counters.Reconciliations).ToArray();
+        var held = 1;
+        foreach (var node in survivors)
+        {
+            ChannelOf[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
+            ChannelOf[node.Id].DropUnicasts(int.MaxValue);
+        }
+        var joining = StartNodeAsync("node3", LongWaits);
+        await Eventually.Until(() => survivors.Select((n, i) => ViewOf(n).Members.Count == 3 && ((ArbitratedClusterStore)n.Store).Counters.Reconciliations > decided[i]).All(x => x),
+            "the others decided the view with node3", () => DescribeNodes(survivors));
+        return (joining, () => Volatile.Write(ref held, 0));
+    }
+
     private async Task<(TestNode[] Survivors, string[] Ids)> ThirdNodeLeftAsync()
     {
         var nodes = await StartClusterAsync(3, LongWaits);
@@ -64,7 +55,7 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
 
         // A cold joiner whose state for the view the others never hear (a slow first send, lost): it changes nothing, as
         // it took part in nothing the others do not know of. (Its state for the hand-off round, once it has caught up, goes.)
-        _configureNext = c =>
+        ConfigureNext = c =>
         {
             c.BroadcastFilter = e => e.PrimaryState is { Round: 0 };
             c.UnicastFilter = (_, e) => e.PrimaryState is { Round: 0 };
@@ -79,7 +70,7 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
             foreach (var id in ids)
                 await Eventually.Within(IncrementAsync(node, id), $"an increment on {node.Id} while node3's state is missing");
         }
-        Assert.That(_channels["node3"].Dropped, Is.GreaterThan(0), "node3's state was lost");
+        Assert.That(ChannelOf["node3"].Dropped, Is.GreaterThan(0), "node3's state was lost");
 
         var joiner = await Eventually.Within(joining, "node3 catches up from the others' states");
         var nodes = survivors.Append(joiner).ToArray();
@@ -97,19 +88,9 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         var (survivors, ids) = await ThirdNodeLeftAsync();
         SessionIds.TryParseOwner(ids[2], out var owner);
         var arbiterBefore = ViewOf(survivors[0]).ActingOwner(owner)!.NodeId;
-        var decided = survivors.Select(n => ((ArbitratedClusterStore)n.Store).Counters.Reconciliations).ToArray();
-
         // node3 never hears that its transfer is done: it stays catching up (Joining) until the test lets it go.
-        var held = 1;
-        foreach (var node in survivors)
-        {
-            _channels[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
-            _channels[node.Id].DropUnicasts(int.MaxValue);
-        }
-        var joining = StartNodeAsync("node3", LongWaits);
-        await Eventually.Until(() => survivors.Select((n, i) => ViewOf(n).Members.Count == 3 && ((ArbitratedClusterStore)n.Store).Counters.Reconciliations > decided[i]).All(x => x),
-            "the others decided the view with node3", () => DescribeNodes(survivors));
-        await Eventually.Until(() => survivors.All(n => _channels[n.Id].Dropped > 0), "node3's transfer is held");
+        var (joining, release) = await RejoinWithTransferHeldAsync(survivors);
+        await Eventually.Until(() => survivors.All(n => ChannelOf[n.Id].Dropped > 0), "node3's transfer is held");
 
         // node3's own session (and every other) is served by whoever arbitrated it before node3 came back.
         var count = 1;
@@ -118,7 +99,7 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         Assert.That(ViewOf(survivors[0]).ActingOwner(owner)!.NodeId, Is.EqualTo(arbiterBefore));
         Assert.That(joining.IsCompleted, Is.False, "node3 is still catching up");
 
-        Volatile.Write(ref held, 0);
+        release();
         var joiner = await Eventually.Within(joining, "node3 catches up once its transfer is let through");
         var nodes = survivors.Append(joiner).ToArray();
         await Eventually.Until(() => nodes.All(n => n.Store.Status == ClusterStoreStatus.Ready), "3 ready members", () => DescribeNodes(nodes));
@@ -132,22 +113,13 @@ public sealed class StoreJoinTests(bool ring) : StoreTestBase
         var (survivors, ids) = await ThirdNodeLeftAsync();
         SessionIds.TryParseOwner(ids[2], out var owner);
         var arbiter = survivors.Single(n => n.Id == ViewOf(survivors[0]).ActingOwner(owner)!.NodeId);
-        var decided = survivors.Select(n => ((ArbitratedClusterStore)n.Store).Counters.Reconciliations).ToArray();
-        var held = 1;
-        foreach (var node in survivors)
-        {
-            _channels[node.Id].UnicastFilter = (to, e) => to == "node3" && e.ReconcileDone is not null && Volatile.Read(ref held) == 1;
-            _channels[node.Id].DropUnicasts(int.MaxValue);
-        }
-        var joining = StartNodeAsync("node3", LongWaits);
-        await Eventually.Until(() => survivors.Select((n, i) => ViewOf(n).Members.Count == 3 && ((ArbitratedClusterStore)n.Store).Counters.Reconciliations > decided[i]).All(x => x),
-            "the others decided the view with node3", () => DescribeNodes(survivors));
+        var (joining, release) = await RejoinWithTransferHeldAsync(survivors);
 
         // While node3 catches up, its session's arbiter grants a lock; then node3 is let through, and its session goes back
         // to it: node3 takes the lock over before it grants any, so the second request waits for the first.
         var first = await arbiter.Manager.BeginRequestAsync(ids[2], SessionAccess.Exclusive) ?? throw new AssertionException("the session");
         first.SetInt32("count", 2);
-        Volatile.Write(ref held, 0);
+        release();
         var joiner = await Eventually.Within(joining, "node3 catches up");
         var nodes = survivors.Append(joiner).ToArray();
         await Eventually.Until(() => nodes.All(n => ViewOf(n).ActingOwner(owner)!.NodeId == "node3" && n.Store.Status == ClusterStoreStatus.Ready),

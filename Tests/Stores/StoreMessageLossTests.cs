@@ -1,9 +1,6 @@
-using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
 using Multicast.Tests.TestSupport;
-using Multicast.Transport;
-using Multicast.Transports.InMemory;
 using Multicast.Wire;
 
 namespace Multicast.Tests.Stores;
@@ -14,36 +11,8 @@ namespace Multicast.Tests.Stores;
 /// </summary>
 [TestFixture(false)]
 [TestFixture(true)]
-public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
+public sealed class StoreMessageLossTests(bool ring) : LossyStoreTestBase(ring)
 {
-    private InMemoryHub _hub = new();
-    private readonly List<LossyChannel> _channels = [];
-    private Func<Envelope, bool>? _nextBroadcastFilter;
-    private Func<string, Envelope, bool>? _nextUnicastFilter;
-
-    [SetUp]
-    public void NewHub()
-    {
-        _hub = new InMemoryHub(seed: Environment.TickCount);
-        _channels.Clear();
-    }
-
-    protected override ITransport CreateTransport(int index) => _hub.CreateTransport();
-
-    protected override IClusterStore CreateNodeStore(int index, ClusterStoreOptions options, TimeProvider time)
-    {
-        var channel = new LossyChannel(new ReliableGroupChannel(CreateTransport(index), ChannelOptions(options.NodeId), loggers: TestLogging.Factory));
-        if (_nextBroadcastFilter is { } filter)
-            channel.BroadcastFilter = filter;
-        if (_nextUnicastFilter is { } unicast)
-        {
-            channel.UnicastFilter = unicast;
-            channel.DropUnicasts(int.MaxValue);
-        }
-        _channels.Add(channel);
-        return ring ? new RingClusterStore(channel, options, time, StoreLog(options)) : new ReplicatedClusterStore(channel, options, time, StoreLog(options));
-    }
-
     [Test]
     public async Task Commit_WhenEveryReplicasAcknowledgementIsLost_CompletesOnceTheUpdateIsSentAgain()
     {
@@ -59,14 +28,14 @@ public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
         {
             if (nodes[i].Id == arbiter)
                 continue;
-            _channels[i].UnicastFilter = (_, e) => e.ReplicateAck is { Status: ReplicateStatus.Applied } && arbiterStore.Counters.CommitResends == 0;
-            _channels[i].DropUnicasts(int.MaxValue);
+            Channels[i].UnicastFilter = (_, e) => e.ReplicateAck is { Status: ReplicateStatus.Applied } && arbiterStore.Counters.CommitResends == 0;
+            Channels[i].DropUnicasts(int.MaxValue);
         }
 
         var count = await Eventually.Within(IncrementAsync(nodes[0], id), "the commit whose acknowledgements were lost");
 
         Assert.That(count, Is.EqualTo(2));
-        Assert.That(_channels.Sum(c => c.Dropped), Is.GreaterThan(0), "an acknowledgement was lost");
+        Assert.That(Channels.Sum(c => c.Dropped), Is.GreaterThan(0), "an acknowledgement was lost");
         Assert.That(arbiterStore.Counters.CommitResends, Is.GreaterThan(0));
         await HeldEverywhereAsync(nodes, id, 2, "every holder holds the commit");
     }
@@ -79,12 +48,12 @@ public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
 
         // The third node's broadcasts of its primary state and its "ready" never arrive (as when the broadcast stream between
         // two members broke): the others ask it by unicast, and it announces "ready" to each of them.
-        _nextBroadcastFilter = e => e.PrimaryState is not null || e.MemberReady is not null;
+        ConfigureNext = c => c.BroadcastFilter = e => e.PrimaryState is not null || e.MemberReady is not null;
         var joiner = await Eventually.Within(StartNodeAsync("node3"), "the joiner is ready (its start waits for it)");
         nodes = [.. nodes, joiner];
 
         await Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == 3 && n.Store.Status == ClusterStoreStatus.Ready), "3 ready members", () => DescribeNodes(nodes));
-        Assert.That(_channels[2].Dropped, Is.GreaterThan(0), "the joiner's broadcasts were lost");
+        Assert.That(Channels[2].Dropped, Is.GreaterThan(0), "the joiner's broadcasts were lost");
         Assert.That(await IncrementAsync(joiner, id), Is.EqualTo(2));
     }
 
@@ -129,12 +98,16 @@ public sealed class StoreMessageLossTests(bool ring) : StoreTestBase
             _ => (_, e) => e.MemberReady is not null,
         };
         bool LoseOne(string to, Envelope e) => matches(to, e) && Interlocked.Exchange(ref dropped, 1) == 0;
-        foreach (var channel in _channels)
+        foreach (var channel in Channels)
         {
             channel.UnicastFilter = LoseOne;
             channel.DropUnicasts(int.MaxValue);
         }
-        _nextUnicastFilter = LoseOne;
+        ConfigureNext = c =>
+        {
+            c.UnicastFilter = LoseOne;
+            c.DropUnicasts(int.MaxValue);
+        };
         var back = await Eventually.Within(StartNodeAsync("node3", Configure), "node3 back and caught up (its start waits for it)");
         nodes = [nodes[0], nodes[1], back];
 

@@ -2,8 +2,6 @@ using Multicast.Messaging;
 using Multicast.Sessions;
 using Multicast.Stores;
 using Multicast.Tests.TestSupport;
-using Multicast.Transport;
-using Multicast.Transports.InMemory;
 using Multicast.Wire;
 
 namespace Multicast.Tests.Stores;
@@ -18,34 +16,10 @@ namespace Multicast.Tests.Stores;
 /// </summary>
 [TestFixture(false)]
 [TestFixture(true)]
-public sealed class StorePausedArbiterTests(bool ring) : StoreTestBase
+public sealed class StorePausedArbiterTests(bool ring) : LossyStoreTestBase(ring)
 {
-    private InMemoryHub _hub = new();
-    private readonly List<LossyChannel> _channels = [];
-    private readonly List<ITransport> _transports = [];
-
-    [SetUp]
-    public void NewHub()
-    {
-        _hub = new InMemoryHub(seed: Environment.TickCount);
-        _channels.Clear();
-        _transports.Clear();
-    }
-
-    protected override ITransport CreateTransport(int index)
-    {
-        var transport = _hub.CreateTransport();
-        _transports.Add(transport);
-        return transport;
-    }
-
     /// <summary>The channel runs on the node's clock too: a pause freezes both.</summary>
-    protected override IClusterStore CreateNodeStore(int index, ClusterStoreOptions options, TimeProvider time)
-    {
-        var channel = new LossyChannel(new ReliableGroupChannel(CreateTransport(index), ChannelOptions(options.NodeId), time, TestLogging.Factory));
-        _channels.Add(channel);
-        return ring ? new RingClusterStore(channel, options, time, StoreLog(options)) : new ReplicatedClusterStore(channel, options, time, StoreLog(options));
-    }
+    protected override bool ChannelOnNodeClock => true;
 
     protected override GroupChannelOptions ChannelOptions(string nodeId)
     {
@@ -72,12 +46,12 @@ public sealed class StorePausedArbiterTests(bool ring) : StoreTestBase
 
         // SIGSTOP for longer than the suspect timeout: the others remove node1 and commit without it.
         clock.Freeze();
-        _hub.Pause(_transports[0].LocalAddress);
+        Hub.Pause(Transports[0].LocalAddress);
         await Eventually.Until(() => others.All(n => ViewOf(n).Members.Count == 2 && n.Store.IsReady()), "the others remove node1 and go on", () => DescribeNodes(others));
         Assert.That(await IncrementAsync(others[0], id), Is.EqualTo(2), "acknowledged while node1 is away");
 
         // SIGCONT: node1 hears that it was removed, rejoins and catches up, and arbitrates its session again.
-        _hub.Resume(_transports[0].LocalAddress);
+        Hub.Resume(Transports[0].LocalAddress);
         clock.Thaw();
         await Eventually.Until(() => nodes.All(n => ViewOf(n).Members.Count == 3 && n.Store.Status == ClusterStoreStatus.Ready) && ViewOf(paused).Id > viewBefore + 1,
             "node1 back in a 3-member view, every node ready", () => DescribeNodes(nodes));
@@ -87,15 +61,15 @@ public sealed class StorePausedArbiterTests(bool ring) : StoreTestBase
         var resends = store.Counters.CommitResends;
         for (var i = 1; i < nodes.Length; i++)
         {
-            _channels[i].UnicastFilter = (to, e) => to == "node1" && e.ReplicateAck is { Status: ReplicateStatus.Applied };
-            _channels[i].DropUnicasts(1);
+            Channels[i].UnicastFilter = (to, e) => to == "node1" && e.ReplicateAck is { Status: ReplicateStatus.Applied };
+            Channels[i].DropUnicasts(1);
         }
         var own = await Eventually.Within(IncrementAsync(paused, id), "node1's commit whose acknowledgement was lost");
         var next = await Eventually.Within(IncrementAsync(others[0], id), "the session's next commit, from node2");
 
         Assert.Multiple(() =>
         {
-            Assert.That(_channels.Sum(c => c.Dropped), Is.GreaterThan(0), "an acknowledgement was lost");
+            Assert.That(Channels.Sum(c => c.Dropped), Is.GreaterThan(0), "an acknowledgement was lost");
             Assert.That(store.Counters.CommitResends, Is.GreaterThan(resends), "node1 sent the update again");
             Assert.That((own, next), Is.EqualTo((3, 4)));
             Assert.That(store.Counters.InDoubt, Is.Zero, "no commit in doubt");

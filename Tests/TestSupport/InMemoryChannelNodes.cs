@@ -27,9 +27,11 @@ internal sealed class InMemoryChannelNodes(int seed, string clusterId, Action<Gr
     }
 
     /// <summary>Creates a channel on <paramref name="transport"/> without starting it (heartbeats every 50 ms, suspected
-    /// after 1 s, quick joins); the fixture's own tuning, then <paramref name="tune"/>, change those options first. A channel
-    /// takes its incarnation when it is created: the one created first is the older.</summary>
-    public (ReliableGroupChannel Channel, CollectingHandler Handler) Create(string id, ITransport transport, Action<GroupChannelOptions>? tune = null)
+    /// after 1 s, quick joins); the fixture's own tuning, then <paramref name="tune"/>, change those options first. Its clock is
+    /// <paramref name="time"/> (the system's when null). A channel takes its incarnation when it is created: the one created
+    /// first is the older.</summary>
+    public (ReliableGroupChannel Channel, CollectingHandler Handler) Create(string id, ITransport transport, Action<GroupChannelOptions>? tune = null,
+        TimeProvider? time = null)
     {
         var options = new GroupChannelOptions
         {
@@ -43,16 +45,17 @@ internal sealed class InMemoryChannelNodes(int seed, string clusterId, Action<Gr
         };
         defaults?.Invoke(options);
         tune?.Invoke(options);
-        var node = (new ReliableGroupChannel(transport, options, loggers: TestLogging.Factory), new CollectingHandler());
+        var node = (new ReliableGroupChannel(transport, options, time, TestLogging.Factory), new CollectingHandler());
         lock (_lock)
             _nodes.Add(node);
         return node;
     }
 
     /// <summary>Creates and starts a channel (see <see cref="Create"/>), waiting until it joined.</summary>
-    public async Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> StartAsync(string id, ITransport transport, Action<GroupChannelOptions>? tune = null)
+    public async Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> StartAsync(string id, ITransport transport, Action<GroupChannelOptions>? tune = null,
+        TimeProvider? time = null)
     {
-        var node = Create(id, transport, tune);
+        var node = Create(id, transport, tune, time);
         await Eventually.Within(node.Channel.StartAsync(node.Handler).AsTask(), $"{id} to join");
         return node;
     }
@@ -60,6 +63,16 @@ internal sealed class InMemoryChannelNodes(int seed, string clusterId, Action<Gr
     /// <summary>Creates and starts a channel on a new transport of the hub.</summary>
     public Task<(ReliableGroupChannel Channel, CollectingHandler Handler)> StartAsync(string id, Action<GroupChannelOptions>? tune = null) =>
         StartAsync(id, Hub.CreateTransport(), tune);
+
+    /// <summary>Creates and starts a channel on a new transport of the hub, and returns that transport too (for tests that
+    /// address, cut or crash it).</summary>
+    public async Task<(ReliableGroupChannel Channel, CollectingHandler Handler, InMemoryTransport Transport)> StartWithTransportAsync(
+        string id, Action<GroupChannelOptions>? tune = null)
+    {
+        var transport = Hub.CreateTransport();
+        var (channel, handler) = await StartAsync(id, transport, tune);
+        return (channel, handler, transport);
+    }
 
     /// <summary>Disposes a channel before the end (it is no longer checked or disposed then).</summary>
     public async Task RemoveAsync((ReliableGroupChannel Channel, CollectingHandler Handler) node)
