@@ -179,7 +179,10 @@ public sealed partial class ReliableGroupChannel
         }
         // (A copy from before it joined our view carries an older view id: not a move.)
         var itsCoordinator = new MemberKey(coordinatorHash, coordinatorIncarnation);
-        if (viewId > peer.CreatedInView && LeadsElsewhere(_view, sender, itsCoordinator) && LeadsElsewhere(Basis(), sender, itsCoordinator))
+        // Its coordinator cannot be of that view's lineage: outside it, or listed after the member (a lineage keeps its
+        // order and adds joiners at the end): our view's coordinator that names it has merged into its group.
+        bool LeadsElsewhere(MembershipView view) => !Contains(view, itsCoordinator) || ListedAfter(view, itsCoordinator, sender);
+        if (viewId > peer.CreatedInView && LeadsElsewhere(_view) && LeadsElsewhere(Basis()))
         {
             MovedToAnotherGroup(sender, peer);
             return;
@@ -240,22 +243,6 @@ public sealed partial class ReliableGroupChannel
         }
     }
 
-    /// <summary>Whether a member's coordinator cannot be of the lineage of <paramref name="view"/>: outside it, or listed after
-    /// the member (views keep their order and add joiners at the end, so a member's coordinator is always listed before it)
-    /// — the coordinator of our view that names such a member has merged into that member's group.</summary>
-    private static bool LeadsElsewhere(MembershipView view, MemberKey member, MemberKey itsCoordinator)
-    {
-        var memberAt = -1;
-        for (var i = 0; i < view.Members.Count; i++)
-        {
-            var key = MemberKey.Of(view.Members[i]);
-            if (key == itsCoordinator)
-                return memberAt >= 0;
-            if (key == member)
-                memberAt = i;
-        }
-        return true;
-    }
 
     /// <summary>
     /// A member of this node's view whose heartbeat names a coordinator outside that view belongs to another group: it
