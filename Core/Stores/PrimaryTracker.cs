@@ -15,9 +15,11 @@ namespace Multicast.Stores;
 /// </summary>
 /// <remarks>
 /// <para>The view is primary when it holds a majority of the latest primary any of its members took part in (members of
-/// that primary known to have left gracefully no longer count), or <c>Cluster:Quorum</c> members when that is set. When
-/// no member ever took part in a primary (a cluster starting), the view is primary (with <c>Cluster:Quorum</c>: when it
-/// is that large). Two primaries never overlap in time: a later one holds a majority of the one before, and a member
+/// that primary known to have left gracefully no longer count) and enough of those members <em>remember</em> it (took
+/// part in it and kept their copies, in memory or on disk): a node restarted without its copies counts by its id, but
+/// cannot stand for the updates it held (N16, see <see cref="Covers"/>). With <c>Cluster:Quorum</c> set: when it has
+/// that many members. When no member ever took part in a primary (a cluster starting), the view is primary (with
+/// <c>Cluster:Quorum</c>: when it is that large). Two primaries never overlap in time: a later one holds a majority of the one before, and a member
 /// that acknowledged anything in the earlier one carries that primary into the decision.</para>
 /// <para>A member whose last primary is not the latest one (it joined, restarted, or was cut off while the others went
 /// on) is <em>fresh</em>: it arbitrated nothing meanwhile, and its copies count only where no other member has any. In the
@@ -32,7 +34,7 @@ namespace Multicast.Stores;
 /// that has more states decides the same as one that has only theirs. Not with <c>Cluster:Quorum</c> (primaries may
 /// overlap there): then every member's state is waited for.</para>
 /// </remarks>
-internal sealed class PrimaryTracker(string localNode, int quorum)
+internal sealed class PrimaryTracker(string localNode, int quorum, int writeConcern = 1)
 {
     private readonly Dictionary<string, PrimaryState> _states = new(StringComparer.Ordinal);
     private readonly Dictionary<(long, ulong), Dictionary<string, PrimaryState>> _early = [];
@@ -46,6 +48,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     public PrimaryRecord Last { get; private set; } = PrimaryRecord.None;
 
     private PrimaryRecord? _joining; // the primary this node is catching up with
+    private bool _recovered;         // whether this node recovered what it arbitrates in Last (always, once caught up)
 
     /// <summary>The decision for the current view, once made.</summary>
     public PrimaryDecision? Decision { get; private set; }
@@ -56,6 +59,21 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
 
     /// <summary>Whether this node is leaving gracefully (announced in its state).</summary>
     public bool Leaving { get; set; }
+
+    /// <summary>Called when this node takes part in a primary (the new <see cref="Last"/>): the store persists it beside
+    /// its disk copy, so a restart with the disk still remembers it (N16).</summary>
+    public Action<PrimaryRecord>? TookPart { get; set; }
+
+    /// <summary>A node restarted with its disk copy: the last primary it took part in, as persisted. It is behind in it
+    /// (it was down while the others may have gone on), so it catches up first; but it counts toward that primary's
+    /// majority as a member that remembers it, since its copies survived.</summary>
+    public void Restore(PrimaryRecord record)
+    {
+        if (record.Epoch <= Last.Epoch)
+            return;
+        Last = record;
+        Behind = true;
+    }
 
     /// <summary>Identifies a view's member set, and the decision round in it.</summary>
     public static ulong HashOf(MembershipView view, int round = 0)
@@ -100,6 +118,8 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
             LastPassive = [.. Last.Passive],
             Current = current,
             Round = round,
+            WriteConcern = Math.Max(0, writeConcern),
+            Unrecovered = Last.Epoch != 0 && !_recovered,
             Leavers = [.. _leavers],
             Leaving = Leaving,
             Behind = Behind,
@@ -161,7 +181,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     {
         var view = _view!;
         if (JoinOfCurrentMajority() is { } join)
-            return Decided(view, true, Math.Max(join.Latest.Epoch + 1, view.Id), join.Latest, join.Fresh, join.Present, join.Latest.Members.Count);
+            return Decided(view, true, Math.Max(join.Latest.Epoch + 1, view.Id), join.Latest, join.Fresh, join.Present, join.Latest.Members.Count, join.Present);
         foreach (var m in view.Members)
         {
             if (!_states.ContainsKey(m.NodeId))
@@ -189,9 +209,17 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         }
         var basis = latest.Members.Where(m => !leavers.Contains(m)).ToHashSet(StringComparer.Ordinal);
         var present = view.Members.Count(m => basis.Contains(m.NodeId));
+        var remembering = new List<PrimaryState>();
+        foreach (var m in view.Members)
+        {
+            var s = _states[m.NodeId];
+            if (basis.Contains(m.NodeId) && Remembers(s, latest))
+                remembering.Add(s);
+        }
+        var concern = WriteConcernOf(_states.Values, latest);
         var primary = quorum > 0
             ? view.Members.Count >= quorum
-            : latest.Epoch == 0 || basis.Count == 0 || present * 2 > basis.Count;
+            : latest.Epoch == 0 || basis.Count == 0 || (present * 2 > basis.Count && Covers(remembering, basis.Count, concern));
         var fresh = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (node, s) in _states)
         {
@@ -205,8 +233,42 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
         // two primaries can start from the same latest one; view ids never repeat among members that share one, so their
         // epochs differ, and the later view's is the higher. Above the latest's too (view ids restart with the cluster).
         var epoch = primary ? Math.Max(latest.Epoch + 1, view.Id) : latest.Epoch;
-        return Decided(view, primary, epoch, latest, fresh, present, basis.Count);
+        return Decided(view, primary, epoch, latest, fresh, present, basis.Count, remembering.Count);
     }
+
+    /// <summary>Whether a member's state carries <paramref name="latest"/>: it took part in it and still holds what it held
+    /// in it (in memory, or on its disk after a restart). A member restarted without its copies reports no primary.</summary>
+    private static bool Remembers(PrimaryState s, PrimaryRecord latest) =>
+        s.LastEpoch == latest.Epoch && PrimaryRecord.Of(s).SameMembers(latest);
+
+    /// <summary>The write concern the latest primary's commits waited for: the smallest any member states (members
+    /// should agree; the smallest is the safe reading), capped by the other members it had.</summary>
+    private static int WriteConcernOf(IEnumerable<PrimaryState> states, PrimaryRecord latest)
+    {
+        var concern = int.MaxValue;
+        foreach (var s in states)
+            concern = Math.Min(concern, s.WriteConcern);
+        return concern == int.MaxValue ? 0 : Math.Min(concern, Math.Max(0, latest.Members.Count - 1));
+    }
+
+    /// <summary>
+    /// N16: counting a member by its node id is not enough when it restarted without its copies; the members that
+    /// remember the latest primary must (a) hold a copy of every update acknowledged in it, and (b) include a member of
+    /// any primary formed after it without our knowing.
+    /// </summary>
+    /// <remarks>(a) An update acknowledged there is held by <paramref name="concern"/> + 1 of its members; any
+    /// <c>basis − concern</c> of them include one. With a concern of 0 nothing was promised: no bound. (b) A later
+    /// primary holds a majority of this one: any ⌈basis / 2⌉ members include one of it. A member that comes straight from
+    /// the latest primary (<see cref="PrimaryState.Current"/>: it installed no view since) also rules a later one out, as
+    /// it would have seen the view that formed it.</remarks>
+    private static bool Covers(List<PrimaryState> remembering, int basis, int concern)
+    {
+        if (!HoldsEveryAcknowledged(remembering.Count, basis, concern))
+            return false;
+        return remembering.Count * 2 >= basis || remembering.Any(s => s.Current);
+    }
+
+    private static bool HoldsEveryAcknowledged(int remembering, int basis, int concern) => concern == 0 || remembering >= basis - concern;
 
     /// <summary>The primary P that a majority of the view comes straight from, when that majority is also a majority of P
     /// and every member of P in the view is among them (see the remarks): the view's decision needs no other state.</summary>
@@ -238,18 +300,27 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
                 }
                 present++;
             }
-            if (all && present * 2 > latest.Members.Count && present * 2 > view.Members.Count)
+            if (all && present * 2 > latest.Members.Count && present * 2 > view.Members.Count
+                && HoldsEveryAcknowledged(present, latest.Members.Count, WriteConcernOf(view.Members.Where(m => latest.Members.Contains(m.NodeId)).Select(m => _states[m.NodeId]), latest)))
                 return (latest, fresh, present);
         }
         return null;
     }
 
-    private PrimaryDecision Decided(MembershipView view, bool primary, long epoch, PrimaryRecord latest, HashSet<string> fresh, int present, int basis)
+    private PrimaryDecision Decided(MembershipView view, bool primary, long epoch, PrimaryRecord latest, HashSet<string> fresh, int present, int basis, int remembering)
     {
         // Members catching up arbitrate nothing in this primary (unless every member is: then nobody would).
         var passive = primary && fresh.Count < view.Members.Count ? fresh : [];
         var decided = primary ? view.WithCatchingUp(passive) : view;
-        Decision = new PrimaryDecision(decided, primary, epoch, latest, fresh, present, basis);
+        // Members that arbitrated in the latest primary without recovering what they took over: each session they
+        // arbitrate is recovered again (the states say so, so every member sends them its digests for them).
+        var unrecovered = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (node, s) in _states)
+        {
+            if (s.Unrecovered && !fresh.Contains(node) && s.LastEpoch == latest.Epoch && view.Find(node) is not null)
+                unrecovered.Add(node);
+        }
+        Decision = new PrimaryDecision(decided, primary, epoch, latest, fresh, present, basis, remembering, unrecovered);
         _joining = null;
         if (primary)
         {
@@ -257,7 +328,7 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
             if (fresh.Contains(localNode))
                 _joining = record;
             else
-                TakePart(record);
+                TakePart(record, recovered: false);
         }
         return Decision;
     }
@@ -266,15 +337,25 @@ internal sealed class PrimaryTracker(string localNode, int quorum)
     public void CaughtUp(long epoch)
     {
         if (_joining is { } record && record.Epoch == epoch)
-            TakePart(record);
+            TakePart(record, recovered: true);
     }
 
-    private void TakePart(PrimaryRecord record)
+    /// <summary>This node, which took part in the primary of <paramref name="epoch"/> from its decision, recovered the
+    /// sessions it took over as their arbiter in it.</summary>
+    public void Recovered(long epoch)
     {
+        if (Last.Epoch == epoch)
+            _recovered = true;
+    }
+
+    private void TakePart(PrimaryRecord record, bool recovered)
+    {
+        _recovered = recovered;
         Last = record;
         Behind = false;
         _joining = null;
         _leavers.Clear();
+        TookPart?.Invoke(record);
     }
 }
 
@@ -352,4 +433,7 @@ internal sealed record PrimaryRecord(long Epoch, IReadOnlyList<string> Members, 
 /// <param name="Fresh">Members that did not take part in <paramref name="Previous"/>: they catch up before they serve.</param>
 /// <param name="Present">How many members of the previous primary (less graceful leavers) are in the view.</param>
 /// <param name="Basis">How many members of the previous primary (less graceful leavers) counted.</param>
-internal sealed record PrimaryDecision(MembershipView View, bool IsPrimary, long Epoch, PrimaryRecord Previous, IReadOnlySet<string> Fresh, int Present, int Basis);
+/// <param name="Remembering">How many of the present ones remember it (took part in it and kept their copies).</param>
+/// <param name="Unrecovered">Members that arbitrated in <paramref name="Previous"/> without having recovered the sessions
+/// they took over in it: their sessions are recovered again, as if their arbiter had changed.</param>
+internal sealed record PrimaryDecision(MembershipView View, bool IsPrimary, long Epoch, PrimaryRecord Previous, IReadOnlySet<string> Fresh, int Present, int Basis, int Remembering, IReadOnlySet<string> Unrecovered);

@@ -19,6 +19,8 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     private const uint Magic = 0x3253434D; // "MCS2"
     private const int HeaderBytes = 12;
     private const string Extension = ".session";
+    private const uint PrimaryMagic = 0x3150434D; // "MCP1"
+    private const string PrimaryFile = "primary.record";
 
     private readonly string _directory;
     private readonly ILogger _log;
@@ -28,7 +30,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     private bool _failed; // a write failed since the last flush barrier (write loop only)
     private bool _renamed; // a file was renamed since the directory was last synced (write loop only)
 
-    private sealed record Op(string Id, SessionCopy? Copy, TaskCompletionSource? Done);
+    private sealed record Op(string Id, SessionCopy? Copy, TaskCompletionSource? Done, PrimaryState? Primary = null);
 
     public SessionDisk(string directory, ILogger log, StoreCounters counters)
     {
@@ -64,6 +66,50 @@ internal sealed partial class SessionDisk : IAsyncDisposable
         }
         _counters.AddLoadedFromDisk(loaded.Count);
         return loaded;
+    }
+
+    /// <summary>Queues the last primary this node took part in (in order with every other change: a commit of its epoch
+    /// made durable later finds it on the disk too). A restart with the disk then counts toward that primary (N16).</summary>
+    public void SavePrimary(PrimaryRecord record) => Enqueue(new Op(string.Empty, null, null, new PrimaryState
+    {
+        LastEpoch = record.Epoch,
+        LastMembers = [.. record.Members],
+        LastRings = [.. record.Rings],
+        LastPassive = [.. record.Passive],
+    }));
+
+    /// <summary>The last primary saved, or null: none, or a damaged file (reported, moved aside: the node then counts as
+    /// one that remembers nothing, which is safe).</summary>
+    public PrimaryRecord? LoadPrimary()
+    {
+        var path = Path.Combine(_directory, PrimaryFile);
+        if (!File.Exists(path))
+            return null;
+        if (TryReadFramed(path, PrimaryMagic, out var payload, out var reason))
+        {
+            try
+            {
+                var state = Serializer.Deserialize<PrimaryState>(payload.Span);
+                if (state.LastEpoch > 0 && state.LastMembers.Count > 0 && state.LastMembers.Count <= 4096)
+                    return PrimaryRecord.Of(state);
+                reason = "not a valid primary record";
+            }
+            catch (Exception ex) when (ex is ProtoException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentException)
+            {
+                reason = "not a valid primary record";
+            }
+        }
+        _counters.AddCorruptFile();
+        LogCorrupt(path, reason ?? "unreadable");
+        try
+        {
+            File.Move(path, path + ".corrupt", overwrite: true);
+        }
+        catch (IOException ex)
+        {
+            LogDiskFailed(path, ex);
+        }
+        return null;
     }
 
     /// <summary>Queues the session's new state (in order with every other change).</summary>
@@ -107,7 +153,13 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 continue;
             try
             {
-                if (op.Id.Length == 0)
+                if (op.Primary is { } primary)
+                {
+                    using var stream = new MemoryStream();
+                    Serializer.Serialize(stream, primary);
+                    WriteFramed(Path.Combine(_directory, PrimaryFile), PrimaryMagic, stream.GetBuffer().AsSpan(0, (int)stream.Length));
+                }
+                else if (op.Id.Length == 0)
                 {
                     // A flush barrier: a rename is durable only once the directory is, so sync it before answering.
                     if (_renamed && !_failed)
@@ -141,13 +193,16 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     {
         using var payloadStream = new MemoryStream();
         Serializer.Serialize(payloadStream, copy);
-        var payload = payloadStream.GetBuffer().AsSpan(0, (int)payloadStream.Length);
+        WriteFramed(PathOf(id), Magic, payloadStream.GetBuffer().AsSpan(0, (int)payloadStream.Length));
+    }
+
+    private void WriteFramed(string path, uint magic, ReadOnlySpan<byte> payload)
+    {
         var buffer = new byte[HeaderBytes + payload.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(buffer, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer, magic);
         BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(4), payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(8), Crc32.HashToUInt32(payload));
         payload.CopyTo(buffer.AsSpan(HeaderBytes));
-        var path = PathOf(id);
         var temp = path + ".tmp";
         // Written through to the disk, then renamed over the previous copy: a crash leaves the old file or the new one.
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.WriteThrough))
@@ -169,6 +224,23 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     internal static bool TryRead(string path, int maxSessionBytes, out SessionCopy copy, out string? reason)
     {
         copy = null!;
+        if (!TryReadFramed(path, Magic, out var payload, out reason))
+            return false;
+        // Decoded and checked like a copy from the network.
+        var envelope = StoreCodec.Encode(new Envelope { FetchReply = new FetchReply { Copies = [Deserialize(payload)] } });
+        if (!StoreCodec.TryDecode(envelope, maxSessionBytes, out var checkedEnvelope) || checkedEnvelope.FetchReply is not { Copies: [var valid] })
+        {
+            reason = "not a valid session";
+            return false;
+        }
+        copy = valid;
+        return true;
+    }
+
+    /// <summary>A file's payload, once its header, length and checksum hold.</summary>
+    private static bool TryReadFramed(string path, uint magic, out ReadOnlyMemory<byte> payload, out string? reason)
+    {
+        payload = default;
         reason = null;
         byte[] bytes;
         try
@@ -180,7 +252,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
             reason = ex.Message;
             return false;
         }
-        if (bytes.Length < HeaderBytes || BinaryPrimitives.ReadUInt32LittleEndian(bytes) != Magic)
+        if (bytes.Length < HeaderBytes || BinaryPrimitives.ReadUInt32LittleEndian(bytes) != magic)
         {
             reason = "no header";
             return false;
@@ -191,20 +263,12 @@ internal sealed partial class SessionDisk : IAsyncDisposable
             reason = $"truncated: {bytes.Length - HeaderBytes} of {length} bytes";
             return false;
         }
-        var payload = bytes.AsMemory(HeaderBytes);
+        payload = bytes.AsMemory(HeaderBytes);
         if (Crc32.HashToUInt32(payload.Span) != BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)))
         {
             reason = "checksum mismatch";
             return false;
         }
-        // Decoded and checked like a copy from the network.
-        var envelope = StoreCodec.Encode(new Envelope { FetchReply = new FetchReply { Copies = [Deserialize(payload)] } });
-        if (!StoreCodec.TryDecode(envelope, maxSessionBytes, out var checkedEnvelope) || checkedEnvelope.FetchReply is not { Copies: [var valid] })
-        {
-            reason = "not a valid session";
-            return false;
-        }
-        copy = valid;
         return true;
     }
 

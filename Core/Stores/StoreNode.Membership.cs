@@ -212,7 +212,7 @@ internal sealed partial class StoreNode
         var wasServing = _servedBeforeViewChange;
         if (!decision.IsPrimary)
         {
-            LogNoQuorum(view.Id, decision.Present, decision.Basis, decision.Previous.Epoch);
+            LogNoQuorum(view.Id, decision.Present, decision.Basis, decision.Previous.Epoch, decision.Remembering);
             InDoubtAllLocked("this node's view is not the primary partition");
             SetEpochLocked(new EpochState(view, decision, _epoch.CaughtUp, null));
             return;
@@ -387,8 +387,8 @@ internal sealed partial class StoreNode
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} was removed from the group while alive (last view {ViewId}): it stops serving, rejoins and catches up")]
     private partial void LogExcluded(string nodeId, long viewId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "View {ViewId} is not the primary partition: {Present} of {Basis} members of primary epoch {Epoch} reachable; exclusive requests are refused")]
-    private partial void LogNoQuorum(long viewId, int present, int basis, long epoch);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "View {ViewId} is not the primary partition: {Present} of {Basis} members of primary epoch {Epoch} reachable, {Remembering} of them remember it (the others restarted without their copies); exclusive requests are refused until enough of its members are back")]
+    private partial void LogNoQuorum(long viewId, int present, int basis, long epoch, int remembering);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId} is primary: epoch {Epoch}, {Count} member(s), {Fresh} catching up (this node: {SelfFresh}; was serving: {WasServing})")]
     private partial void LogPrimary(long viewId, long epoch, int count, int fresh, bool selfFresh, bool wasServing);

@@ -94,11 +94,12 @@ internal sealed partial class StoreNode
 
         public TaskCompletionSource AllDone { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        /// <summary>Whether the session's arbiter in this epoch must recover it: the arbiter changed, or is catching up.</summary>
+        /// <summary>Whether the session's arbiter in this epoch must recover it: the arbiter changed, is catching up, or had not
+        /// recovered what it took over in the previous primary when this view came (N17).</summary>
         public bool NeedsRecovery(string id)
         {
             var arbiter = ReplicationStrategy.ArbiterOf(id, View)?.NodeId;
-            return arbiter is null || Decision.Fresh.Contains(arbiter) || Decision.Previous.ArbiterOf(id) != arbiter;
+            return arbiter is null || Decision.Fresh.Contains(arbiter) || Decision.Unrecovered.Contains(arbiter) || Decision.Previous.ArbiterOf(id) != arbiter;
         }
 
         /// <summary>Whether a request for the session must wait at its arbiter (this node) for the recovery.</summary>
@@ -157,6 +158,11 @@ internal sealed partial class StoreNode
             await SendDigestsAsync(r, token);
             await WaitForDigestsAsync(r, token);
             var recovered = await RecoverAsync(r, token);
+            lock (_gate)
+            {
+                if (!token.IsCancellationRequested)
+                    _primary.Recovered(r.Epoch);
+            }
             r.Recovered.TrySetResult();
             var pushed = await PushAsync(r, token);
             lock (_gate)
@@ -776,7 +782,16 @@ internal sealed partial class StoreNode
             }
         }
         LogDiskLoaded(loaded.Count, Counters.CorruptFiles, _options.DataDirectory);
+        if (_disk.LoadPrimary() is { } record)
+        {
+            lock (_gate)
+                _primary.Restore(record);
+            LogPrimaryRestored(record.Epoch, record.Members.Count);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The disk copy remembers primary epoch {Epoch} ({Count} member(s)): this node counts toward it once more, and catches up first")]
+    private partial void LogPrimaryRestored(long epoch, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Epoch {Epoch} reconciled here: {Recovered} copies recovered, {Pushed} pushed to other holders")]
     private partial void LogReconciled(long epoch, int recovered, int pushed);

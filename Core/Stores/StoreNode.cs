@@ -58,7 +58,9 @@ internal sealed partial class StoreNode : IAsyncDisposable
         _log = logger ?? NullLogger.Instance;
         _calls = new PeerCalls(channel, _time);
         _locks = new LockArbiter(_time, options.LockLease);
-        _primary = new PrimaryTracker(options.NodeId, options.Quorum);
+        // What a commit waits for: ReplicationAcks other holders, of which the ring has only its backups.
+        var concern = replication is BackupReplication ring ? Math.Min(options.ReplicationAcks, ring.Backups) : options.ReplicationAcks;
+        _primary = new PrimaryTracker(options.NodeId, options.Quorum, concern);
         _handler = new Handler(this);
     }
 
@@ -111,7 +113,10 @@ internal sealed partial class StoreNode : IAsyncDisposable
             _disk = new SessionDisk(_options.DataDirectory, _log, Counters);
         _applier = new SessionApplier(context.Table, context.Options, _time, _disk);
         if (_disk is not null)
+        {
             LoadDisk();
+            _primary.TookPart = _disk.SavePrimary;
+        }
         await _channel.StartAsync(_handler, cancellationToken);
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.LockLease.TotalMilliseconds / 4, 10, 250));
         _lastTick = _time.GetUtcNow(); // a pause before the first tick is a stall too

@@ -291,6 +291,12 @@ internal sealed class PrimaryState
     /// <summary>The decision round in this view: 0 when it was installed; one more each time the members caught up
     /// hand their sessions back (<c>StoreNode.BeginHandOffLocked</c>).</summary>
     [ProtoMember(12)] public int Round { get; set; }
+    /// <summary>How many other holders a commit waits for on the sender (<c>Cluster:ReplicationAcks</c>, capped by the
+    /// ring's backups): how many members of a primary hold each acknowledged update, for the majority rule (N16).</summary>
+    [ProtoMember(13)] public int WriteConcern { get; set; }
+    /// <summary>The sender arbitrated in that primary but had not recovered the sessions it took over when the next view
+    /// came: its copies of them are not the primary's, so the next primary recovers them again (N17).</summary>
+    [ProtoMember(14)] public bool Unrecovered { get; set; }
 
     /// <summary>The same state, asking every member to send its own again.</summary>
     public PrimaryState Asking()

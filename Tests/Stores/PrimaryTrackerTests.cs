@@ -42,6 +42,9 @@ public sealed class PrimaryTrackerTests
     private static Dictionary<string, PrimaryTracker> Trackers(int quorum = 0, params string[] nodes) =>
         nodes.ToDictionary(n => n, n => new PrimaryTracker(n, quorum));
 
+    private static Dictionary<string, PrimaryTracker> TrackersWithConcern(int writeConcern, params string[] nodes) =>
+        nodes.ToDictionary(n => n, n => new PrimaryTracker(n, 0, writeConcern));
+
     [Test]
     public void FirstNode_Alone_IsPrimaryInEpochOne()
     {
@@ -353,5 +356,121 @@ public sealed class PrimaryTrackerTests
         var (ownB, _) = trackers["b"].BeginView(view);
 
         Assert.That(trackers["a"].Receive("b", ownB), Is.Null);
+    }
+    /// <summary>N16: two of three crash within the suspect timeout (no view in between), one comes back without its
+    /// copies. The survivor and the amnesiac are two of the last primary's three by node id, but a session held by the
+    /// two that crashed has its only copy on the disk of the one still down: they must wait for it, not serve without.</summary>
+    [Test]
+    public void TwoCrashAtOnce_TheSurvivorAndAMemberRestartedWithoutItsCopies_AreNoPrimary_UntilTheOtherIsBackWithItsDisk()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        var record = trackers["b"].Last;
+        trackers["c"] = new PrimaryTracker("c", 0); // restarted without its disk copy
+
+        var amnesiac = Decide(View(4, "a", "c"), trackers);
+
+        Assert.That(amnesiac.Values.Any(d => d.IsPrimary), Is.False, "c remembers nothing of epoch 1");
+        Assert.That((amnesiac["a"].Present, amnesiac["a"].Basis, amnesiac["a"].Remembering), Is.EqualTo((2, 3, 1)));
+
+        trackers["b"] = new PrimaryTracker("b", 0);
+        trackers["b"].Restore(record); // restarted with its disk copy
+        var back = Decide(View(5, "a", "b", "c"), trackers);
+
+        Assert.That(back.Values.All(d => d.IsPrimary), Is.True);
+        Assert.That(back["a"].Fresh, Is.EquivalentTo(new[] { "b", "c" }), "both catch up; b's copies count in the recovery");
+    }
+
+    [Test]
+    public void TwoMemberPrimary_OneRestartsWithoutItsCopies_TheOtherHoldsEveryAcknowledgedUpdate_Primary()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        Decide(View(2, "b", "c"), trackers); // a gone
+        trackers["c"] = new PrimaryTracker("c", 0);
+
+        var decisions = Decide(View(3, "b", "c"), trackers);
+
+        Assert.That(decisions.Values.All(d => d.IsPrimary), Is.True, "each commit of {b, c} waited for the other: b has them all");
+        Assert.That(decisions["b"].Fresh, Is.EquivalentTo(new[] { "c" }));
+    }
+
+    [Test]
+    public void WriteConcernOfAll_TwoOfThreeRestartWithoutTheirCopies_TheSurvivorStraightFromThePrimaryHoldsThemAll()
+    {
+        var trackers = TrackersWithConcern(2, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        trackers["b"] = new PrimaryTracker("b", 0, 2);
+        trackers["c"] = new PrimaryTracker("c", 0, 2);
+
+        var decisions = Decide(View(2, "a", "b", "c"), trackers);
+
+        Assert.That(decisions.Values.All(d => d.IsPrimary), Is.True);
+
+        var once = TrackersWithConcern(1, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), once);
+        once["b"] = new PrimaryTracker("b", 0, 1);
+        once["c"] = new PrimaryTracker("c", 0, 1);
+        Assert.That(Decide(View(2, "a", "b", "c"), once).Values.Any(d => d.IsPrimary), Is.False,
+            "with one ack a commit may be held by b and c alone");
+    }
+
+    [Test]
+    public void WriteConcernOfAll_ASurvivorThatWasCutOffSince_IsNoEvidenceThatNoLaterPrimaryFormed()
+    {
+        // a was alone in a view after epoch 1 (it is not straight from it): b and c may have formed a later primary and
+        // acknowledged in it before they both restarted without their copies.
+        var trackers = TrackersWithConcern(2, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        Decide(View(2, "a"), trackers);
+        trackers["b"] = new PrimaryTracker("b", 0, 2);
+        trackers["c"] = new PrimaryTracker("c", 0, 2);
+
+        Assert.That(Decide(View(3, "a", "b", "c"), trackers).Values.Any(d => d.IsPrimary), Is.False);
+    }
+
+    [Test]
+    public void NoWriteConcern_OneCrash_TheOthersArePrimary()
+    {
+        var trackers = TrackersWithConcern(0, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+
+        Assert.That(Decide(View(2, "a", "b"), trackers).Values.All(d => d.IsPrimary), Is.True);
+    }
+
+    [Test]
+    public void Join_TwoOfFiveRestartWithoutTheirCopiesBeforeTheyWereSuspected_TheThreeThatStayedDoNotDecideAlone()
+    {
+        // With one ack a commit of epoch 1 may be held by d and e alone: three of five do not hold them all.
+        var trackers = Trackers(0, "a", "b", "c", "d", "e");
+        Decide(View(1, "a", "b", "c", "d", "e"), trackers);
+        trackers["d"] = new PrimaryTracker("d", 0);
+        trackers["e"] = new PrimaryTracker("e", 0);
+        var view = View(2, "a", "b", "c", "d", "e");
+
+        var (_, early) = trackers["a"].BeginView(view);
+        var (ownB, _) = trackers["b"].BeginView(view);
+        var (ownC, _) = trackers["c"].BeginView(view);
+
+        Assert.That(early ?? trackers["a"].Receive("b", ownB) ?? trackers["a"].Receive("c", ownC), Is.Null);
+        Assert.That(Decide(view, trackers).Values.Any(d => d.IsPrimary), Is.False);
+    }
+
+    [Test]
+    public void Restored_AMemberBackWithItsDiskCopy_IsFreshButCountsTowardItsPrimary()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        var record = trackers["c"].Last;
+        trackers["b"] = new PrimaryTracker("b", 0);
+        trackers["c"] = new PrimaryTracker("c", 0);
+        trackers["c"].Restore(record);
+
+        var decisions = Decide(View(2, "a", "b", "c"), trackers);
+
+        Assert.That(decisions.Values.All(d => d.IsPrimary), Is.True);
+        Assert.That(decisions["a"].Fresh, Is.EquivalentTo(new[] { "b", "c" }));
+        Assert.That(trackers["c"].Behind, Is.False, "caught up");
+        Assert.That(trackers["c"].Last.Epoch, Is.EqualTo(decisions["a"].Epoch));
     }
 }

@@ -112,4 +112,44 @@ public sealed class SessionDiskTests
         Assert.That(counters.CorruptFiles, Is.EqualTo(1));
         Assert.That(File.Exists(path + ".corrupt"), Is.True);
     }
+    [Test]
+    public async Task SavePrimary_ThenLoadPrimary_ReturnsTheLastRecordSaved()
+    {
+        await using (var sut = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters()))
+        {
+            Assert.That(sut.LoadPrimary(), Is.Null, "nothing saved yet");
+            sut.SavePrimary(new PrimaryRecord(3, ["a", "b"], [10, 20], []));
+            sut.SavePrimary(new PrimaryRecord(7, ["a", "b", "c"], [10, 20, 30], ["c"]));
+            await sut.FlushAsync();
+        }
+
+        await using var again = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters());
+        var record = again.LoadPrimary();
+
+        Assert.That(record, Is.Not.Null);
+        Assert.That((record!.Epoch, string.Join(",", record.Members), string.Join(",", record.Rings), string.Join(",", record.Passive)),
+            Is.EqualTo((7L, "a,b,c", "10,20,30", "c")));
+        Assert.That(again.Load(1024 * 1024), Is.Empty, "the record is not taken for a session");
+    }
+
+    [Test]
+    public async Task LoadPrimary_ADamagedRecord_IsNullCountedAndMovedAside()
+    {
+        await using (var sut = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters()))
+        {
+            sut.SavePrimary(new PrimaryRecord(3, ["a", "b"], [10, 20], []));
+            await sut.FlushAsync();
+        }
+        var path = Path.Combine(_directory, "primary.record");
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[^1] ^= 0x40;
+        await File.WriteAllBytesAsync(path, bytes);
+        var counters = new StoreCounters();
+
+        await using var again = new SessionDisk(_directory, NullLogger.Instance, counters);
+
+        Assert.That(again.LoadPrimary(), Is.Null, "a node that cannot read it remembers nothing: it does not count");
+        Assert.That(counters.CorruptFiles, Is.EqualTo(1));
+        Assert.That(File.Exists(path + ".corrupt"), Is.True);
+    }
 }

@@ -62,8 +62,8 @@ public sealed class NemesisScheduleTests
     [TestCase(StoreKind.Ring, FaultFamily.Skew, 1061010, Description = "a member resumed from a pause answered a Latest read from its stale copy")]
     [TestCase(StoreKind.Ring, FaultFamily.Pause, 1021006, Description = "a removed session's leftover copy survived on a non-holder; then (N12) a lost acknowledgement left a commit waiting for good")]
     [TestCase(StoreKind.Ring, FaultFamily.Crash, 1051008, Description = "after graceful restarts a removed session's leftover copy survived")]
-    [TestCase(StoreKind.Ring, FaultFamily.Crash, 3100003, Explicit = true, Reason = "Store bug N16 (docs/faults.md): two crashes within the suspect timeout, one restart without its disk; the amnesiac node counts toward the majority and the survivors answer NotFound for an acknowledged session (5 of 6 replays)")]
-    [TestCase(StoreKind.Ring, FaultFamily.Mixed, 3100010, Explicit = true, Reason = "Store bug N16 (docs/faults.md): a node cut off, another restarted without its disk; an acknowledged session answered NotFound")]
+    [TestCase(StoreKind.Ring, FaultFamily.Crash, 3100003, Description = "N16: two crashes within the suspect timeout, one restart without its disk; the amnesiac node counted toward the majority and the survivors answered NotFound for an acknowledged session")]
+    [TestCase(StoreKind.Ring, FaultFamily.Mixed, 3100010, Description = "N16: a node cut off, another restarted without its disk; an acknowledged session answered NotFound")]
     public async Task Regression_Schedule_KeepsEveryGuarantee(StoreKind store, FaultFamily family, int seed)
     {
         var results = await Task.WhenAll(Enumerable.Range(0, Replays)
