@@ -473,4 +473,23 @@ public sealed class PrimaryTrackerTests
         Assert.That(trackers["c"].Behind, Is.False, "caught up");
         Assert.That(trackers["c"].Last.Epoch, Is.EqualTo(decisions["a"].Epoch));
     }
+    /// <summary>N17 (Mixed seed 3100010): a took over sessions in {a, b} and the next view came before it had recovered
+    /// them. In the next primary it is still their arbiter, so nothing says they must be recovered: its state does.</summary>
+    [Test]
+    public void ArbiterWhoseRecoveryWasCutShort_IsNamedInTheNextDecision_UntilItRecovers()
+    {
+        var trackers = Trackers(0, "a", "b", "c");
+        Decide(View(1, "a", "b", "c"), trackers);
+        trackers["a"].Recovered(trackers["a"].Last.Epoch);
+        trackers["b"].Recovered(trackers["b"].Last.Epoch);
+        var cut = Decide(View(2, "a", "b"), trackers); // neither recovers in it
+
+        var next = Decide(View(3, "a", "b"), trackers);
+        trackers["a"].Recovered(next["a"].Epoch);
+        var after = Decide(View(4, "a", "b"), trackers);
+
+        Assert.That(cut["a"].Unrecovered, Is.Empty, "both recovered in epoch 1");
+        Assert.That(next.Values.All(d => d.Unrecovered.SetEquals(["a", "b"])), Is.True);
+        Assert.That(after["b"].Unrecovered, Is.EquivalentTo(new[] { "b" }));
+    }
 }
