@@ -210,16 +210,21 @@ internal sealed class PrimaryTracker(string localNode, int quorum, int writeConc
         var basis = latest.Members.Where(m => !leavers.Contains(m)).ToHashSet(StringComparer.Ordinal);
         var present = view.Members.Count(m => basis.Contains(m.NodeId));
         var remembering = new List<PrimaryState>();
+        var outside = 0; // members of the basis known not to have taken part in it: they report an older primary
         foreach (var m in view.Members)
         {
             var s = _states[m.NodeId];
-            if (basis.Contains(m.NodeId) && Remembers(s, latest))
+            if (!basis.Contains(m.NodeId))
+                continue;
+            if (Remembers(s, latest))
                 remembering.Add(s);
+            else if (s.LastEpoch != 0 && s.LastEpoch < latest.Epoch)
+                outside++;
         }
         var concern = WriteConcernOf(_states.Values, latest);
         var primary = quorum > 0
             ? view.Members.Count >= quorum
-            : latest.Epoch == 0 || basis.Count == 0 || (present * 2 > basis.Count && Covers(remembering, basis.Count, concern));
+            : latest.Epoch == 0 || basis.Count == 0 || (present * 2 > basis.Count && Covers(remembering, basis.Count - outside, concern));
         var fresh = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (node, s) in _states)
         {
@@ -256,16 +261,19 @@ internal sealed class PrimaryTracker(string localNode, int quorum, int writeConc
     /// remember the latest primary must (a) hold a copy of every update acknowledged in it, and (b) include a member of
     /// any primary formed after it without our knowing.
     /// </summary>
-    /// <remarks>(a) An update acknowledged there is held by <paramref name="concern"/> + 1 of its members; any
-    /// <c>basis − concern</c> of them include one. With a concern of 0 nothing was promised: no bound. (b) A later
-    /// primary holds a majority of this one: any ⌈basis / 2⌉ members include one of it. A member that comes straight from
-    /// the latest primary (<see cref="PrimaryState.Current"/>: it installed no view since) also rules a later one out, as
-    /// it would have seen the view that formed it.</remarks>
-    private static bool Covers(List<PrimaryState> remembering, int basis, int concern)
+    /// <remarks><paramref name="takers"/> is how many members may have taken part in it: its basis, less the members in
+    /// the view that report an older primary (they were catching up in it and never caught up, so they acknowledged
+    /// nothing there). A member that restarted without its copies reports none: it may have taken part.
+    /// (a) An update acknowledged there is held by <paramref name="concern"/> + 1 of those who took part; any
+    /// <c>takers − concern</c> of them include one. With a concern of 0 nothing was promised: no bound. (b) A later
+    /// primary was formed by members that remembered this one, at least half of those who took part: any half of them
+    /// include one of it. A member that comes straight from the latest primary (<see cref="PrimaryState.Current"/>: it
+    /// installed no view since) also rules a later one out, as it would have seen the view that formed it.</remarks>
+    private static bool Covers(List<PrimaryState> remembering, int takers, int concern)
     {
-        if (!HoldsEveryAcknowledged(remembering.Count, basis, concern))
+        if (!HoldsEveryAcknowledged(remembering.Count, takers, concern))
             return false;
-        return remembering.Count * 2 >= basis || remembering.Any(s => s.Current);
+        return remembering.Count * 2 >= takers || remembering.Any(s => s.Current);
     }
 
     private static bool HoldsEveryAcknowledged(int remembering, int basis, int concern) => concern == 0 || remembering >= basis - concern;

@@ -492,4 +492,21 @@ public sealed class PrimaryTrackerTests
         Assert.That(next.Values.All(d => d.Unrecovered.SetEquals(["a", "b"])), Is.True);
         Assert.That(after["b"].Unrecovered, Is.EquivalentTo(new[] { "b" }));
     }
+    /// <summary>A primary whose joiners never caught up in it: they took part in nothing there, so the members that did
+    /// are the ones that count (the nemesis found a cluster waiting for good after two partitions: seed 3200002).</summary>
+    [Test]
+    public void MembersThatNeverCaughtUpInThePrimary_DoNotCountAgainstTheOnesThatTookPart()
+    {
+        var trackers = Trackers(0, "a", "b", "c", "d", "e");
+        Decide(View(1, "a", "b", "c", "d", "e"), trackers);
+        trackers["c"].Behind = true; // c and d were excluded (a pause) and let back in
+        trackers["d"].Behind = true;
+        var joined = Decide(View(2, "a", "b", "c", "d"), trackers, catchUp: false); // c and d fresh; the view changes before they catch up
+
+        var healed = Decide(View(3, "a", "b", "c", "d", "e"), trackers);
+
+        Assert.That(joined["a"].IsPrimary, Is.True);
+        Assert.That(joined["a"].Fresh, Is.EquivalentTo(new[] { "c", "d" }));
+        Assert.That(healed.Values.All(d => d.IsPrimary), Is.True, "a and b took part in {a, b, c, d}; c and d did not");
+    }
 }
