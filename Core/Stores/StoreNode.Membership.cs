@@ -310,7 +310,9 @@ internal sealed partial class StoreNode
             {
                 Counters.AddNoQuorum();
                 throw new ClusterUnavailableException(ClusterStoreStatus.NoQuorum,
-                    $"Node '{InstanceId}' is in a minority partition: {epoch.Decision.Present} of the {epoch.Decision.Basis} members of the last primary view are reachable (no quorum).", RetryAfter);
+                    epoch.Decision.Present * 2 > epoch.Decision.Basis
+                        ? $"Node '{InstanceId}' has no quorum: {epoch.Decision.Present} of the {epoch.Decision.Basis} members of the last primary view are reachable, and {epoch.Decision.Remembering} of them remember it: too few to hold every update acknowledged there (a member restarted without its copies, or the write concern is below a majority); waiting for more of its members."
+                        : $"Node '{InstanceId}' is in a minority partition: {epoch.Decision.Present} of the {epoch.Decision.Basis} members of the last primary view are reachable (no quorum).", RetryAfter);
             }
             var unconfirmed = false;
             if (epoch.Serving && !_excluded)
@@ -387,7 +389,7 @@ internal sealed partial class StoreNode
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} was removed from the group while alive (last view {ViewId}): it stops serving, rejoins and catches up")]
     private partial void LogExcluded(string nodeId, long viewId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "View {ViewId} is not the primary partition: {Present} of {Basis} members of primary epoch {Epoch} reachable, {Remembering} of them remember it (the others restarted without their copies); exclusive requests are refused until enough of its members are back")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "View {ViewId} is not the primary partition: {Present} of {Basis} members of primary epoch {Epoch} reachable, {Remembering} of them remember it; exclusive requests are refused until enough of its members to hold every acknowledged update are back")]
     private partial void LogNoQuorum(long viewId, int present, int basis, long epoch, int remembering);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "View {ViewId} is primary: epoch {Epoch}, {Count} member(s), {Fresh} catching up (this node: {SelfFresh}; was serving: {WasServing})")]
