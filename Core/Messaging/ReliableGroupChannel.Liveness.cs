@@ -8,11 +8,16 @@ namespace Multicast.Messaging;
 public sealed partial class ReliableGroupChannel
 {
     private const byte HeartbeatStalled = 1;
+    private const int SilentHeartbeats = 3; // a member not heard for this many heartbeat intervals is not judged slow
 
     private readonly long _stallThreshold, _slowMemberTimeout;
     private long _lastHeartbeat;
     private long _receiveBusySince; // when the receive thread started on its current datagram; 0 while it waits
     private long _stallCreditedUntil; // stalls overlap (a late timer while the receive thread is stuck): credit each moment once
+    private long _timerStallUntil; // the same, for the late-timer stalls that heartbeats report
+    private long _reportedStallMicros; // how long this node's timer was not scheduled, in all (heartbeats carry it)
+
+    private long SilentMember => SilentHeartbeats * _heartbeatInterval;
 
     /// <summary>Whether this node's receive thread has been on one datagram (its handler, usually) for longer than a
     /// heartbeat interval: it hears nobody meanwhile, so silence proves nothing, and its peers should not be told it is fine.</summary>
@@ -51,10 +56,18 @@ public sealed partial class ReliableGroupChannel
     /// <summary>
     /// This node stalled from <paramref name="since"/> until <paramref name="now"/> (its timer ran that late, or its receive
     /// thread was stuck that long): that time is not counted as its peers' silence or their lack of acknowledgements, so a
-    /// node that was frozen does not remove members that were fine all along. Under <see cref="_gate"/>.
+    /// node that was frozen does not remove members that were fine all along. A late timer (<paramref name="timer"/>: the
+    /// node was not scheduled) is also told to the peers, whose slow-member bound then does not count it against this
+    /// node; a stuck receive thread is not (a stuck handler is what a slow member is). Under <see cref="_gate"/>.
     /// </summary>
-    private void CreditStall(long since, long now)
+    private void CreditStall(long since, long now, bool timer)
     {
+        if (timer && now > _timerStallUntil)
+        {
+            var late = now - Math.Max(since, _timerStallUntil);
+            _timerStallUntil = now;
+            _reportedStallMicros += (long)((double)late * 1_000_000 / _time.TimestampFrequency);
+        }
         var duration = now - Math.Max(since, _stallCreditedUntil);
         if (duration <= 0)
             return;
@@ -106,7 +119,7 @@ public sealed partial class ReliableGroupChannel
         ushort starts = 0;
         foreach (var peer in _peers.Values)
         {
-            if (peer.StartConfirmed || writer.Remaining < 2 + 44 + 2)
+            if (peer.StartConfirmed || writer.Remaining < 2 + 44 + 2 + 8)
                 continue;
             writer.WriteUInt32(peer.Key.Hash);
             writer.WriteInt64(peer.Key.Incarnation);
@@ -123,7 +136,7 @@ public sealed partial class ReliableGroupChannel
         ushort tails = 0;
         foreach (var peer in _peers.Values)
         {
-            if (peer.UnicastSend is not { Unacked.Count: > 0 } stream || writer.Remaining < 28)
+            if (peer.UnicastSend is not { Unacked.Count: > 0 } stream || writer.Remaining < 28 + 8)
                 continue;
             writer.WriteUInt32(peer.Key.Hash);
             writer.WriteInt64(peer.Key.Incarnation);
@@ -132,6 +145,8 @@ public sealed partial class ReliableGroupChannel
             tails++;
         }
         BinaryPrimitives.WriteUInt16LittleEndian(ControlPayload[countAt..], tails);
+        // Last (a node of the previous release ignores it): how long this node's timer was not scheduled, in all.
+        writer.WriteInt64(_reportedStallMicros);
         SendControl(PacketKind.Heartbeat, _bcast.HighestTransmitted, _bcast.LastPacketizedMessage, 0, 0, writer.Position, [], null, _bcast.Epoch);
     }
 
@@ -241,6 +256,25 @@ public sealed partial class ReliableGroupChannel
             if (hash == _localKey.Hash && incarnation == _localKey.Incarnation && Follows(peer.Unicast ??= new ReceiveStream(peer, unicast: true), epoch))
                 OnTail(peer.Unicast, highest, now);
         }
+        if (reader.TryReadInt64(out var stalledMicros))
+            OnReportedStall(peer, stalledMicros, now);
+    }
+
+    /// <summary>
+    /// The member reports (a running total) how long its timer was not scheduled: that time is not counted against it as
+    /// holding this node's broadcast window — it was not running, like this node during its own stalls. The first report
+    /// only sets the baseline (stalls from before it was our peer explain nothing here); a reordered older copy is ignored.
+    /// </summary>
+    private void OnReportedStall(PeerState peer, long stalledMicros, long now)
+    {
+        var previous = peer.ReportedStallMicros;
+        if (stalledMicros <= previous)
+            return;
+        peer.ReportedStallMicros = stalledMicros;
+        if (previous < 0 || peer.BehindSince == 0)
+            return;
+        var credit = (long)((double)(stalledMicros - previous) * _time.TimestampFrequency / 1_000_000);
+        peer.BehindSince = Math.Min(now, peer.BehindSince + credit);
     }
 
 
@@ -270,7 +304,10 @@ public sealed partial class ReliableGroupChannel
     /// <summary>
     /// A member that holds this node's broadcast window — messages wait for room, and it acknowledged nothing new for
     /// <see cref="GroupChannelOptions.SlowMemberTimeout"/> — is reported and removed (by this node if it coordinates,
-    /// else by the coordinator it asks), so one slow member does not stall every sender.
+    /// else by the coordinator it asks), so one slow member does not stall every sender. Only time both were running counts:
+    /// this node's own stalls and those the member reports are credited to <see cref="PeerState.BehindSince"/>; while this
+    /// node's receive thread is stuck, the acknowledgements wait unread, so nobody is judged; and a member silent for a few
+    /// heartbeats is paused or gone, not slow: suspicion decides about it, and if it was paused it reports that on resuming.
     /// </summary>
     private void CheckSlowMembers(long now)
     {
@@ -280,6 +317,8 @@ public sealed partial class ReliableGroupChannel
                 peer.BehindSince = 0;
             return;
         }
+        if (ReceiveStalled(now))
+            return;
         var first = _bcast.Unacked.FirstSequence;
         Member? coordinator = null;
         Span<byte> target = stackalloc byte[12];
@@ -292,7 +331,7 @@ public sealed partial class ReliableGroupChannel
             }
             if (peer.BehindSince == 0)
                 peer.BehindSince = now;
-            if (now - Math.Max(peer.BehindSince, _bcast.BlockedSince) < _slowMemberTimeout)
+            if (now - Math.Max(peer.BehindSince, _bcast.BlockedSince) < _slowMemberTimeout || now - peer.LastReceived > SilentMember)
                 continue;
             if (!peer.ReportedSlow)
             {

@@ -135,7 +135,7 @@ public sealed partial class ReliableGroupChannel
             lock (_gate)
             {
                 if (!_disposed)
-                    CreditStall(since, now);
+                    CreditStall(since, now, timer: false);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)

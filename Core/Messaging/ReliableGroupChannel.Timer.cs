@@ -26,7 +26,7 @@ public sealed partial class ReliableGroupChannel
             // A timer that fires much later than asked means this node was not scheduled (a pause, a starved
             // machine): that time is not its peers' silence.
             if (_armedDue != long.MaxValue && now - _armedDue > _stallThreshold)
-                CreditStall(_armedDue, now);
+                CreditStall(_armedDue, now, timer: true);
             _armedDue = long.MaxValue;
             _acksDeferred.RemoveAll(static s => s.AckDue == 0);
             var next = now + _heartbeatInterval;

@@ -43,6 +43,10 @@ internal sealed class PeerState
     /// new (0: it is not behind). Checked at heartbeat intervals; reset by every acknowledgement that makes progress.</summary>
     public long BehindSince { get; set; }
 
+    /// <summary>The running total of its own stalls (its timer not scheduled, in microseconds) its last heartbeat reported
+    /// (-1: none yet).</summary>
+    public long ReportedStallMicros { get; set; } = -1;
+
     /// <summary>When this node last asked the coordinator to remove it (0: never).</summary>
     public long SuspectSentAt { get; set; }
 
