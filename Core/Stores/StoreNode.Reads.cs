@@ -23,10 +23,10 @@ internal sealed partial class StoreNode
             return NoSession;
         if (access == SessionAccess.Exclusive && _options.Locking == LockingMode.Pessimistic)
             return FindExclusiveAsync(id, cancellationToken);
-        var now = _time.GetUtcNow();
+        var now = _clock.Now();
         if (TryReadHere(id, access, now, out var state))
-            return Found(state, access, now);
-        return FindSharedAsync(id, access, now, cancellationToken);
+            return Found(state, access, now.Utc);
+        return FindSharedAsync(id, access, now.Utc, cancellationToken);
     }
 
     private async Task<Session?> FindSharedAsync(string id, SessionAccess access, DateTimeOffset now, CancellationToken cancellationToken)
@@ -43,13 +43,23 @@ internal sealed partial class StoreNode
     {
         if (state is null)
             return NoSession;
-        // One look-up of the access-time table serves the expiry check and the touch.
-        var seen = _touched.TryGetValue(state.Id, out var touched);
-        if (IsExpired(state, now, seen ? touched : null))
-            return NoSession;
         var ms = now.ToUnixTimeMilliseconds();
-        if (!seen || touched < ms)
-            Touch(state.Id, ms);
+        var recorded = state.RecordedAccessMs;
+        if (recorded < ms)
+        {
+            // One look-up of the access-time table serves the expiry check and the touch.
+            var seen = _touched.TryGetValue(state.Id, out var touched);
+            if (IsExpired(state, now, seen ? touched : null))
+                return NoSession;
+            if (!seen || touched < ms)
+                Touch(state.Id, ms);
+            state.RecordedAccessMs = ms;
+        }
+        else if (IsExpired(state, now, recorded))
+        {
+            // This millisecond's access is recorded already (the table holds it or later): nothing to look up or record.
+            return NoSession;
+        }
         return access == SessionAccess.ReadOnly ? state.ReadOnlyFind : Task.FromResult<Session?>(new Session(state, access));
     }
 
@@ -58,7 +68,7 @@ internal sealed partial class StoreNode
     /// or a Latest read of a session it arbitrates in a serving epoch whose lease is not in question (the checks
     /// <see cref="WaitServingAsync"/> and <see cref="ReadLatestAsync"/> make, in the same order). Anything else waits.
     /// </summary>
-    private bool TryReadHere(string id, SessionAccess access, DateTimeOffset now, out SessionState? state)
+    private bool TryReadHere(string id, SessionAccess access, RequestTime now, out SessionState? state)
     {
         state = null;
         if (_options.ReadConsistency == ReadConsistency.Local && access == SessionAccess.ReadOnly && HoldsHere(id, _view) && !_excluded)

@@ -30,6 +30,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
     private readonly ClusterStoreOptions _options;
     private readonly ReplicationStrategy _replication;
     private readonly TimeProvider _time;
+    private readonly RequestClock _clock;
     private readonly ILogger _log;
     private readonly PeerCalls _calls;
     private readonly LockArbiter _locks;
@@ -55,11 +56,14 @@ internal sealed partial class StoreNode : IAsyncDisposable
         _options = options;
         _replication = replication;
         _time = time ?? TimeProvider.System;
+        _clock = new RequestClock(_time);
         _log = logger ?? NullLogger.Instance;
         _calls = new PeerCalls(channel, _time);
         _locks = new LockArbiter(_time, options.LockLease);
         _primary = new PrimaryTracker(options.NodeId, options.Quorum);
         _handler = new Handler(this);
+        _stallThreshold = StallThresholdOf(channel, options);
+        _majorityWindowTicks = MajorityWindowTicksOf(channel);
     }
 
     public string InstanceId => _options.NodeId;
@@ -113,7 +117,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
         if (_disk is not null)
             LoadDisk();
         await _channel.StartAsync(_handler, cancellationToken);
-        var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.LockLease.TotalMilliseconds / 4, 10, 250));
+        var period = TickPeriod;
         _lastTick = _time.GetUtcNow(); // a pause before the first tick is a stall too
         _timer = _time.CreateTimer(_ => OnTick(), null, period, period);
         LogStarting(InstanceId, _replication.EveryMember ? "replicated" : "ring");
@@ -251,6 +255,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
             return;
         try
         {
+            _clock.Calibrate();
             NoteTick();
             ExpireLeases();
             AskForPrimaryStatesIfStuck();
