@@ -81,7 +81,7 @@ internal sealed partial class StoreNode
         if (Volatile.Read(ref _stopped) != 0 || !epoch.Serving || _excluded || epoch.Decision is { IsPrimary: false }
             || epoch.View.Members.Count > 1 && StallSuspected(now))
             return false;
-        if (!IsArbiter(id, epoch.View) || epoch.Reconciliation?.Blocks(id) != false || !AnswersFromTable(id))
+        if (!IsArbiter(id, epoch.View) || epoch.Reconciliation?.Blocks(id) != false || !AnswersFromTable(id, epoch.View))
             return false;
         state = Table.Get(id);
         return true;
@@ -104,6 +104,11 @@ internal sealed partial class StoreNode
     /// <summary>Whether this node, as the session's arbiter in its current view and epoch with nothing to recover for it,
     /// answers a Latest read from its own table (every read path asks this last, just before it reads).</summary>
     private bool AnswersFromTable(string id) => IsArbiter(id, _view) && _epoch.Reconciliation?.Blocks(id) == false;
+
+    /// <summary><see cref="AnswersFromTable(string)"/> for a caller that found this node the arbiter in
+    /// <paramref name="arbitratedIn"/>: when the current view is still that one, the ring is not walked again.</summary>
+    private bool AnswersFromTable(string id, MembershipView arbitratedIn) =>
+        (ReferenceEquals(_view, arbitratedIn) || IsArbiter(id, _view)) && _epoch.Reconciliation?.Blocks(id) == false;
 
     private async Task<SessionState?> ReadFromArbiterAsync(string id, SessionState? known, CancellationToken cancellationToken)
     {
