@@ -10,8 +10,8 @@ namespace Multicast.Stores;
 /// On <see cref="TimeProvider.System"/> the reading is the OS's coarse monotonic clock (<c>Environment.TickCount64</c>,
 /// a vDSO read of a kernel tick counter, a few ns), and both times are derived from the readings of the injected
 /// provider taken at the store's last <see cref="Calibrate"/> (every store tick, ≤ 250 ms apart): a derived time
-/// lags the true one by at most the coarse clock's resolution (one kernel tick, 1–10 ms) and misses a wall-clock step
-/// until the next calibration. A pause still shows at once: the coarse clock is monotonic and runs while the process
+/// differs from the true one by at most the coarse clock's resolution either way (one kernel tick: 1–10 ms on Linux,
+/// ~16 ms on Windows) and misses a wall-clock step until the next calibration. A pause still shows at once: the coarse clock is monotonic and runs while the process
 /// is stopped. Any other provider (a test's fake clock) is read exactly, as before.
 /// </remarks>
 internal sealed class RequestClock

@@ -6,7 +6,7 @@ namespace Multicast.Tests.Stores;
 /// <summary>
 /// The read path's one clock reading: on the system clock it is derived from a coarse monotonic clock and the
 /// provider's readings at the last calibration, so it must stay within the documented bound of the provider (one
-/// kernel tick, 1–10 ms); any other provider is read exactly.
+/// kernel tick, 1–16 ms); any other provider is read exactly.
 /// </summary>
 public sealed class RequestClockTests
 {
