@@ -37,7 +37,10 @@ public sealed class MembershipView
     public bool Contains(string nodeId) => Find(nodeId) is not null;
 
     /// <summary>The members in ring order (by ring index, then node id).</summary>
-    public IReadOnlyList<Member> RingOrder => _ring ??= Members.OrderBy(m => m.RingIndex).ThenBy(m => m.NodeId, StringComparer.Ordinal).ToArray();
+    public IReadOnlyList<Member> RingOrder => Ring;
+
+    // The array itself for the walks below: every request routes through them, and an interface call per element costs.
+    private Member[] Ring => _ring ??= Members.OrderBy(m => m.RingIndex).ThenBy(m => m.NodeId, StringComparer.Ordinal).ToArray();
 
     private Member[]? _ring;
 
@@ -56,11 +59,11 @@ public sealed class MembershipView
     private Member? ActingOwnerSkipping(int ringIndex, IReadOnlySet<string>? catchingUp)
     {
         // Indexed, not foreach: an interface enumerator would allocate on every request's routing.
-        var ring = RingOrder;
-        if (ring.Count == 0)
+        var ring = Ring;
+        if (ring.Length == 0)
             return null;
         Member? first = null;
-        for (var i = 0; i < ring.Count; i++)
+        for (var i = 0; i < ring.Length; i++)
         {
             if (catchingUp is not null && catchingUp.Contains(ring[i].NodeId))
                 continue;
@@ -94,23 +97,23 @@ public sealed class MembershipView
     public IEnumerable<Member> Successors(Member member, int count)
     {
         ArgumentNullException.ThrowIfNull(member);
-        var ring = RingOrder;
+        var ring = Ring;
         var at = RingPositionOf(member.NodeId);
         if (at < 0)
             yield break;
-        for (var k = 1; k <= count && k < ring.Count; k++)
-            yield return ring[(at + k) % ring.Count];
+        for (var k = 1; k <= count && k < ring.Length; k++)
+            yield return ring[(at + k) % ring.Length];
     }
 
     /// <summary>Whether <paramref name="nodeId"/> is one of <see cref="Successors"/>(<paramref name="member"/>,
     /// <paramref name="count"/>), without an iterator: the ring store asks it on every read.</summary>
     internal bool IsSuccessor(Member member, int count, string nodeId)
     {
-        var ring = RingOrder;
+        var ring = Ring;
         var at = RingPositionOf(member.NodeId);
-        for (var k = 1; at >= 0 && k <= count && k < ring.Count; k++)
+        for (var k = 1; at >= 0 && k <= count && k < ring.Length; k++)
         {
-            if (ring[(at + k) % ring.Count].NodeId == nodeId)
+            if (ring[(at + k) % ring.Length].NodeId == nodeId)
                 return true;
         }
         return false;
@@ -119,8 +122,8 @@ public sealed class MembershipView
     /// <summary>The member's position in <see cref="RingOrder"/>, or -1.</summary>
     private int RingPositionOf(string nodeId)
     {
-        var ring = RingOrder;
-        for (var i = 0; i < ring.Count; i++)
+        var ring = Ring;
+        for (var i = 0; i < ring.Length; i++)
         {
             if (ring[i].NodeId == nodeId)
                 return i;

@@ -86,8 +86,12 @@ public sealed partial class ReliableGroupChannel
     /// <summary>Whether a majority of this node's view (itself included) was heard from within <paramref name="within"/>,
     /// by this channel's clock. The store serves from its own copy only while this holds (a cut-off member that has
     /// not noticed yet must not), and otherwise confirms its view first. Thread-safe, lock-free.</summary>
-    internal bool HeardFromMajorityWithin(TimeSpan within) =>
-        Now - Volatile.Read(ref _majorityHeardAt) <= Ticks(within);
+    internal bool HeardFromMajorityWithin(TimeSpan within) => HeardFromMajorityWithinTicks(Ticks(within), Now);
+
+    /// <summary><see cref="HeardFromMajorityWithin(TimeSpan)"/> with the window in timestamp units, at <paramref name="now"/>,
+    /// a timestamp of this channel's <see cref="Time"/> the caller has read already (a request reads one clock, not two).</summary>
+    internal bool HeardFromMajorityWithinTicks(long within, long now) =>
+        now - Volatile.Read(ref _majorityHeardAt) <= within;
 
     private long EarliestDeadline()
     {

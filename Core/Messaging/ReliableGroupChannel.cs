@@ -391,6 +391,9 @@ public sealed partial class ReliableGroupChannel : IGroupChannel
 
     private long Now => _time.GetTimestamp();
 
+    /// <summary>The clock of every timer and timestamp of this channel.</summary>
+    internal TimeProvider Time => _time;
+
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
     private static long s_lastIncarnation;

@@ -12,6 +12,7 @@ public sealed class SessionState
     private static readonly IReadOnlyDictionary<string, byte[]> NoAttributes = new Dictionary<string, byte[]>(0, StringComparer.Ordinal);
     private int _size = -1;
     private Task<Session?>? _readOnlyFind;
+    private long _recordedAccessMs;
 
     /// <summary>The session id.</summary>
     public required string Id { get; init; }
@@ -63,6 +64,15 @@ public sealed class SessionState
             Interlocked.CompareExchange(ref _readOnlyFind, Task.FromResult<Session?>(Session.SharedReadOnly(this)), null);
             return _readOnlyFind;
         }
+    }
+
+    /// <summary>An access time (Unix ms) that the built-in stores have recorded on this node for a read of this state, or
+    /// 0: a cache that never runs ahead of their access-time record, so a read in a millisecond already recorded skips
+    /// that record's look-up. A racing write may move it back; the next read then looks up again.</summary>
+    internal long RecordedAccessMs
+    {
+        get => Volatile.Read(ref _recordedAccessMs);
+        set => Volatile.Write(ref _recordedAccessMs, value);
     }
 
     /// <summary>When the session expires unless a request uses it first.</summary>

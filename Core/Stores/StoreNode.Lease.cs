@@ -17,17 +17,25 @@ internal sealed partial class StoreNode
     private volatile bool _stalled;
     private Task<bool>? _confirming; // the confirmation round in progress; under the gate
 
-    /// <summary>A gap between ticks this long means the node itself stopped (its peers may have suspected it).</summary>
-    private TimeSpan StallThreshold
-    {
-        get
-        {
-            var suspect = _channel is ReliableGroupChannel c ? c.Options.SuspectTimeout : _options.LockLease;
-            return TickPeriod + suspect / 2;
-        }
-    }
+    // Fixed once the node is built (its options and its channel's are validated then); every read asks.
+    private readonly TimeSpan _stallThreshold;
+    private readonly long _majorityWindowTicks;
 
-    private TimeSpan TickPeriod => TimeSpan.FromMilliseconds(Math.Clamp(_options.LockLease.TotalMilliseconds / 4, 10, 250));
+    /// <summary>A gap between ticks this long means the node itself stopped (its peers may have suspected it).</summary>
+    private TimeSpan StallThreshold => _stallThreshold;
+
+    private static TimeSpan StallThresholdOf(IGroupChannel channel, ClusterStoreOptions options) =>
+        TickPeriodOf(options) + ((channel is ReliableGroupChannel c ? c.Options.SuspectTimeout : options.LockLease) / 2);
+
+    /// <summary>Half the channel's suspect timeout in its clock's timestamp units: how recently a majority must have been
+    /// heard for this node to serve from its own copy.</summary>
+    private static long MajorityWindowTicksOf(IGroupChannel channel) =>
+        channel is ReliableGroupChannel c ? (long)((c.Options.SuspectTimeout / 2).TotalSeconds * c.Time.TimestampFrequency) : 0;
+
+    private static TimeSpan TickPeriodOf(ClusterStoreOptions options) =>
+        TimeSpan.FromMilliseconds(Math.Clamp(options.LockLease.TotalMilliseconds / 4, 10, 250));
+
+    private TimeSpan TickPeriod => TickPeriodOf(_options);
 
     /// <summary>Timer: notes a stall (the previous tick ran too long ago).</summary>
     private void NoteTick()
@@ -54,6 +62,22 @@ internal sealed partial class StoreNode
         if (last != default && now - last > StallThreshold)
             return true;
         return _channel is ReliableGroupChannel c && !c.HeardFromMajorityWithin(c.Options.SuspectTimeout / 2);
+    }
+
+    /// <summary><see cref="StallSuspected()"/> at a request's one clock reading (its timestamp stands for the channel's
+    /// clock when both run on the same provider; otherwise the channel reads its own).</summary>
+    private bool StallSuspected(RequestTime now)
+    {
+        if (_stalled)
+            return true;
+        var last = _lastTick;
+        if (last != default && now.Utc - last > StallThreshold)
+            return true;
+        if (_channel is not ReliableGroupChannel c)
+            return false;
+        return ReferenceEquals(c.Time, _clock.Time)
+            ? !c.HeardFromMajorityWithinTicks(_majorityWindowTicks, now.Timestamp)
+            : !c.HeardFromMajorityWithin(c.Options.SuspectTimeout / 2);
     }
 
     /// <summary>A request from a member reached this node while its lease is in question: it is refused (the asker retries

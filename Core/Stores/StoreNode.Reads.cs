@@ -23,10 +23,10 @@ internal sealed partial class StoreNode
             return NoSession;
         if (access == SessionAccess.Exclusive && _options.Locking == LockingMode.Pessimistic)
             return FindExclusiveAsync(id, cancellationToken);
-        var now = _time.GetUtcNow();
+        var now = _clock.Now();
         if (TryReadHere(id, access, now, out var state))
-            return Found(state, access, now);
-        return FindSharedAsync(id, access, now, cancellationToken);
+            return Found(state, access, now.Utc);
+        return FindSharedAsync(id, access, now.Utc, cancellationToken);
     }
 
     private async Task<Session?> FindSharedAsync(string id, SessionAccess access, DateTimeOffset now, CancellationToken cancellationToken)
@@ -43,13 +43,23 @@ internal sealed partial class StoreNode
     {
         if (state is null)
             return NoSession;
-        // One look-up of the access-time table serves the expiry check and the touch.
-        var seen = _touched.TryGetValue(state.Id, out var touched);
-        if (IsExpired(state, now, seen ? touched : null))
-            return NoSession;
         var ms = now.ToUnixTimeMilliseconds();
-        if (!seen || touched < ms)
-            Touch(state.Id, ms);
+        var recorded = state.RecordedAccessMs;
+        if (recorded < ms)
+        {
+            // One look-up of the access-time table serves the expiry check and the touch.
+            var seen = _touched.TryGetValue(state.Id, out var touched);
+            if (IsExpired(state, now, seen ? touched : null))
+                return NoSession;
+            if (!seen || touched < ms)
+                Touch(state.Id, ms);
+            state.RecordedAccessMs = ms;
+        }
+        else if (IsExpired(state, now, recorded))
+        {
+            // This millisecond's access is recorded already (the table holds it or later): nothing to look up or record.
+            return NoSession;
+        }
         return access == SessionAccess.ReadOnly ? state.ReadOnlyFind : Task.FromResult<Session?>(new Session(state, access));
     }
 
@@ -58,7 +68,7 @@ internal sealed partial class StoreNode
     /// or a Latest read of a session it arbitrates in a serving epoch whose lease is not in question (the checks
     /// <see cref="WaitServingAsync"/> and <see cref="ReadLatestAsync"/> make, in the same order). Anything else waits.
     /// </summary>
-    private bool TryReadHere(string id, SessionAccess access, DateTimeOffset now, out SessionState? state)
+    private bool TryReadHere(string id, SessionAccess access, RequestTime now, out SessionState? state)
     {
         state = null;
         if (_options.ReadConsistency == ReadConsistency.Local && access == SessionAccess.ReadOnly && HoldsHere(id, _view) && !_excluded)
@@ -71,7 +81,7 @@ internal sealed partial class StoreNode
         if (Volatile.Read(ref _stopped) != 0 || !epoch.Serving || _excluded || epoch.Decision is { IsPrimary: false }
             || epoch.View.Members.Count > 1 && StallSuspected(now))
             return false;
-        if (!IsArbiter(id, epoch.View) || epoch.Reconciliation?.Blocks(id) != false || !AnswersFromTable(id))
+        if (!IsArbiter(id, epoch.View) || epoch.Reconciliation?.Blocks(id) != false || !AnswersFromTable(id, epoch.View))
             return false;
         state = Table.Get(id);
         return true;
@@ -94,6 +104,11 @@ internal sealed partial class StoreNode
     /// <summary>Whether this node, as the session's arbiter in its current view and epoch with nothing to recover for it,
     /// answers a Latest read from its own table (every read path asks this last, just before it reads).</summary>
     private bool AnswersFromTable(string id) => IsArbiter(id, _view) && _epoch.Reconciliation?.Blocks(id) == false;
+
+    /// <summary><see cref="AnswersFromTable(string)"/> for a caller that found this node the arbiter in
+    /// <paramref name="arbitratedIn"/>: when the current view is still that one, the ring is not walked again.</summary>
+    private bool AnswersFromTable(string id, MembershipView arbitratedIn) =>
+        (ReferenceEquals(_view, arbitratedIn) || IsArbiter(id, _view)) && _epoch.Reconciliation?.Blocks(id) == false;
 
     private async Task<SessionState?> ReadFromArbiterAsync(string id, SessionState? known, CancellationToken cancellationToken)
     {

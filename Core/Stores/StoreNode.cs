@@ -30,6 +30,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
     private readonly ClusterStoreOptions _options;
     private readonly ReplicationStrategy _replication;
     private readonly TimeProvider _time;
+    private readonly RequestClock _clock;
     private readonly ILogger _log;
     private readonly PeerCalls _calls;
     private readonly LockArbiter _locks;
@@ -55,6 +56,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
         _options = options;
         _replication = replication;
         _time = time ?? TimeProvider.System;
+        _clock = new RequestClock(_time);
         _log = logger ?? NullLogger.Instance;
         _calls = new PeerCalls(channel, _time);
         _locks = new LockArbiter(_time, options.LockLease);
@@ -62,6 +64,8 @@ internal sealed partial class StoreNode : IAsyncDisposable
         var concern = replication is BackupReplication ring ? Math.Min(options.ReplicationAcks, ring.Backups) : options.ReplicationAcks;
         _primary = new PrimaryTracker(options.NodeId, options.Quorum, concern);
         _handler = new Handler(this);
+        _stallThreshold = StallThresholdOf(channel, options);
+        _majorityWindowTicks = MajorityWindowTicksOf(channel);
     }
 
     public string InstanceId => _options.NodeId;
@@ -118,7 +122,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
             _primary.TookPart = _disk.SavePrimary;
         }
         await _channel.StartAsync(_handler, cancellationToken);
-        var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.LockLease.TotalMilliseconds / 4, 10, 250));
+        var period = TickPeriod;
         _lastTick = _time.GetUtcNow(); // a pause before the first tick is a stall too
         _timer = _time.CreateTimer(_ => OnTick(), null, period, period);
         LogStarting(InstanceId, _replication.EveryMember ? "replicated" : "ring");
@@ -256,6 +260,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
             return;
         try
         {
+            _clock.Calibrate();
             NoteTick();
             ExpireLeases();
             AskForPrimaryStatesIfStuck();
