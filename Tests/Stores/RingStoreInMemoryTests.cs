@@ -152,11 +152,18 @@ public sealed class RingStoreInMemoryTests : ClusterStoreContractTests
 
         await first.Manager.DisposeAsync();
         await second.Manager.DisposeAsync();
-        var again = await StartDiskNodeAsync("node1");
+        // The whole cluster comes back. node1 alone remembers a primary of two (node2 may have gone on without it), so it
+        // waits for node2 (N16: a member counts only for what it remembers); with node2 back both serve from their disks.
+        var starting = StartDiskNodeAsync("node1");
+        var other = await StartDiskNodeAsync("node2");
+        var again = await starting;
 
         Assert.That(Ring(again).Counters.LoadedFromDisk, Is.EqualTo(20));
         foreach (var id in ids)
+        {
             Assert.That(await ReadCountAsync(again, id), Is.EqualTo(2), id);
+            Assert.That(await ReadCountAsync(other, id), Is.EqualTo(2), id);
+        }
     }
 
     [Test]

@@ -81,7 +81,8 @@ public abstract class StoreTestBase
         var manager = new SessionManager(store, sessionOptions, clock);
         await manager.StartAsync();
         var node = new TestNode(id, manager, store, clock);
-        _nodes.Add(node);
+        lock (_nodes) // nodes may start side by side (a whole-cluster restart)
+            _nodes.Add(node);
         return node;
     }
 
