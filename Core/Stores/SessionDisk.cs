@@ -53,16 +53,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 loaded.Add(copy);
                 continue;
             }
-            _counters.AddCorruptFile();
-            LogCorrupt(path, reason ?? "the session id does not match the file name");
-            try
-            {
-                File.Move(path, path + ".corrupt", overwrite: true);
-            }
-            catch (IOException ex)
-            {
-                LogDiskFailed(path, ex);
-            }
+            SetAside(path, reason ?? "the session id does not match the file name");
         }
         _counters.AddLoadedFromDisk(loaded.Count);
         return loaded;
@@ -99,8 +90,15 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 reason = "not a valid primary record";
             }
         }
+        SetAside(path, reason ?? "unreadable");
+        return null;
+    }
+
+    /// <summary>A damaged file is counted, reported and renamed <c>.corrupt</c> (kept for a look, never loaded again).</summary>
+    private void SetAside(string path, string reason)
+    {
         _counters.AddCorruptFile();
-        LogCorrupt(path, reason ?? "unreadable");
+        LogCorrupt(path, reason);
         try
         {
             File.Move(path, path + ".corrupt", overwrite: true);
@@ -109,7 +107,6 @@ internal sealed partial class SessionDisk : IAsyncDisposable
         {
             LogDiskFailed(path, ex);
         }
-        return null;
     }
 
     /// <summary>Queues the session's new state (in order with every other change).</summary>

@@ -75,14 +75,20 @@ public abstract class ClusterStoreContractTests : StoreTestBase
         var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
         await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
 
-        var stale = await nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        // A request may be retried (an arbiter that has not expired a lease or settled its view yet answers "ask again"),
+        // and its backoff runs on this clock: the clock moves while one waits, never past the fresh lock's 30 s lease.
+        var step = TimeSpan.FromMilliseconds(20);
+        var limit = TimeSpan.FromSeconds(10);
+        var stale = await time.AdvanceWhilePending(nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), step, limit)
+            ?? throw new AssertionException("not found");
         time.Advance(TimeSpan.FromSeconds(31));
-        var fresh = await nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive) ?? throw new AssertionException("not found");
+        var fresh = await time.AdvanceWhilePending(nodes[2].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), step, limit)
+            ?? throw new AssertionException("not found");
         fresh.SetInt32("count", 20);
-        await nodes[2].Manager.EndRequestAsync(fresh);
+        await time.AdvanceWhilePending(nodes[2].Manager.EndRequestAsync(fresh), step, limit);
 
         stale.SetInt32("count", 10);
-        var refused = Assert.ThrowsAsync<LockLostException>(() => nodes[1].Manager.EndRequestAsync(stale));
+        var refused = Assert.ThrowsAsync<LockLostException>(() => time.AdvanceWhilePending(nodes[1].Manager.EndRequestAsync(stale), step, limit));
         Assert.That(refused!.SessionId, Is.EqualTo(id));
         await HeldEverywhereAsync(nodes, id, 2, "fresh commit everywhere");
         foreach (var node in nodes)

@@ -26,6 +26,31 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
         return timer;
     }
 
+    /// <summary>
+    /// Moves the clock by <paramref name="step"/> while <paramref name="task"/> is pending, up to <paramref name="limit"/>
+    /// in all: a request that is retried waits its backoff on this clock, so a test that does not move it would wait for
+    /// good. Between steps the nodes' threads get a moment of real time to answer.
+    /// </summary>
+    public async Task AdvanceWhilePending(Task task, TimeSpan step, TimeSpan limit)
+    {
+        for (var moved = TimeSpan.Zero; !task.IsCompleted; moved += step)
+        {
+            if (moved >= limit)
+                throw new NUnit.Framework.AssertionException($"still pending after the clock moved {limit.TotalSeconds:0.#} s");
+            await Task.WhenAny(task, Task.Delay(TimeSpan.FromMilliseconds(5)));
+            if (!task.IsCompleted)
+                Advance(step);
+        }
+        await task;
+    }
+
+    /// <inheritdoc cref="AdvanceWhilePending(Task, TimeSpan, TimeSpan)"/>
+    public async Task<T> AdvanceWhilePending<T>(Task<T> task, TimeSpan step, TimeSpan limit)
+    {
+        await AdvanceWhilePending((Task)task, step, limit);
+        return await task;
+    }
+
     public void Advance(TimeSpan by)
     {
         DateTimeOffset target;
