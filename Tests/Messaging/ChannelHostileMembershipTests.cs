@@ -123,6 +123,35 @@ public sealed class ChannelHostileMembershipTests
         });
     }
 
+    /// <summary>A Leave names the view its sender left from: a copy from before the view that admitted it (delayed from an
+    /// earlier membership of the same incarnation) or with an implausible view id removes nothing.</summary>
+    [Test]
+    public async Task Leave_InAMembersNameForAnEarlierOrImplausibleView_RemovesNobody([Values("earlier", "implausible")] string epoch)
+    {
+        var a = await Start("a", keyed: false);
+        var b = await Start("b", keyed: false);
+        await Start("c", keyed: false);
+        await AllSee(3);
+        var viewBefore = a.Channel.View.Id;
+        var admittedB = a.Handler.Views.First(v => v.Contains("b")).Id;
+        var hostile = new HostileDatagrams(ClusterId);
+        _hub.Tap = (_, _, bytes) => hostile.Observe(bytes);
+        await b.Channel.BroadcastAsync(new byte[1]);
+        await Eventually.Until(() => a.Handler.CountFrom("b") == 1 && hostile.HasSeen(b.Channel.LocalMember), "traffic from b");
+        var rejected = a.Channel.Counters.RejectedMembership;
+
+        var bm = b.Channel.LocalMember;
+        _hub.Inject(a.Transport.LocalAddress, hostile.Leave(bm, bm.Incarnation, epoch == "earlier" ? admittedB - 1 : long.MaxValue));
+
+        await Eventually.Until(() => a.Channel.Counters.RejectedMembership > rejected || a.Channel.View.Id != viewBefore, "the leave handled");
+        Assert.That(a.Channel.View.Id, Is.EqualTo(viewBefore), "no view change");
+        Assert.That(a.Channel.Counters.RejectedMembership, Is.EqualTo(rejected + 1));
+        var last = await a.Channel.BroadcastAsync(new byte[1]);
+        await Eventually.Within(a.Channel.WaitForAcksAsync(last, 2), "a's broadcast acknowledged by b and c");
+        Assert.That(a.Channel.View.Members.Select(m => m.NodeId), Is.EqualTo(new[] { "a", "b", "c" }));
+        Assert.That(_nodes.All.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody was removed");
+    }
+
     [Test]
     public async Task Heartbeat_WithTheLargestViewIdFromAMember_DoesNotFreezeMembership()
     {
