@@ -168,6 +168,8 @@ public sealed partial class ReliableGroupChannel
         var now = Now;
         if (peer is null)
         {
+            // Counted like any datagram from outside the view (a forged one changes nothing: issue 11).
+            Interlocked.Increment(ref _counters.unknownSender);
             var theirCoordinator = new MemberKey(coordinatorHash, coordinatorIncarnation);
             if (_joining)
             {

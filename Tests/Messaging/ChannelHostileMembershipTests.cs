@@ -123,6 +123,37 @@ public sealed class ChannelHostileMembershipTests
         });
     }
 
+    /// <summary>The attack: a stranger's heartbeats, with a plausible view id, claiming a coordinator older than the
+    /// real one. The coordinator only asks that group to admit it (nobody answers), dissolves nothing, and counts each.</summary>
+    [Test]
+    public async Task Heartbeats_FromAStrangerClaimingAnOlderCoordinator_AreCountedAndDissolveNothing()
+    {
+        var a = await Start("a", keyed: false);
+        var b = await Start("b", keyed: false);
+        await Start("c", keyed: false);
+        await AllSee(3);
+        var viewBefore = a.Channel.View.Id;
+        var hostile = new HostileDatagrams(ClusterId);
+        var older = HostileDatagrams.Stranger with { Incarnation = 1 };
+        var (unknownA, unknownB) = (a.Channel.Counters.UnknownSender, b.Channel.Counters.UnknownSender);
+
+        const int heartbeats = 20;
+        for (var i = 0; i < heartbeats; i++)
+        {
+            _hub.Inject(a.Transport.LocalAddress, hostile.Heartbeat(older, viewBefore + 1, older));
+            _hub.Inject(b.Transport.LocalAddress, hostile.Heartbeat(older, viewBefore + 1, older));
+        }
+
+        await Eventually.Until(() => a.Channel.Counters.UnknownSender - unknownA >= heartbeats && b.Channel.Counters.UnknownSender - unknownB >= heartbeats,
+            "every forged heartbeat counted (UnknownSender)");
+        var last = await a.Channel.BroadcastAsync(new byte[1]);
+        await Eventually.Within(a.Channel.WaitForAcksAsync(last, 2), "a's broadcast acknowledged by b and c");
+        Assert.That(a.Channel.View.Id, Is.EqualTo(viewBefore), "no view change");
+        Assert.That(_nodes.All.Sum(n => n.Channel.Counters.Exclusions), Is.Zero, "nobody left the group");
+        await Start("d", keyed: false);
+        await AllSee(4);
+    }
+
     /// <summary>A Leave names the view its sender left from: a copy from before the view that admitted it (delayed from an
     /// earlier membership of the same incarnation) or with an implausible view id removes nothing.</summary>
     [Test]
