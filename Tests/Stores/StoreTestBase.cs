@@ -49,11 +49,16 @@ public abstract class StoreTestBase
     protected virtual ValueTask CleanUpAsync() => ValueTask.CompletedTask;
 
     [SetUp]
-    public void NewCluster() => ClusterId = $"test-{Guid.NewGuid():N}";
+    public void NewCluster()
+    {
+        ClusterId = $"test-{Guid.NewGuid():N}";
+        TestLogging.Clear();
+    }
 
     [TearDown]
     public async Task StopNodes()
     {
+        TestLogging.DumpIfFailed();
         foreach (var node in _nodes)
         {
             try
