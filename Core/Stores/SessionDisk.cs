@@ -25,6 +25,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     private readonly string _directory;
     private readonly ILogger _log;
     private readonly StoreCounters _counters;
+    private readonly Action<string> _syncDirectory;
     private readonly Channel<Op> _queue = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
     private bool _failed; // a write failed since the last flush barrier (write loop only)
@@ -32,11 +33,14 @@ internal sealed partial class SessionDisk : IAsyncDisposable
 
     private sealed record Op(string Id, SessionCopy? Copy, TaskCompletionSource? Done, PrimaryState? Primary = null);
 
-    public SessionDisk(string directory, ILogger log, StoreCounters counters)
+    /// <param name="syncDirectory">Makes the directory's entries durable; <see cref="SyncDirectory"/> unless a test
+    /// watches it. It throws <see cref="IOException"/> when it cannot.</param>
+    public SessionDisk(string directory, ILogger log, StoreCounters counters, Action<string>? syncDirectory = null)
     {
         _directory = Path.GetFullPath(directory);
         _log = log;
         _counters = counters;
+        _syncDirectory = syncDirectory ?? SyncDirectory;
         Directory.CreateDirectory(_directory);
         _loop = Task.Run(WriteLoopAsync);
     }
@@ -158,15 +162,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 }
                 else if (op.Id.Length == 0)
                 {
-                    // A flush barrier: a rename is durable only once the directory is, so sync it before answering.
-                    if (_renamed && !_failed)
-                        SyncDirectory();
-                    _renamed = false;
-                    if (_failed)
-                        op.Done?.TrySetException(new IOException($"A write to the disk copy in {_directory} failed."));
-                    else
-                        op.Done?.TrySetResult();
-                    _failed = false;
+                    Barrier(op.Done);
                 }
                 else if (op.Copy is null)
                 {
@@ -184,6 +180,31 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 LogDiskFailed(PathOf(op.Id), ex);
             }
         }
+    }
+
+    /// <summary>A flush barrier: a rename is durable only once the directory is, so it is synced before the answer. A
+    /// failed sync fails the flush (the commits waiting for it are not answered as durable); what was not synced is
+    /// synced at the next flush.</summary>
+    private void Barrier(TaskCompletionSource? done)
+    {
+        if (_renamed && !_failed)
+        {
+            try
+            {
+                _syncDirectory(_directory);
+                _renamed = false;
+            }
+            catch (IOException ex)
+            {
+                _failed = true;
+                LogDiskFailed(_directory, ex);
+            }
+        }
+        if (_failed)
+            done?.TrySetException(new IOException($"A write to the disk copy in {_directory} failed."));
+        else
+            done?.TrySetResult();
+        _failed = false;
     }
 
     private void Write(string id, SessionCopy copy)
@@ -212,10 +233,10 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     }
 
     // The rename (and a delete) lives in the directory: fsync it, or power loss can bring the old file back.
-    private void SyncDirectory()
+    private static void SyncDirectory(string directory)
     {
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
-            Interop.SyncDirectory(_directory);
+            Interop.SyncDirectory(directory);
     }
 
     internal static bool TryRead(string path, int maxSessionBytes, out SessionCopy copy, out string? reason)
