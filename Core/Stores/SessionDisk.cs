@@ -33,8 +33,9 @@ internal sealed partial class SessionDisk : IAsyncDisposable
 
     private sealed record Op(string Id, SessionCopy? Copy, TaskCompletionSource? Done, PrimaryState? Primary = null);
 
-    /// <param name="syncDirectory">Makes the directory's entries durable; <see cref="SyncDirectory"/> unless a test
-    /// watches it. It throws <see cref="IOException"/> when it cannot.</param>
+    /// <summary>Opens (creates) the disk copy in <paramref name="directory"/>. <paramref name="syncDirectory"/> makes the
+    /// directory's entries durable (it throws <see cref="IOException"/> when it cannot): fsync(2) of the directory unless
+    /// a test watches the calls.</summary>
     public SessionDisk(string directory, ILogger log, StoreCounters counters, Action<string>? syncDirectory = null)
     {
         _directory = Path.GetFullPath(directory);
