@@ -28,7 +28,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     private readonly Action<string> _syncDirectory;
     private readonly Channel<Op> _queue = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
-    private bool _failed; // a write failed since the last flush barrier (write loop only)
+    private bool _failed; // a write or the directory sync failed since the last flush barrier (write loop only)
     private bool _renamed; // a file was renamed since the directory was last synced (write loop only)
 
     private sealed record Op(string Id, SessionCopy? Copy, TaskCompletionSource? Done, PrimaryState? Primary = null);
