@@ -22,6 +22,19 @@ internal abstract class ReplicationStrategy
     /// <summary>Sends a replication message to the session's replicas.</summary>
     public abstract void Send(IGroupChannel channel, IReadOnlyList<Member> replicas, byte[] payload, Action<ValueTask, string> observe);
 
+    /// <summary>
+    /// The write concern, stated once: how many acknowledgements a commit waits for. <c>ReplicationAcks</c>, capped by
+    /// the <paramref name="eligible"/> replicas that can give one (ready holders of the session in the current view);
+    /// without a view (<see langword="null"/>), by the replicas a session has when no owner is catching up — what the
+    /// primary decision may count on.
+    /// </summary>
+    public int RequiredAcks(ClusterStoreOptions options, int? eligible = null) =>
+        Math.Min(options.ReplicationAcks, eligible ?? StandingReplicas);
+
+    /// <summary>The replicas besides the arbiter that hold a session in a view with no owner catching up (a catching-up
+    /// owner is one more, until it is handed its sessions back).</summary>
+    protected abstract int StandingReplicas { get; }
+
     /// <summary>The member that arbitrates the session in <paramref name="view"/>.</summary>
     public static Member? ArbiterOf(string id, MembershipView view) => view.ActingOwner(SessionIds.OwnerIndexOf(id));
 }
@@ -32,6 +45,9 @@ internal sealed class BroadcastReplication : ReplicationStrategy
     public static readonly BroadcastReplication Instance = new();
 
     public override bool EveryMember => true;
+
+    /// <summary>Every other member: capped only by the view, through the eligible count.</summary>
+    protected override int StandingReplicas => int.MaxValue;
 
     public override IReadOnlyList<Member> Replicas(string id, MembershipView view)
     {
@@ -73,6 +89,8 @@ internal sealed class BackupReplication(int backups) : ReplicationStrategy
     public int Backups { get; } = backups;
 
     public override bool EveryMember => false;
+
+    protected override int StandingReplicas => Backups;
 
     public override IReadOnlyList<Member> Replicas(string id, MembershipView view)
     {

@@ -25,18 +25,23 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     private readonly string _directory;
     private readonly ILogger _log;
     private readonly StoreCounters _counters;
+    private readonly Action<string> _syncDirectory;
     private readonly Channel<Op> _queue = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
-    private bool _failed; // a write failed since the last flush barrier (write loop only)
+    private bool _failed; // a write or the directory sync failed since the last flush barrier (write loop only)
     private bool _renamed; // a file was renamed since the directory was last synced (write loop only)
 
     private sealed record Op(string Id, SessionCopy? Copy, TaskCompletionSource? Done, PrimaryState? Primary = null);
 
-    public SessionDisk(string directory, ILogger log, StoreCounters counters)
+    /// <summary>Opens (creates) the disk copy in <paramref name="directory"/>. <paramref name="syncDirectory"/> makes the
+    /// directory's entries durable (it throws <see cref="IOException"/> when it cannot): fsync(2) of the directory unless
+    /// a test watches the calls.</summary>
+    public SessionDisk(string directory, ILogger log, StoreCounters counters, Action<string>? syncDirectory = null)
     {
         _directory = Path.GetFullPath(directory);
         _log = log;
         _counters = counters;
+        _syncDirectory = syncDirectory ?? SyncDirectory;
         Directory.CreateDirectory(_directory);
         _loop = Task.Run(WriteLoopAsync);
     }
@@ -158,15 +163,7 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 }
                 else if (op.Id.Length == 0)
                 {
-                    // A flush barrier: a rename is durable only once the directory is, so sync it before answering.
-                    if (_renamed && !_failed)
-                        SyncDirectory();
-                    _renamed = false;
-                    if (_failed)
-                        op.Done?.TrySetException(new IOException($"A write to the disk copy in {_directory} failed."));
-                    else
-                        op.Done?.TrySetResult();
-                    _failed = false;
+                    Barrier(op.Done);
                 }
                 else if (op.Copy is null)
                 {
@@ -184,6 +181,31 @@ internal sealed partial class SessionDisk : IAsyncDisposable
                 LogDiskFailed(PathOf(op.Id), ex);
             }
         }
+    }
+
+    /// <summary>A flush barrier: a rename is durable only once the directory is, so it is synced before the answer. A
+    /// failed sync fails the flush (the commits waiting for it are not answered as durable); what was not synced is
+    /// synced at the next flush.</summary>
+    private void Barrier(TaskCompletionSource? done)
+    {
+        if (_renamed && !_failed)
+        {
+            try
+            {
+                _syncDirectory(_directory);
+                _renamed = false;
+            }
+            catch (IOException ex)
+            {
+                _failed = true;
+                LogDiskFailed(_directory, ex);
+            }
+        }
+        if (_failed)
+            done?.TrySetException(new IOException($"A write to the disk copy in {_directory} failed."));
+        else
+            done?.TrySetResult();
+        _failed = false;
     }
 
     private void Write(string id, SessionCopy copy)
@@ -212,10 +234,10 @@ internal sealed partial class SessionDisk : IAsyncDisposable
     }
 
     // The rename (and a delete) lives in the directory: fsync it, or power loss can bring the old file back.
-    private void SyncDirectory()
+    private static void SyncDirectory(string directory)
     {
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
-            Interop.SyncDirectory(_directory);
+            Interop.SyncDirectory(directory);
     }
 
     internal static bool TryRead(string path, int maxSessionBytes, out SessionCopy copy, out string? reason)

@@ -453,7 +453,7 @@ internal sealed partial class StoreNode
         var replicas = _replication.Replicas(pending.Id, _view);
         pending.Eligible = replicas.Where(r => _ready.Contains(r.NodeId)).Select(r => r.NodeId).ToHashSet(StringComparer.Ordinal);
         pending.Acked.IntersectWith(pending.Eligible);
-        pending.Required = Math.Min(_options.ReplicationAcks, pending.Eligible.Count);
+        pending.Required = _replication.RequiredAcks(_options, pending.Eligible.Count);
         pending.Sent = pending.LastSent = _time.GetUtcNow();
         _replications.Remove(pending.ReplicationId);
         pending.ReplicationId = _calls.NextId();

@@ -292,7 +292,7 @@ internal sealed partial class StoreNode
         if (_options.ReplicationAcks == 0 || members == 1)
             return false;
         // Ring: a catching-up member may be the only backup of some sessions. Replicated: any ready replica will do.
-        return _replication.EveryMember ? ready - 1 < Math.Min(_options.ReplicationAcks, members - 1) : ready < members;
+        return _replication.EveryMember ? ready - 1 < _replication.RequiredAcks(_options, members - 1) : ready < members;
     }
 
     /// <summary>Waits (bounded by the lock wait timeout) until this node may serve: decided, primary and caught up.</summary>

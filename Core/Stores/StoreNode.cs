@@ -60,9 +60,7 @@ internal sealed partial class StoreNode : IAsyncDisposable
         _log = logger ?? NullLogger.Instance;
         _calls = new PeerCalls(channel, _time);
         _locks = new LockArbiter(_time, options.LockLease);
-        // What a commit waits for: ReplicationAcks other holders, of which the ring has only its backups.
-        var concern = replication is BackupReplication ring ? Math.Min(options.ReplicationAcks, ring.Backups) : options.ReplicationAcks;
-        _primary = new PrimaryTracker(options.NodeId, options.Quorum, concern);
+        _primary = new PrimaryTracker(options.NodeId, options.Quorum, replication.RequiredAcks(options));
         _handler = new Handler(this);
         _stallThreshold = StallThresholdOf(channel, options);
         _majorityWindowTicks = MajorityWindowTicksOf(channel);

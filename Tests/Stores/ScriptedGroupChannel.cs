@@ -12,8 +12,14 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
 {
     private readonly Lock _gate = new();
     private readonly List<(string? To, Envelope Message)> _sent = [];
+    private readonly List<Envelope> _sentOnReceiveThread = [];
     private readonly TaskCompletionSource<GroupHandler> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _sequence;
+
+    /// <summary>The channel whose delivery to the store is in progress on this thread (this thread plays its receive
+    /// thread until the store's handler returns).</summary>
+    [ThreadStatic]
+    private static ScriptedGroupChannel? s_delivering;
 
     public Member LocalMember { get; } = new(nodeId, 1, $"scripted://{nodeId}", string.Empty);
 
@@ -32,6 +38,17 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
         }
     }
 
+    /// <summary>What the store sent from inside a delivery, on the delivering thread, before its handler returned: what
+    /// a real channel's receive thread would have done itself.</summary>
+    public IReadOnlyList<Envelope> SentOnReceiveThread
+    {
+        get
+        {
+            lock (_gate)
+                return [.. _sentOnReceiveThread];
+        }
+    }
+
     public static Member MemberOf(string nodeId) => new(nodeId, 1, $"scripted://{nodeId}", string.Empty);
 
     /// <summary>Installs a view of these nodes (each in incarnation 1) and tells the store.</summary>
@@ -39,13 +56,28 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     {
         var view = new MembershipView(id, [.. nodes.Select(MemberOf)]);
         View = view;
-        (await Started).OnViewChanged(view);
+        await OnReceiveThreadAsync(handler => handler.OnViewChanged(view));
         return view;
     }
 
     /// <summary>Delivers a store message from <paramref name="from"/> to the store, as the channel's receive thread would.</summary>
-    public async Task DeliverAsync(string from, Envelope message, bool unicast = true) =>
-        (await Started).OnMessage(MemberOf(from), Interlocked.Increment(ref _sequence), StoreCodec.Encode(message), unicast);
+    public Task DeliverAsync(string from, Envelope message, bool unicast = true) =>
+        OnReceiveThreadAsync(handler => handler.OnMessage(MemberOf(from), Interlocked.Increment(ref _sequence), StoreCodec.Encode(message), unicast));
+
+    private async Task OnReceiveThreadAsync(Action<GroupHandler> deliver)
+    {
+        var handler = await Started;
+        var outer = s_delivering;
+        s_delivering = this;
+        try
+        {
+            deliver(handler);
+        }
+        finally
+        {
+            s_delivering = outer;
+        }
+    }
 
     public ValueTask StartAsync(GroupHandler handler, CancellationToken cancellationToken = default)
     {
@@ -82,6 +114,10 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
         if (!StoreCodec.TryDecode(message.Span, int.MaxValue, out var decoded))
             throw new InvalidOperationException("The store sent a message its own codec does not read.");
         lock (_gate)
+        {
             _sent.Add((to, decoded));
+            if (s_delivering == this)
+                _sentOnReceiveThread.Add(decoded);
+        }
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Multicast.Sessions;
 using Multicast.Stores;
+using Multicast.Tests.TestSupport;
 using Multicast.Wire;
 
 namespace Multicast.Tests.Stores;
@@ -151,5 +152,113 @@ public sealed class SessionDiskTests
         Assert.That(again.LoadPrimary(), Is.Null, "a node that cannot read it remembers nothing: it does not count");
         Assert.That(counters.CorruptFiles, Is.EqualTo(1));
         Assert.That(File.Exists(path + ".corrupt"), Is.True);
+    }
+
+    /// <summary>The directory changes an acknowledgement depends on (finding 10): what a durable commit or a replica's
+    /// acknowledgement waits for (<see cref="SessionDisk.FlushAsync"/>) after each.</summary>
+    public enum DirectoryChange { Copy, Tombstone, Delete, Primary }
+
+    [Test]
+    public async Task FlushAsync_AfterAChangeOfTheDirectory_CompletesOnlyOnceTheDirectoryIsSyncedAfterIt([Values] DirectoryChange change)
+    {
+        var id = SessionIds.New(1);
+        var directory = Path.GetFullPath(_directory);
+        var target = Path.Combine(directory, change == DirectoryChange.Primary ? "primary.record" : id + ".session");
+        var gate = new ManualResetEventSlim(initialState: true);
+        var syncs = new List<(string Directory, bool Renamed)>();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The change is in the directory when the sync runs: the file is in place (no .tmp left), or gone.
+        bool Done() => change == DirectoryChange.Delete ? !File.Exists(target) : File.Exists(target) && !File.Exists(target + ".tmp");
+        await using var sut = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters(), synced =>
+        {
+            lock (syncs)
+                syncs.Add((synced, Done()));
+            entered.TrySetResult();
+            gate.Wait();
+        });
+        if (change == DirectoryChange.Delete)
+        {
+            sut.Save(Record(id, 1, "v"));
+            await sut.FlushAsync();
+            entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (syncs)
+                syncs.Clear();
+        }
+        gate.Reset();
+
+        switch (change)
+        {
+            case DirectoryChange.Copy:
+                sut.Save(Record(id, 2, "v"));
+                break;
+            case DirectoryChange.Tombstone:
+                sut.SaveTombstone(id, epoch: 3, version: 5, recentCommits: [9]);
+                break;
+            case DirectoryChange.Delete:
+                sut.Delete(id);
+                break;
+            case DirectoryChange.Primary:
+                sut.SavePrimary(new PrimaryRecord(3, ["a", "b"], [10, 20], []));
+                break;
+        }
+        var flushed = sut.FlushAsync();
+        var first = await Eventually.Within(Task.WhenAny(entered.Task, flushed), "the sync or the flush");
+
+        Assert.That(first, Is.SameAs(entered.Task), "the flush completed without syncing the directory");
+        Assert.That(flushed.IsCompleted, Is.False, "the flush waits for the directory sync");
+        gate.Set();
+        await Eventually.Within(flushed, "the flush");
+        lock (syncs)
+            Assert.That(syncs, Is.EqualTo(new[] { (directory, true) }), "one sync of the directory, after the change");
+    }
+
+    [Test]
+    public async Task FlushAsync_TheDirectorySyncFails_FailsAndSyncsAgainAtTheNextFlush()
+    {
+        var id = SessionIds.New(1);
+        var syncs = 0;
+        await using var sut = new SessionDisk(_directory, NullLogger.Instance, new StoreCounters(), _ =>
+        {
+            if (Interlocked.Increment(ref syncs) == 1)
+                throw new IOException("fsync failed: errno 5");
+        });
+        sut.Save(Record(id, 1, "v"));
+
+        var failed = sut.FlushAsync();
+        Assert.That(async () => await Eventually.Within(failed, "the first flush"), Throws.InstanceOf<IOException>(),
+            "a commit waiting for it is not answered as durable");
+
+        await Eventually.Within(sut.FlushAsync(), "the second flush");
+        Assert.That(Volatile.Read(ref syncs), Is.EqualTo(2), "the rename is not durable yet: the next flush syncs it");
+    }
+
+    [Test]
+    [Platform("Linux")]
+    public void SyncDirectory_ADirectory_Succeeds()
+    {
+        Directory.CreateDirectory(_directory);
+        File.WriteAllText(Path.Combine(_directory, "a"), "a");
+        File.Move(Path.Combine(_directory, "a"), Path.Combine(_directory, "b"));
+
+        Assert.That(() => Interop.SyncDirectory(_directory), Throws.Nothing);
+    }
+
+    [Test]
+    [Platform("Linux")]
+    public void SyncDirectory_NoDirectoryThere_ThrowsIOExceptionNamingThePathAndErrno()
+    {
+        var file = Path.Combine(Path.GetTempPath(), "multicast-not-a-dir-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(file, "x");
+        try
+        {
+            Assert.That(() => Interop.SyncDirectory(_directory), Throws.InstanceOf<IOException>()
+                .With.Message.EqualTo($"open({_directory}) failed: errno 2"), "missing: ENOENT");
+            Assert.That(() => Interop.SyncDirectory(file), Throws.InstanceOf<IOException>()
+                .With.Message.EqualTo($"open({file}) failed: errno 20"), "a file, not a directory: ENOTDIR (O_DIRECTORY)");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 }
