@@ -13,6 +13,7 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     private readonly Lock _gate = new();
     private readonly List<(string? To, Envelope Message)> _sent = [];
     private readonly List<Envelope> _sentOnReceiveThread = [];
+    private readonly List<(string To, Envelope Message)> _refused = [];
     private readonly TaskCompletionSource<GroupHandler> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _sequence;
 
@@ -49,6 +50,17 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
         }
     }
 
+    /// <summary>What the store tried to send to one member and the channel refused (not in the view, or
+    /// <see cref="RefuseSendsTo"/>): the store's answer, though nobody received it.</summary>
+    public IReadOnlyList<(string To, Envelope Message)> Refused
+    {
+        get
+        {
+            lock (_gate)
+                return [.. _refused];
+        }
+    }
+
     public static Member MemberOf(string nodeId) => new(nodeId, 1, $"scripted://{nodeId}", string.Empty);
 
     /// <summary>Installs a view of these nodes (each in incarnation 1) and tells the store.</summary>
@@ -58,6 +70,16 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
         View = view;
         await OnReceiveThreadAsync(handler => handler.OnViewChanged(view));
         return view;
+    }
+
+    /// <summary>Tells the store the group removed this member while it was alive, as the real channel does when it finds
+    /// that out (it forgets the group, announces <see cref="GroupHandler.OnExcluded"/> with the last view it had, and
+    /// rejoins): the view is empty, so nothing can be sent to a member, until the next <see cref="InstallAsync"/>.</summary>
+    public async Task ExcludeAsync()
+    {
+        var last = View;
+        View = new MembershipView(0, []);
+        await OnReceiveThreadAsync(handler => handler.OnExcluded(last));
     }
 
     /// <summary>Delivers a store message from <paramref name="from"/> to the store, as the channel's receive thread would.</summary>
@@ -98,7 +120,12 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     public ValueTask SendAsync(string nodeId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
         if (!View.Contains(nodeId) || RefuseSendsTo?.Invoke(nodeId) == true)
+        {
+            var decoded = Decode(message);
+            lock (_gate)
+                _refused.Add((nodeId, decoded));
             throw new InvalidOperationException($"No member '{nodeId}' in the view.");
+        }
         Record(nodeId, message);
         return ValueTask.CompletedTask;
     }
@@ -111,8 +138,7 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
 
     private void Record(string? to, ReadOnlyMemory<byte> message)
     {
-        if (!StoreCodec.TryDecode(message.Span, int.MaxValue, out var decoded))
-            throw new InvalidOperationException("The store sent a message its own codec does not read.");
+        var decoded = Decode(message);
         lock (_gate)
         {
             _sent.Add((to, decoded));
@@ -120,4 +146,8 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
                 _sentOnReceiveThread.Add(decoded);
         }
     }
+
+    private static Envelope Decode(ReadOnlyMemory<byte> message) =>
+        StoreCodec.TryDecode(message.Span, int.MaxValue, out var decoded) ? decoded
+            : throw new InvalidOperationException("The store sent a message its own codec does not read.");
 }
