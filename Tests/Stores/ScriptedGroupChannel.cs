@@ -12,8 +12,10 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
 {
     private readonly Lock _gate = new();
     private readonly List<(string? To, Envelope Message)> _sent = [];
+    private readonly Dictionary<string, Queue<Envelope>> _untaken = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<GroupHandler> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _sequence;
+    private int _windowRefusals;
 
     public Member LocalMember { get; } = new(nodeId, 1, $"scripted://{nodeId}", string.Empty);
 
@@ -63,10 +65,41 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     /// (<see cref="InvalidOperationException"/>, nothing sent).</summary>
     public Func<string, bool>? RefuseSendsTo { get; set; }
 
+    /// <summary>How many unicasts to one member the channel holds until the test takes them (<see cref="Take"/>), as a
+    /// real channel holds what its receiver has not acknowledged; a send beyond it is refused with
+    /// <see cref="SendWindowFullException"/> (a real channel refuses it after its send timeout) and nothing is sent.
+    /// Null: no window.</summary>
+    public int? SendWindow { get; set; }
+
+    /// <summary>How many sends <see cref="SendWindow"/> refused.</summary>
+    public int WindowRefusals => Volatile.Read(ref _windowRefusals);
+
+    /// <summary>The unicasts to <paramref name="nodeId"/> the test has not taken yet, oldest first; taking them frees
+    /// their room in <see cref="SendWindow"/>.</summary>
+    public IReadOnlyList<Envelope> Take(string nodeId)
+    {
+        lock (_gate)
+        {
+            if (!_untaken.TryGetValue(nodeId, out var queue))
+                return [];
+            var taken = queue.ToList();
+            queue.Clear();
+            return taken;
+        }
+    }
+
     public ValueTask SendAsync(string nodeId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
         if (!View.Contains(nodeId) || RefuseSendsTo?.Invoke(nodeId) == true)
             throw new InvalidOperationException($"No member '{nodeId}' in the view.");
+        lock (_gate)
+        {
+            if (SendWindow is { } window && _untaken.TryGetValue(nodeId, out var queue) && queue.Count >= window)
+            {
+                _windowRefusals++;
+                return ValueTask.FromException(new SendWindowFullException());
+            }
+        }
         Record(nodeId, message);
         return ValueTask.CompletedTask;
     }
@@ -82,6 +115,14 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
         if (!StoreCodec.TryDecode(message.Span, int.MaxValue, out var decoded))
             throw new InvalidOperationException("The store sent a message its own codec does not read.");
         lock (_gate)
+        {
             _sent.Add((to, decoded));
+            if (to is not null)
+            {
+                if (!_untaken.TryGetValue(to, out var queue))
+                    _untaken[to] = queue = new Queue<Envelope>();
+                queue.Enqueue(decoded);
+            }
+        }
     }
 }
