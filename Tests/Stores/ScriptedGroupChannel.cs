@@ -16,6 +16,7 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     private readonly TaskCompletionSource<GroupHandler> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _sequence;
     private int _windowRefusals;
+    private int _refused;
 
     public Member LocalMember { get; } = new(nodeId, 1, $"scripted://{nodeId}", string.Empty);
 
@@ -65,6 +66,9 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     /// (<see cref="InvalidOperationException"/>, nothing sent).</summary>
     public Func<string, bool>? RefuseSendsTo { get; set; }
 
+    /// <summary>How many sends <see cref="RefuseSendsTo"/> refused.</summary>
+    public int Refused => Volatile.Read(ref _refused);
+
     /// <summary>How many unicasts to one member the channel holds until the test takes them (<see cref="Take"/>), as a
     /// real channel holds what its receiver has not acknowledged; a send beyond it is refused with
     /// <see cref="SendWindowFullException"/> (a real channel refuses it after its send timeout) and nothing is sent.
@@ -90,8 +94,13 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
 
     public ValueTask SendAsync(string nodeId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
-        if (!View.Contains(nodeId) || RefuseSendsTo?.Invoke(nodeId) == true)
+        if (!View.Contains(nodeId))
             throw new InvalidOperationException($"No member '{nodeId}' in the view.");
+        if (RefuseSendsTo?.Invoke(nodeId) == true)
+        {
+            Interlocked.Increment(ref _refused);
+            throw new InvalidOperationException($"No member '{nodeId}' in the view.");
+        }
         lock (_gate)
         {
             if (SendWindow is { } window && _untaken.TryGetValue(nodeId, out var queue) && queue.Count >= window)

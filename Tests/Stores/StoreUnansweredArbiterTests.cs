@@ -93,11 +93,9 @@ public sealed class StoreUnansweredArbiterTests
         Assert.That(SentToTheArbiter(m => m.LockCancel?.SessionId == id), Is.EqualTo(1), "the arbiter is told to stop waiting: a late grant is not kept");
     }
 
-    [Test]
-    public async Task Commit_TheArbiterNeverAnswers_EndsAtItsDeadlineInDoubt()
+    /// <summary>The arbiter grants this node the session's lock (the last thing it answers); the session, changed.</summary>
+    private async Task<Session> LockedAndChangedAsync(string id)
     {
-        var id = await SessionOfTheArbiterAsync();
-        // The arbiter grants the lock, then answers nothing more.
         var begin = _manager.BeginRequestAsync(id, SessionAccess.Exclusive);
         await Eventually.Until(() => _channel.Sent.Any(s => s.To == Arbiter && s.Message.LockRequest?.SessionId == id), "the lock requested from the arbiter");
         var request = _channel.Sent.Last(s => s.Message.LockRequest?.SessionId == id).Message.LockRequest!;
@@ -111,6 +109,14 @@ public sealed class StoreUnansweredArbiterTests
         });
         var session = await Eventually.Within(begin, "the lock granted");
         session!.Set("count", BitConverter.GetBytes(2));
+        return session;
+    }
+
+    [Test]
+    public async Task Commit_TheArbiterNeverAnswers_EndsAtItsDeadlineInDoubt()
+    {
+        var id = await SessionOfTheArbiterAsync();
+        var session = await LockedAndChangedAsync(id);
         var started = _time.GetUtcNow();
         // Two commit timeouts for the arbiter's answer, and a lock wait for the next arbiter to say whether it applied.
         var deadline = CommitTimeout + CommitTimeout + LockWaitTimeout;
@@ -127,5 +133,27 @@ public sealed class StoreUnansweredArbiterTests
         var queries = SentToTheArbiter(m => m.OutcomeRequest is not null);
         Assert.That(queries, Is.InRange(1, 1 + (int)(LockWaitTimeout / CommitTimeout)), $"asked whether it applied, paced; {Describe()}");
         Assert.That(_sut.Counters.InDoubt, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Commit_TheChannelCannotReachTheArbiter_RetriesWithPausesUntilItsDeadline()
+    {
+        var id = await SessionOfTheArbiterAsync();
+        var session = await LockedAndChangedAsync(id);
+        // Every send to the arbiter is refused at once (as while the channel rejoins): each attempt fails without a wait
+        // of its own, so only the back-off between attempts keeps this from spinning.
+        _channel.RefuseSendsTo = node => node == Arbiter;
+        var deadline = CommitTimeout + CommitTimeout + LockWaitTimeout;
+
+        // On a pool thread: a retry loop without pauses would never yield back to this one.
+        var commit = Task.Run(() => _manager.EndRequestAsync(session));
+        var thrown = Assert.ThrowsAsync<ClusterUnavailableException>(async () => await _time.AdvanceWhilePending(commit, Step, deadline * 3), Describe());
+
+        Assert.That(thrown!.Message, Does.Contain("nothing was applied"), "never sent, so a plain refusal");
+        // Each pause waits on the store's clock, which moves a step at a time: a handful of attempts per step at first
+        // (the pauses start at 2 ms and double), then one per step.
+        var steps = (int)(deadline / Step);
+        Assert.That(_channel.Refused, Is.InRange(2, steps + 10), "attempts paced by the back-off, not a spin");
+        Assert.That(_sut.Counters.InDoubt, Is.Zero);
     }
 }
