@@ -25,7 +25,7 @@ internal sealed partial class StoreNode
 {
     private const int DigestChunk = 4096;
     private const int FetchChunk = 512;
-    private const int PushWindow = 4;
+    internal const int PushWindow = 4; // chunks of one push unacknowledged at once (internal: the tests bound it)
     private static readonly TimeSpan TrimInterval = TimeSpan.FromSeconds(1);
 
     private readonly List<(string From, Digest Digest)> _earlyDigests = [];

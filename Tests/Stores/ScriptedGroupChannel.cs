@@ -14,8 +14,10 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     private readonly List<(string? To, Envelope Message)> _sent = [];
     private readonly List<Envelope> _sentOnReceiveThread = [];
     private readonly List<(string To, Envelope Message)> _refused = [];
+    private readonly Dictionary<string, Queue<Envelope>> _untaken = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<GroupHandler> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _sequence;
+    private int _windowRefusals;
 
     /// <summary>The channel whose delivery to the store is in progress on this thread (this thread plays its receive
     /// thread until the store's handler returns).</summary>
@@ -117,6 +119,29 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
     /// (<see cref="InvalidOperationException"/>, nothing sent).</summary>
     public Func<string, bool>? RefuseSendsTo { get; set; }
 
+    /// <summary>How many unicasts to one member the channel holds until the test takes them (<see cref="Take"/>), as a
+    /// real channel holds what its receiver has not acknowledged; a send beyond it is refused with
+    /// <see cref="SendWindowFullException"/> (a real channel refuses it after its send timeout) and nothing is sent.
+    /// Null: no window.</summary>
+    public int? SendWindow { get; set; }
+
+    /// <summary>How many sends <see cref="SendWindow"/> refused.</summary>
+    public int WindowRefusals => Volatile.Read(ref _windowRefusals);
+
+    /// <summary>The unicasts to <paramref name="nodeId"/> the test has not taken yet, oldest first; taking them frees
+    /// their room in <see cref="SendWindow"/>.</summary>
+    public IReadOnlyList<Envelope> Take(string nodeId)
+    {
+        lock (_gate)
+        {
+            if (!_untaken.TryGetValue(nodeId, out var queue))
+                return [];
+            var taken = queue.ToList();
+            queue.Clear();
+            return taken;
+        }
+    }
+
     public ValueTask SendAsync(string nodeId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
         if (!View.Contains(nodeId) || RefuseSendsTo?.Invoke(nodeId) == true)
@@ -125,6 +150,14 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
             lock (_gate)
                 _refused.Add((nodeId, decoded));
             throw new InvalidOperationException($"No member '{nodeId}' in the view.");
+        }
+        lock (_gate)
+        {
+            if (SendWindow is { } window && _untaken.TryGetValue(nodeId, out var queue) && queue.Count >= window)
+            {
+                _windowRefusals++;
+                return ValueTask.FromException(new SendWindowFullException());
+            }
         }
         Record(nodeId, message);
         return ValueTask.CompletedTask;
@@ -144,6 +177,12 @@ internal sealed class ScriptedGroupChannel(string nodeId) : IGroupChannel
             _sent.Add((to, decoded));
             if (s_delivering == this)
                 _sentOnReceiveThread.Add(decoded);
+            if (to is not null)
+            {
+                if (!_untaken.TryGetValue(to, out var queue))
+                    _untaken[to] = queue = new Queue<Envelope>();
+                queue.Enqueue(decoded);
+            }
         }
     }
 
