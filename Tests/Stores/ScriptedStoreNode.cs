@@ -15,15 +15,17 @@ namespace Multicast.Tests.Stores;
 /// </summary>
 internal sealed class ScriptedStoreNode : IAsyncDisposable
 {
-    public ScriptedStoreNode(string nodeId, bool ring, Action<ClusterStoreOptions>? configure = null)
+    /// <param name="time">The node's clock (the system's unless a test moves it).</param>
+    public ScriptedStoreNode(string nodeId, bool ring, Action<ClusterStoreOptions>? configure = null, TimeProvider? time = null)
     {
         Channel = new ScriptedGroupChannel(nodeId);
         var options = new ClusterStoreOptions { NodeId = nodeId };
         configure?.Invoke(options);
+        time ??= TimeProvider.System;
         Store = ring
-            ? new RingClusterStore(Channel, options, TimeProvider.System, Log)
-            : new ReplicatedClusterStore(Channel, options, TimeProvider.System, Log);
-        Manager = new SessionManager(Store, new SessionOptions());
+            ? new RingClusterStore(Channel, options, time, Log)
+            : new ReplicatedClusterStore(Channel, options, time, Log);
+        Manager = new SessionManager(Store, new SessionOptions(), time);
     }
 
     public string NodeId => Channel.LocalMember.NodeId;

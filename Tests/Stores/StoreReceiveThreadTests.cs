@@ -23,13 +23,8 @@ public sealed class StoreReceiveThreadTests
     [Test]
     public async Task ViewChange_WithManySessions_DigestsAndPushesRunOffTheReceiveThread([Values(true, false)] bool ring)
     {
-        var channel = new ScriptedGroupChannel(Self);
-        var log = new CapturingLogger<StoreReceiveThreadTests>();
-        var options = new ClusterStoreOptions { NodeId = Self };
-        ArbitratedClusterStore sut = ring
-            ? new RingClusterStore(channel, options, TimeProvider.System, log)
-            : new ReplicatedClusterStore(channel, options, TimeProvider.System, log);
-        await using var manager = new SessionManager(sut, new SessionOptions());
+        await using var node = new ScriptedStoreNode(Self, ring);
+        var (channel, log, manager) = (node.Channel, node.Log, node.Manager);
         var start = manager.StartAsync();
         await channel.InstallAsync(1, Self);
         await Eventually.Within(start, "the lone node to serve in view 1");

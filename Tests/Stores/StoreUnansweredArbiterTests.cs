@@ -23,38 +23,32 @@ public sealed class StoreUnansweredArbiterTests
     private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(100);
 
     private ManualTimeProvider _time = null!;
-    private ScriptedGroupChannel _channel = null!;
-    private CapturingLogger<StoreUnansweredArbiterTests> _log = null!;
-    private ReplicatedClusterStore _sut = null!;
-    private SessionManager _manager = null!;
+    private ScriptedStoreNode _node = null!;
     private long _epoch;
+
+    private ScriptedGroupChannel Channel => _node.Channel;
+
+    private SessionManager Manager => _node.Manager;
+
+    private ArbitratedClusterStore Store => _node.Store;
 
     /// <summary>This node and the arbiter serve in view 3; the arbiter answers only what the view change needs.</summary>
     [SetUp]
     public async Task ServeBesideTheArbiter()
     {
         _time = new ManualTimeProvider();
-        _channel = new ScriptedGroupChannel(Self);
-        _log = new CapturingLogger<StoreUnansweredArbiterTests>();
-        var options = new ClusterStoreOptions { NodeId = Self, CommitTimeout = CommitTimeout, LockWaitTimeout = LockWaitTimeout };
-        _sut = new ReplicatedClusterStore(_channel, options, _time, _log);
-        _manager = new SessionManager(_sut, new SessionOptions(), _time);
-        var start = _manager.StartAsync();
-        var view = await _channel.InstallAsync(3, Arbiter, Self);
-        await _channel.DeliverAsync(Arbiter, new Envelope { PrimaryState = new PrimaryState { ViewId = view.Id, ViewHash = PrimaryTracker.HashOf(view) } }, unicast: false);
-        await Eventually.Within(start, "this node to serve in view 3");
-        await Eventually.Until(() => _channel.Sent.Any(s => s.Message.Digest is not null), "this node's digest to the arbiter");
-        _epoch = _channel.Sent.First(s => s.Message.Digest is not null).Message.Digest!.Epoch;
-        await _channel.DeliverAsync(Arbiter, new Envelope { Digest = new Digest { Epoch = _epoch, Last = true } });
-        await Eventually.Until(() => _channel.Sent.Any(s => s.Message.ReconcileDone is not null), "this node's pushes done");
-        var done = _channel.Sent.First(s => s.Message.ReconcileDone is not null).Message.ReconcileDone!;
-        await _channel.DeliverAsync(Arbiter, new Envelope { ReconcileAck = new ReconcileAck { RequestId = done.RequestId } });
-        await Eventually.Until(() => _log.Entries.Any(e => e.Message.StartsWith($"Epoch {_epoch} reconciled here", StringComparison.Ordinal)), "the epoch reconciled here");
+        _node = new ScriptedStoreNode(Self, ring: false, o =>
+        {
+            o.CommitTimeout = CommitTimeout;
+            o.LockWaitTimeout = LockWaitTimeout;
+        }, _time);
+        _epoch = 3; // a first view: nobody was primary before, so its epoch is its id
+        await _node.ServeFirstViewAsync(_epoch, Arbiter);
     }
 
     /// <summary>Stopping waits for work in flight on this clock (a commit, a push): the clock moves until it is done.</summary>
     [TearDown]
-    public async Task Stop() => await _time.AdvanceWhilePending(_manager.DisposeAsync().AsTask(), TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
+    public async Task Stop() => await _time.AdvanceWhilePending(Manager.DisposeAsync().AsTask(), TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
 
     /// <summary>A session the arbiter created (version 1), replicated here.</summary>
     private async Task<string> SessionOfTheArbiterAsync()
@@ -66,14 +60,14 @@ public sealed class StoreUnansweredArbiterTests
             Id = id, BaseVersion = 0, Version = 1, Epoch = _epoch, Token = 0, Writer = Arbiter, CommitId = 5, IsNew = true,
             CreatedMs = now, LastAccessMs = now, Set = [new WireAttribute { Key = "count", Value = BitConverter.GetBytes(1) }],
         };
-        await _channel.DeliverAsync(Arbiter, new Envelope { Replicate = new Replicate { ReplicationId = 9, Epoch = _epoch, AckRequested = true, Deltas = [created] } });
-        Assert.That(_manager.Table.Get(id)?.Version, Is.EqualTo(1));
+        await Channel.DeliverAsync(Arbiter, new Envelope { Replicate = new Replicate { ReplicationId = 9, Epoch = _epoch, AckRequested = true, Deltas = [created] } });
+        Assert.That(Manager.Table.Get(id)?.Version, Is.EqualTo(1));
         return id;
     }
 
-    private int SentToTheArbiter(Func<Envelope, bool> kind) => _channel.Sent.Count(s => s.To == Arbiter && kind(s.Message));
+    private int SentToTheArbiter(Func<Envelope, bool> kind) => Channel.Sent.Count(s => s.To == Arbiter && kind(s.Message));
 
-    private string Describe() => $"sent: {string.Join(", ", _channel.Sent.Select(s => $"{s.To ?? "all"}:{StoreCodec.KindOf(s.Message)}"))}; log: {string.Join(" | ", _log.Entries.Select(e => e.Message))}";
+    private string Describe() => _node.Describe();
 
     [Test]
     public async Task ExclusiveFind_TheArbiterNeverAnswers_EndsAtItsDeadlineAsSessionLocked()
@@ -83,7 +77,7 @@ public sealed class StoreUnansweredArbiterTests
         // The lock wait plus a commit timeout: the longest a grant may take to come (the default policy waits).
         var deadline = LockWaitTimeout + CommitTimeout;
 
-        var find = _manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        var find = Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
         var thrown = Assert.ThrowsAsync<SessionLockedException>(async () => await _time.AdvanceWhilePending(find, Step, deadline * 3), Describe());
 
         var took = _time.GetUtcNow() - started;
@@ -96,10 +90,10 @@ public sealed class StoreUnansweredArbiterTests
     /// <summary>The arbiter grants this node the session's lock (the last thing it answers); the session, changed.</summary>
     private async Task<Session> LockedAndChangedAsync(string id)
     {
-        var begin = _manager.BeginRequestAsync(id, SessionAccess.Exclusive);
-        await Eventually.Until(() => _channel.Sent.Any(s => s.To == Arbiter && s.Message.LockRequest?.SessionId == id), "the lock requested from the arbiter");
-        var request = _channel.Sent.Last(s => s.Message.LockRequest?.SessionId == id).Message.LockRequest!;
-        await _channel.DeliverAsync(Arbiter, new Envelope
+        var begin = Manager.BeginRequestAsync(id, SessionAccess.Exclusive);
+        await Eventually.Until(() => Channel.Sent.Any(s => s.To == Arbiter && s.Message.LockRequest?.SessionId == id), "the lock requested from the arbiter");
+        var request = Channel.Sent.Last(s => s.Message.LockRequest?.SessionId == id).Message.LockRequest!;
+        await Channel.DeliverAsync(Arbiter, new Envelope
         {
             LockReply = new LockReply
             {
@@ -121,7 +115,7 @@ public sealed class StoreUnansweredArbiterTests
         // Two commit timeouts for the arbiter's answer, and a lock wait for the next arbiter to say whether it applied.
         var deadline = CommitTimeout + CommitTimeout + LockWaitTimeout;
 
-        var commit = _manager.EndRequestAsync(session);
+        var commit = Manager.EndRequestAsync(session);
         var thrown = Assert.ThrowsAsync<CommitInDoubtException>(async () => await _time.AdvanceWhilePending(commit, Step, deadline * 3),
             $"sent and never answered: it may have been applied, so not a plain refusal; {Describe()}");
 
@@ -132,7 +126,7 @@ public sealed class StoreUnansweredArbiterTests
         // Each outcome query waits a commit timeout for its answer: at most one per commit timeout of the time left.
         var queries = SentToTheArbiter(m => m.OutcomeRequest is not null);
         Assert.That(queries, Is.InRange(1, 1 + (int)(LockWaitTimeout / CommitTimeout)), $"asked whether it applied, paced; {Describe()}");
-        Assert.That(_sut.Counters.InDoubt, Is.EqualTo(1));
+        Assert.That(Store.Counters.InDoubt, Is.EqualTo(1));
     }
 
     [Test]
@@ -142,18 +136,18 @@ public sealed class StoreUnansweredArbiterTests
         var session = await LockedAndChangedAsync(id);
         // Every send to the arbiter is refused at once (as while the channel rejoins): each attempt fails without a wait
         // of its own, so only the back-off between attempts keeps this from spinning.
-        _channel.RefuseSendsTo = node => node == Arbiter;
+        Channel.RefuseSendsTo = node => node == Arbiter;
         var deadline = CommitTimeout + CommitTimeout + LockWaitTimeout;
 
         // On a pool thread: a retry loop without pauses would never yield back to this one.
-        var commit = Task.Run(() => _manager.EndRequestAsync(session));
+        var commit = Task.Run(() => Manager.EndRequestAsync(session));
         var thrown = Assert.ThrowsAsync<ClusterUnavailableException>(async () => await _time.AdvanceWhilePending(commit, Step, deadline * 3), Describe());
 
         Assert.That(thrown!.Message, Does.Contain("nothing was applied"), "never sent, so a plain refusal");
         // Each pause waits on the store's clock, which moves a step at a time: a handful of attempts per step at first
         // (the pauses start at 2 ms and double), then one per step.
         var steps = (int)(deadline / Step);
-        Assert.That(_channel.Refused.Count, Is.InRange(2, steps + 10), "attempts paced by the back-off, not a spin");
-        Assert.That(_sut.Counters.InDoubt, Is.Zero);
+        Assert.That(Channel.Refused.Count, Is.InRange(2, steps + 10), "attempts paced by the back-off, not a spin");
+        Assert.That(Store.Counters.InDoubt, Is.Zero);
     }
 }
