@@ -72,13 +72,14 @@ public abstract class ClusterStoreContractTests : StoreTestBase
             o.LockLease = TimeSpan.FromSeconds(30);
             o.ConflictPolicy = LockConflictPolicy.Fail;
         }, time);
-        var id = await CreateWithAsync(nodes[0], s => s.SetInt32("count", 1));
-        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
-
-        // A request may be retried (an arbiter that has not expired a lease or settled its view yet answers "ask again"),
-        // and its backoff runs on this clock: the clock moves while one waits, never past the fresh lock's 30 s lease.
+        // A request may be retried (an arbiter that has not expired a lease or settled its view yet answers "ask again",
+        // a commit before the first epoch is reconciled is refused), and its backoff runs on this clock: the clock moves
+        // while one waits, never past the fresh lock's 30 s lease.
         var step = TimeSpan.FromMilliseconds(20);
         var limit = TimeSpan.FromSeconds(10);
+        var id = await time.AdvanceWhilePending(CreateWithAsync(nodes[0], s => s.SetInt32("count", 1)), step, limit);
+        await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
+
         var stale = await time.AdvanceWhilePending(nodes[1].Manager.BeginRequestAsync(id, SessionAccess.Exclusive), step, limit)
             ?? throw new AssertionException("not found");
         time.Advance(TimeSpan.FromSeconds(31));
@@ -122,7 +123,9 @@ public abstract class ClusterStoreContractTests : StoreTestBase
         var expiredOn = new System.Collections.Concurrent.ConcurrentBag<string>();
         foreach (var n in nodes)
             n.Manager.Expired += (_, e) => expiredOn.Add(n.Id);
-        var id = await CreateWithAsync(nodes[0], s => s.SetString("k", "v"));
+        // A create before the first epoch is reconciled is refused and retried after a pause on this clock: move it while
+        // the create waits, well short of the idle timeout.
+        var id = await time.AdvanceWhilePending(CreateWithAsync(nodes[0], s => s.SetString("k", "v")), TimeSpan.FromMilliseconds(20), TimeSpan.FromSeconds(10));
         await HeldEverywhereAsync(nodes, id, 1, "session everywhere");
         var holders = HoldersOf(nodes, id).Length;
 
